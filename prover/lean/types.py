@@ -1,0 +1,165 @@
+"""Values exchanged with the verifier: requests, verdicts, messages, tactic steps.
+
+Lean outcomes are values (a closed set of `Verdict`s); infrastructure failures are exceptions
+(`LeanInfraError` and subclasses) carrying the tail of stderr.
+
+Positions: every `line`/`column` in this module is relative to the *proof text* of the request
+(line 1 = the first line of `proof`; column = 0-based count of Unicode code points, not bytes, on
+that line).  Offsets (`start`, `end`) are code-point offsets into `proof`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+class Verdict(str, enum.Enum):
+    PROVED = "proved"  # no errors, no sorry, axioms allowed
+    FAILED = "failed"  # Lean reported an error (other than only "unsolved goals")
+    INCOMPLETE = "incomplete"  # no hard error, but unsolved goals or `sorry` remain
+    REJECTED = "rejected"  # refused before/after Lean for soundness reasons (see `reason`)
+    TIMEOUT = "timeout"  # wall-clock or heartbeat limit
+    ERROR = "error"  # the checker itself could not produce a verdict for this item
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class LeanInfraError(RuntimeError):
+    """Lean could not be run (missing toolchain, crash at start-up, protocol violation)."""
+
+    def __init__(self, message: str, stderr_tail: str = "") -> None:
+        super().__init__(message + (f"\n--- stderr tail ---\n{stderr_tail}" if stderr_tail else ""))
+        self.stderr_tail = stderr_tail
+
+
+@dataclass(frozen=True)
+class LeanMessage:
+    severity: str  # "error" | "warning" | "information"
+    line: int  # relative to the proof (may be <= 0 for messages on the statement)
+    column: int
+    end_line: int
+    end_column: int
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> LeanMessage:
+        return LeanMessage(**d)
+
+
+@dataclass(frozen=True)
+class TacticStep:
+    """One top-level tactic of a proof with the goal state after it.
+
+    `start`/`end` are code-point offsets into the proof text; `text == proof[start:end]`.
+    `goals_after` is Lean's pretty-printed goal list ("no goals" when closed); empty string if
+    the state after this step is unknown (e.g. the step failed).
+    """
+
+    text: str
+    start: int
+    end: int
+    goals_before: str
+    goals_after: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> TacticStep:
+        return TacticStep(**d)
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """One proof to check.
+
+    `formal_statement` is the theorem up to and including `:=` or `:= by` (as in the miniF2F
+    JSONL); `proof` is the text that follows it.  `header=None` means the backend's default
+    header.  `want_steps` asks for the tactic segmentation with the goal state after each step.
+    """
+
+    formal_statement: str
+    proof: str
+    header: str | None = None
+    id: str = ""
+    want_steps: bool = False
+    allow_native_decide: bool = False
+    timeout_s: float | None = None
+
+    def cache_key(self, backend: str) -> str:
+        payload = json.dumps(
+            [backend, self.header, self.formal_statement, self.proof, self.allow_native_decide],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CheckResult:
+    verdict: Verdict
+    messages: list[LeanMessage] = field(default_factory=list)
+    first_error: LeanMessage | None = None
+    verified_prefix: str = ""  # longest prefix of the proof with no error (cut at a step boundary)
+    time_s: float = 0.0
+    reason: str | None = None  # why REJECTED / ERROR / TIMEOUT
+    steps: list[TacticStep] | None = None  # when requested: verified steps with after-states
+    initial_goals: str = ""  # goal state before the first tactic, when steps were requested
+    backend: str = ""
+    lean_version: str = ""
+    cached: bool = False
+
+    @property
+    def proved(self) -> bool:
+        return self.verdict is Verdict.PROVED
+
+    def to_json(self, id: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if id is not None:
+            out["id"] = id
+        out.update(
+            verdict=self.verdict.value,
+            messages=[m.to_json() for m in self.messages],
+            first_error=self.first_error.to_json() if self.first_error else None,
+            verified_prefix=self.verified_prefix,
+            time_s=round(self.time_s, 4),
+        )
+        if self.reason:
+            out["reason"] = self.reason
+        if self.steps is not None:
+            out["steps"] = [s.to_json() for s in self.steps]
+            out["initial_goals"] = self.initial_goals
+        return out
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> CheckResult:
+        return CheckResult(
+            verdict=Verdict(d["verdict"]),
+            messages=[LeanMessage.from_json(m) for m in d.get("messages", [])],
+            first_error=LeanMessage.from_json(d["first_error"]) if d.get("first_error") else None,
+            verified_prefix=d.get("verified_prefix", ""),
+            time_s=d.get("time_s", 0.0),
+            reason=d.get("reason"),
+            steps=[TacticStep.from_json(s) for s in d["steps"]] if "steps" in d else None,
+            initial_goals=d.get("initial_goals", ""),
+        )
+
+
+class Checker(Protocol):
+    """What search, benchmarks and RL code use.  Both backends implement it."""
+
+    name: str
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        """Check a batch; one result per request, same order.  Never raises for a bad proof."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,67 @@
+"""The contract every search strategy implements (RMaxTS, whole-proof sampling, best-first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from prover.lean.types import Checker
+from prover.policy.base import Policy, ProofTask
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`runs x samples`: independent runs (fresh trees / seeds), each with at most `samples`
+    policy samples (= verifications).  Parsed from strings like "16x6400"."""
+
+    runs: int = 1
+    samples: int = 32
+
+    def __post_init__(self) -> None:
+        if self.runs < 1 or self.samples < 1:
+            raise ValueError(f"budget must be positive RUNSxSAMPLES, got {self.runs}x{self.samples}")
+
+    @property
+    def total(self) -> int:
+        return self.runs * self.samples
+
+    @staticmethod
+    def parse(text: str) -> Budget:
+        parts = text.lower().split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(
+                f"budget {text!r} is not RUNSxSAMPLES with two positive integers, e.g. 4x128"
+            )
+        return Budget(int(parts[0]), int(parts[1]))
+
+    def __str__(self) -> str:
+        return f"{self.runs}x{self.samples}"
+
+
+@dataclass
+class SearchResult:
+    solved: bool
+    proof: str = ""  # the proof text that follows the statement (re-verified from scratch)
+    samples_used: int = 0  # policy samples consumed until the proof was found (or the budget)
+    found_at: int | None = None  # 1-based global sample index at which the proof was found
+    run_index: int | None = None
+    best_partial: str = ""  # longest verified prefix seen, for reporting failures
+    failure: str = ""  # why it failed (last/first error text), when not solved
+    wall_s: float = 0.0
+    verifier_s: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Search(Protocol):
+    name: str
+
+    def run(
+        self,
+        task: ProofTask,
+        policy: Policy,
+        checker: Checker,
+        budget: Budget,
+        seed: int = 0,
+        checkpoint_dir: Path | None = None,
+    ) -> SearchResult: ...
