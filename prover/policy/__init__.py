@@ -1,0 +1,65 @@
+"""Policies: a ProofTask in, candidate proof continuations out.
+
+`load_policy(spec, **kwargs)` builds one from a spec string; backends are imported lazily:
+
+    automation              prover.policy.automation.AutomationPolicy(**kwargs)
+    hf:PATH_OR_ID           prover.policy.hf.HFPolicy(PATH_OR_ID, **kwargs)
+    vllm:PATH_OR_ID         prover.policy.vllm_backend.VLLMPolicy(PATH_OR_ID, **kwargs)
+    openai:BASE_URL#MODEL   prover.policy.openai_backend.OpenAIPolicy(BASE_URL, MODEL, **kwargs)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prover.errors import UsageError
+from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
+
+__all__ = ["Completion", "Policy", "ProofTask", "SamplingParams", "load_policy", "parse_spec"]
+
+SPEC_HELP = "use automation, hf:PATH_OR_ID, vllm:PATH_OR_ID or openai:BASE_URL#MODEL"
+
+
+def parse_spec(spec: str) -> tuple[str, tuple[str, ...]]:
+    """(kind, positional args) of a policy spec; UsageError if malformed."""
+    spec = spec.strip()
+    if spec == "automation":
+        return "automation", ()
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in ("hf", "vllm", "openai"):
+        raise UsageError(f"unknown policy spec {spec!r}; {SPEC_HELP}")
+    if not rest.strip():
+        raise UsageError(f"policy spec {spec!r} names no model; {SPEC_HELP}")
+    if kind in ("hf", "vllm"):
+        return kind, (rest,)
+    url, sep, model = rest.rpartition("#")
+    if not sep or not url or not model:
+        raise UsageError(
+            f"policy spec {spec!r}: openai specs need a base URL and a model name separated by "
+            "'#', e.g. openai:http://127.0.0.1:8000/v1#deepseek-ai/DeepSeek-Prover-V1.5-RL"
+        )
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"policy spec {spec!r}: the base URL must start with http:// or https://"
+        )
+    return kind, (url, model)
+
+
+def load_policy(spec: str, **kwargs: Any) -> Policy:
+    """Build the policy named by `spec`; keyword arguments go to the backend's constructor."""
+    kind, args = parse_spec(spec)
+    if kind == "automation":
+        from prover.policy.automation import AutomationPolicy
+
+        return AutomationPolicy(**kwargs)  # type: ignore[no-any-return]
+    if kind == "hf":
+        from prover.policy.hf import HFPolicy
+
+        return HFPolicy(*args, **kwargs)
+    if kind == "vllm":
+        from prover.policy.vllm_backend import VLLMPolicy
+
+        return VLLMPolicy(*args, **kwargs)
+    from prover.policy.openai_backend import OpenAIPolicy
+
+    return OpenAIPolicy(*args, **kwargs)

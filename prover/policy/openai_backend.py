@@ -1,0 +1,254 @@
+"""OpenAIPolicy: any OpenAI-compatible /v1/completions endpoint (`vllm serve`, hosted APIs, or
+`python -m prover.policy.server`).
+
+One request per task asks for `n` samples.  Requests run concurrently (a thread pool of
+`max_concurrency`), optionally rate-limited (`requests_per_second`), each with a timeout; 429,
+5xx, timeouts and connection errors are retried with exponential backoff (honouring
+Retry-After), other errors fail at once.  V2 prompts go to /v1/chat/completions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from prover.policy.base import Completion, ProofTask, SamplingParams
+from prover.policy.hf import as_prompt_config
+from prover.policy.prompts import BuiltPrompt, PromptBuilder, PromptConfig, check_token_budget
+
+
+class OpenAIRequestError(RuntimeError):
+    """A completion request failed for good (after retries, or with a non-retryable status)."""
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    base_url: str
+    model: str
+    prompt: PromptConfig
+    timeout: float = 120.0  # seconds per request
+    max_retries: int = 5  # retries after the first attempt
+    backoff_base: float = 0.5  # first retry waits this long, then doubles ...
+    backoff_max: float = 30.0  # ... up to this
+    max_concurrency: int = 8
+    requests_per_second: float | None = None
+    max_context_tokens: int | None = None  # with count_tokens: check prompt length locally
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"OpenAIPolicy base_url must start with http:// or https://, got "
+                f"{self.base_url!r} (e.g. http://127.0.0.1:8000/v1)"
+            )
+        if not self.model:
+            raise ValueError("OpenAIPolicy needs a model name: openai:BASE_URL#MODEL")
+        if self.timeout <= 0:
+            raise ValueError(f"OpenAIPolicy timeout must be > 0 seconds, got {self.timeout}")
+        if self.max_retries < 0:
+            raise ValueError(f"OpenAIPolicy max_retries must be >= 0, got {self.max_retries}")
+        if self.backoff_base < 0 or self.backoff_max < 0:
+            raise ValueError("OpenAIPolicy backoff_base and backoff_max must be >= 0")
+        if self.max_concurrency < 1:
+            raise ValueError(
+                f"OpenAIPolicy max_concurrency must be >= 1, got {self.max_concurrency}"
+            )
+        if self.requests_per_second is not None and self.requests_per_second <= 0:
+            raise ValueError(
+                "OpenAIPolicy requests_per_second must be > 0 (or None for no limit), got "
+                f"{self.requests_per_second}"
+            )
+
+
+class _RateLimiter:
+    """At most `rate` request starts per second (evenly spaced)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 0.0 if not rate else 1.0 / rate
+        self.next_at = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+def completion_body(
+    model: str, prompt: str, params: SamplingParams, stop: Sequence[str]
+) -> dict[str, Any]:
+    """The JSON body of a /v1/completions request."""
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": prompt,
+        "n": params.n,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_new_tokens,
+    }
+    if params.seed is not None:
+        body["seed"] = params.seed
+    if stop:
+        body["stop"] = list(stop)
+    return body
+
+
+class OpenAIPolicy:
+    """A Policy that calls an OpenAI-compatible completions endpoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        prompt: PromptConfig | Mapping[str, Any] | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        max_concurrency: int = 8,
+        requests_per_second: float | None = None,
+        max_context_tokens: int | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
+        self.config = OpenAIConfig(
+            base_url=base_url.rstrip("/"),
+            model=model,
+            prompt=as_prompt_config(prompt),
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_concurrency=max_concurrency,
+            requests_per_second=requests_per_second,
+            max_context_tokens=max_context_tokens,
+        )
+        if (max_context_tokens is None) != (count_tokens is None):
+            raise ValueError(
+                "OpenAIPolicy: pass both max_context_tokens and count_tokens to check prompt "
+                "length locally, or neither (the server then rejects prompts that are too long)"
+            )
+        self.count_tokens = count_tokens
+        self.spec = f"openai:{self.config.base_url}#{self.config.model}"
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client = httpx.Client(
+            headers=headers,
+            timeout=self.config.timeout,
+            limits=httpx.Limits(max_connections=self.config.max_concurrency),
+        )
+        self._limiter = _RateLimiter(self.config.requests_per_second)
+        self.prompts = PromptBuilder(self.config.prompt)
+        self._chat = self.config.prompt.mode == "v2"
+        if self._chat:
+            # The server applies the model's chat template to the user message.
+            self.prompts = PromptBuilder(self.config.prompt, chat_template=lambda m: m)
+
+    # ---------------------------------------------------------------------------- HTTP
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        delay = min(self.config.backoff_max, self.config.backoff_base * 2**attempt)
+        if retry_after:
+            try:
+                delay = max(delay, min(self.config.backoff_max, float(retry_after)))
+            except ValueError:
+                pass
+        return delay
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST JSON with retries; returns the decoded response."""
+        url = self.config.base_url + path
+        attempts = self.config.max_retries + 1
+        last = ""
+        for attempt in range(attempts):
+            self._limiter.wait()
+            retry_after = None
+            try:
+                resp = self._client.post(url, json=body)
+            except httpx.TimeoutException:
+                last = f"timed out after {self.config.timeout:g}s"
+            except httpx.TransportError as e:
+                last = f"connection error: {type(e).__name__}: {e}"
+            else:
+                if resp.status_code == 200:
+                    try:
+                        data: dict[str, Any] = resp.json()
+                    except ValueError:
+                        raise OpenAIRequestError(
+                            f"POST {url}: response is not JSON: {resp.text[:200]!r}"
+                        ) from None
+                    return data
+                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
+                if resp.status_code != 429 and resp.status_code < 500:
+                    raise OpenAIRequestError(f"POST {url} failed with {last}")
+                retry_after = resp.headers.get("retry-after")
+            if attempt + 1 < attempts:
+                time.sleep(self._backoff(attempt, retry_after))
+        raise OpenAIRequestError(
+            f"POST {url} failed after {attempts} attempt(s); last error: {last}"
+        )
+
+    # ---------------------------------------------------------------------------- Policy
+
+    def _one(self, task: ProofTask, built: BuiltPrompt, params: SamplingParams) -> list[Completion]:
+        stop = self.prompts.config.stop
+        body = completion_body(self.config.model, built.text, params, stop)
+        if self._chat:
+            del body["prompt"]
+            body["messages"] = [{"role": "user", "content": built.text}]
+            data = self.post("/chat/completions", body)
+            texts = [
+                (c.get("message") or {}).get("content") or "" for c in data.get("choices", [])
+            ]
+        else:
+            data = self.post("/completions", body)
+            texts = [c.get("text") or "" for c in data.get("choices", [])]
+        choices = data.get("choices", [])
+        usage = data.get("usage") or {}
+        total = int(usage.get("completion_tokens") or 0)
+        return [
+            Completion(
+                text=self.prompts.postprocess(text, task, built),
+                prompt=built.text,
+                num_tokens=total if len(texts) == 1 else 0,
+                meta={
+                    "backend": "openai",
+                    "stop": c.get("finish_reason"),
+                    "completion_tokens_all_samples": total,
+                    "seed": params.seed,
+                    "few_shot": list(built.few_shot_names),
+                },
+            )
+            for text, c in zip(texts, choices, strict=True)
+        ]
+
+    def generate(
+        self, tasks: Sequence[ProofTask], params: SamplingParams
+    ) -> list[list[Completion]]:
+        built = [self.prompts.build(t, params.seed) for t in tasks]
+        if self.count_tokens is not None and self.config.max_context_tokens is not None:
+            for t, b in zip(tasks, built, strict=True):
+                check_token_budget(
+                    b.text, self.count_tokens, self.config.max_context_tokens,
+                    params.max_new_tokens, name=t.name,
+                )
+        if len(tasks) <= 1 or self.config.max_concurrency == 1:
+            return [self._one(t, b, params) for t, b in zip(tasks, built, strict=True)]
+        with ThreadPoolExecutor(max_workers=min(self.config.max_concurrency, len(tasks))) as ex:
+            futures = [ex.submit(self._one, t, b, params) for t, b in zip(tasks, built, strict=True)]
+            return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,363 @@
+"""Prompt formats of DeepSeek-Prover-V1.5 (non-CoT, CoT, few-shot, tactic-state comments) and
+DeepSeek-Prover-V2 (proof plan, then Lean 4 code), plus token budgeting.
+
+V1.5 layout (one prompt; few-shot examples, if any, come first)::
+
+    Complete the following Lean 4 code:            <- or the CoT instruction
+
+    ```lean4
+    {header}{informal_prefix}{formal_statement}{prefix}{state comment}
+
+The model continues the code block; its output is cut at the first ```` ``` ````.  A few-shot
+example is the same with the example's `formal_proof` appended, then ``\\n```\\n\\n\\n``.
+
+The tactic-state comment (resumption from a verified prefix) follows the prefix on its own lines,
+indented like the last tactic line of the prefix::
+
+      /- tactic state:
+        x : ℕ
+        ⊢ x = x
+      -/
+
+V2 asks for a proof plan, then the complete Lean 4 code; the answer is the last ```lean4 block.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from prover.errors import DataError
+from prover.policy.base import ProofTask
+
+__all__ = [
+    "COT_INSTRUCTION",
+    "FENCE",
+    "LEAN4_DEFAULT_HEADER",
+    "NON_COT_INSTRUCTION",
+    "V2_PLAN_INSTRUCTION",
+    "BuiltPrompt",
+    "FewShotExample",
+    "PromptBuilder",
+    "PromptConfig",
+    "PromptMode",
+    "PromptTooLongError",
+    "check_token_budget",
+    "cut_at_fence",
+    "extract_last_lean4_block",
+    "few_shot_block",
+    "load_few_shot",
+    "select_few_shot",
+    "state_comment",
+    "v1_prompt",
+    "v2_extract_proof",
+    "v2_user_message",
+]
+
+PromptMode = Literal["non-cot", "cot", "v2"]
+MODES: tuple[str, ...] = ("non-cot", "cot", "v2")
+
+FENCE = "```"
+LEAN4_DEFAULT_HEADER = (
+    "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
+    "open BigOperators Real Nat Topology Rat\n\n"
+)
+NON_COT_INSTRUCTION = "Complete the following Lean 4 code:"
+COT_INSTRUCTION = (
+    "Complete the following Lean 4 code with explanatory comments preceding each line of code:"
+)
+V2_PLAN_INSTRUCTION = (
+    "Before producing the Lean 4 code to formally prove the given theorem, provide a detailed "
+    "proof plan outlining the main proof steps and strategies.\n"
+    "The plan should highlight key ideas, intermediate lemmas, and proof structures that will "
+    "guide the construction of the final formal proof."
+)
+
+
+class PromptTooLongError(ValueError):
+    """The prompt plus the requested new tokens do not fit in the model's context."""
+
+
+@dataclass(frozen=True)
+class FewShotExample:
+    name: str
+    formal_statement: str
+    formal_proof: str
+    informal_prefix: str = ""
+    header: str = LEAN4_DEFAULT_HEADER
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """How a policy turns a ProofTask into a prompt.
+
+    mode: "non-cot" | "cot" (DeepSeek-Prover-V1.5) or "v2" (DeepSeek-Prover-V2 plan + code).
+    few_shot: number of examples from `few_shot_path` placed before the problem (V1.5 only).
+    with_state_comment: append the `/- tactic state: ... -/` comment after a non-empty prefix.
+    default_header: used when a task's header is empty (as the reference code does).
+    """
+
+    mode: PromptMode = "non-cot"
+    few_shot: int = 0
+    few_shot_path: str | Path | None = None
+    with_state_comment: bool = True
+    default_header: str = LEAN4_DEFAULT_HEADER
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(
+                f"PromptConfig.mode must be one of {', '.join(MODES)}; got {self.mode!r}"
+            )
+        if self.few_shot < 0:
+            raise ValueError(f"PromptConfig.few_shot must be >= 0, got {self.few_shot}")
+        if self.few_shot > 0 and self.few_shot_path is None:
+            raise ValueError(
+                f"PromptConfig.few_shot={self.few_shot} needs few_shot_path (e.g. "
+                "data/minif2f_valid_few_shot.jsonl), or set few_shot=0"
+            )
+        if self.few_shot > 0 and self.mode == "v2":
+            raise ValueError(
+                "few-shot prompts are a DeepSeek-Prover-V1.5 format; use mode='non-cot' or "
+                "'cot', or set few_shot=0 for mode='v2'"
+            )
+
+    @property
+    def stop(self) -> list[str]:
+        """Stop strings for the backend: V1.5 stops at the closing fence, V2 must not."""
+        return [] if self.mode == "v2" else [FENCE]
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    """`text` is the exact prompt.  `proof_lead` is text the prompt adds after `task.prefix` that
+    belongs to the proof (a newline when the prefix did not end with one), so a completion is
+    `proof_lead + generated text`."""
+
+    text: str
+    proof_lead: str = ""
+    few_shot_names: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------
+# Formats
+
+
+def _instruction(mode: str) -> str:
+    return COT_INSTRUCTION if mode == "cot" else NON_COT_INSTRUCTION
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def state_comment(goals: str, indent: int) -> str:
+    """The tactic-state comment: each goal line indented by `indent + 2`, ending with a newline."""
+    pad = " " * indent
+    body = goals.strip("\n").replace("\n", "\n" + pad + "  ")
+    return f"{pad}/- tactic state:\n{pad}  {body}\n{pad}-/\n"
+
+
+def _prefix_and_comment(prefix: str, goals: str, with_state_comment: bool) -> tuple[str, str]:
+    """(text after the statement, proof_lead).  The comment is added only when resuming: the
+    prefix holds a tactic and the goals are known."""
+    if not (with_state_comment and prefix.strip() and goals.strip()):
+        return prefix, ""
+    lead = "" if prefix.endswith("\n") else "\n"
+    last = [ln for ln in prefix.split("\n") if ln.strip()][-1]
+    indent = _indent_of(last)
+    return prefix + lead + state_comment(goals, indent), lead
+
+
+def v1_prompt(
+    task: ProofTask,
+    mode: str = "non-cot",
+    *,
+    with_state_comment: bool = True,
+    default_header: str = LEAN4_DEFAULT_HEADER,
+) -> BuiltPrompt:
+    """The DeepSeek-Prover-V1.5 prompt for one task (without few-shot examples)."""
+    header = task.header or default_header
+    rest, lead = _prefix_and_comment(task.prefix, task.goals, with_state_comment)
+    text = (
+        f"{_instruction(mode)}\n\n{FENCE}lean4\n"
+        f"{header}{task.informal_prefix}{task.formal_statement}{rest}"
+    )
+    return BuiltPrompt(text=text, proof_lead=lead)
+
+
+def few_shot_block(example: FewShotExample, mode: str = "non-cot") -> str:
+    """One worked example, closed by the fence and two blank lines."""
+    return (
+        f"{_instruction(mode)}\n\n{FENCE}lean4\n{example.header}{example.informal_prefix}"
+        f"{example.formal_statement}{example.formal_proof}\n{FENCE}\n\n\n"
+    )
+
+
+def v2_user_message(task: ProofTask, *, default_header: str = LEAN4_DEFAULT_HEADER) -> str:
+    """DeepSeek-Prover-V2's user message: the statement with `sorry`, then the plan request."""
+    header = task.header or default_header
+    code = f"{header}{task.informal_prefix}{task.formal_statement}"
+    if task.prefix.strip():
+        code += task.prefix if task.prefix.endswith("\n") else task.prefix + "\n"
+    else:
+        code = code if code.endswith("\n") else code + "\n"
+        code += "  sorry"
+    return f"{NON_COT_INSTRUCTION}\n\n{FENCE}lean4\n{code.strip()}\n{FENCE}\n\n{V2_PLAN_INSTRUCTION}"
+
+
+def cut_at_fence(text: str) -> str:
+    """Everything before the first ```` ``` ```` (the whole text if there is none)."""
+    i = text.find(FENCE)
+    return text if i < 0 else text[:i]
+
+
+def extract_last_lean4_block(text: str) -> str | None:
+    """Contents of the last ```` ```lean4 ```` block (unterminated blocks run to the end)."""
+    opener = FENCE + "lean4"
+    i = text.rfind(opener)
+    if i < 0:
+        return None
+    body = text[i + len(opener) :]
+    if body.startswith("\n"):
+        body = body[1:]
+    j = body.find(FENCE)
+    return body if j < 0 else body[:j]
+
+
+def v2_extract_proof(output: str, formal_statement: str) -> str | None:
+    """The proof (text after the statement) from a V2 answer's last ```lean4 block, or None if
+    there is no block.  If the statement is not found verbatim, the text after the first `:= by`
+    is returned; failing that, the whole block."""
+    code = extract_last_lean4_block(output)
+    if code is None:
+        return None
+    stmt = formal_statement.rstrip()
+    i = code.find(stmt) if stmt else -1
+    if i >= 0:
+        return code[i + len(stmt) :]
+    j = code.find(":= by")
+    return code[j + len(":= by") :] if j >= 0 else code
+
+
+# --------------------------------------------------------------------------------------------
+# Few-shot data
+
+
+def load_few_shot(path: str | Path) -> list[FewShotExample]:
+    """Read `minif2f_valid_few_shot.jsonl`-style records (name, formal_statement, formal_proof,
+    optional informal_prefix and header)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: few-shot file not found")
+    out: list[FewShotExample] = []
+    with p.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec: dict[str, Any] = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{p}:{lineno}: invalid JSON ({e.msg})") from None
+            missing = [k for k in ("name", "formal_statement", "formal_proof") if k not in rec]
+            if missing:
+                raise DataError(f"{p}:{lineno}: missing field(s) {', '.join(missing)}")
+            out.append(
+                FewShotExample(
+                    name=rec["name"],
+                    formal_statement=rec["formal_statement"],
+                    formal_proof=rec["formal_proof"],
+                    informal_prefix=rec.get("informal_prefix", ""),
+                    header=rec.get("header", LEAN4_DEFAULT_HEADER),
+                )
+            )
+    return out
+
+
+def select_few_shot(
+    examples: Sequence[FewShotExample], k: int, exclude_name: str, rng: random.Random
+) -> list[FewShotExample]:
+    """k distinct examples chosen with `rng`, never the problem itself (matched by name)."""
+    pool = [e for e in examples if not (exclude_name and e.name == exclude_name)]
+    if k > len(pool):
+        raise ValueError(
+            f"asked for {k} few-shot examples but only {len(pool)} are available "
+            f"(excluding {exclude_name!r}); lower few_shot"
+        )
+    return rng.sample(pool, k)
+
+
+# --------------------------------------------------------------------------------------------
+# Builder and budget
+
+
+@dataclass
+class PromptBuilder:
+    """Builds prompts for a PromptConfig.  `chat_template` wraps a V2 user message into the
+    model's chat format (e.g. tokenizer.apply_chat_template); without one the message is used
+    as is, followed by a newline."""
+
+    config: PromptConfig
+    chat_template: Callable[[str], str] | None = None
+    examples: list[FewShotExample] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.config.few_shot > 0 and not self.examples:
+            assert self.config.few_shot_path is not None
+            self.examples = load_few_shot(self.config.few_shot_path)
+
+    def build(self, task: ProofTask, seed: int | None = None) -> BuiltPrompt:
+        cfg = self.config
+        if cfg.mode == "v2":
+            msg = v2_user_message(task, default_header=cfg.default_header)
+            text = self.chat_template(msg) if self.chat_template else msg + "\n"
+            return BuiltPrompt(text=text)
+        main = v1_prompt(
+            task,
+            cfg.mode,
+            with_state_comment=cfg.with_state_comment,
+            default_header=cfg.default_header,
+        )
+        if cfg.few_shot == 0:
+            return main
+        rng = random.Random(f"{seed}:{task.name}:{task.formal_statement}")
+        shots = select_few_shot(self.examples, cfg.few_shot, task.name, rng)
+        text = "".join(few_shot_block(e, cfg.mode) for e in shots) + main.text
+        return BuiltPrompt(
+            text=text, proof_lead=main.proof_lead, few_shot_names=tuple(e.name for e in shots)
+        )
+
+    def postprocess(self, generated: str, task: ProofTask, prompt: BuiltPrompt) -> str:
+        """The completion text (what follows `task.prefix`) from raw generated text."""
+        if self.config.mode == "v2":
+            proof = v2_extract_proof(generated, task.formal_statement)
+            if proof is None:
+                return ""
+            if task.prefix.strip() and proof.startswith(task.prefix):
+                return proof[len(task.prefix) :]
+            return proof
+        return prompt.proof_lead + cut_at_fence(generated)
+
+
+def check_token_budget(
+    prompt: str,
+    count_tokens: Callable[[str], int],
+    max_context_tokens: int,
+    max_new_tokens: int,
+    *,
+    name: str = "",
+) -> int:
+    """Number of prompt tokens; raises PromptTooLongError if prompt + max_new_tokens does not fit
+    in max_context_tokens.  Never truncates."""
+    n = count_tokens(prompt)
+    if n + max_new_tokens > max_context_tokens:
+        what = f"problem {name!r}" if name else "the problem"
+        raise PromptTooLongError(
+            f"prompt for {what} is too long: {n} prompt tokens + max_new_tokens="
+            f"{max_new_tokens} > context limit {max_context_tokens}; lower max_new_tokens, "
+            "use fewer few-shot examples, or shorten the proof prefix"
+        )
+    return n

@@ -1,0 +1,529 @@
+"""RMaxTS: the Monte-Carlo tree search of DeepSeek-Prover-V1.5 (arXiv:2408.08152, Sec. 3), after
+the reference implementation `prover/algorithms/rmax_tree_search.py`, made resumable, batched
+across problems, and observable.
+
+One iteration ("expansion") of the search, top to bottom:
+
+1. Selection (Sec. 3.2, Eq. 6).  From the root, at each node compare the "expand here" action
+   (the node's own W, N) with one "descend" action per child (the child's W_sub, N_sub):
+
+       score(a) = W_a / max(N_a, 0.01) + sqrt(2 ln(max(T, 2)) / max(N_a, 0.01))       (Eq. 6)
+       T        = N_node + sum_children N_sub,child
+
+   Ties favour "expand here", then children in insertion order.  Stop at the first node where
+   "expand here" wins.
+2. Virtual loss (reference `_update_value`).  With j jobs pending on an action,
+       W' = W gamma^j,   N' = N gamma^j + (1 - gamma^j) / (1 - gamma)      (N + j when gamma = 1)
+   so k concurrent selections spread over the tree.
+3. Expansion by truncate-and-resume (Sec. 3.1).  The prompt is one of the node's verified
+   prefixes (uniformly chosen) plus, when enabled, its tactic-state comment.  One sample is
+   drawn; prefix + completion is verified as a whole proof; `search.truncate` cuts it at the
+   first error / `sorry` and inserts the chain of new tactic states under the root.
+4. Reward (Sec. 3.3, Eq. 5, "RMax"): R_intrinsic = 1 if the expansion added at least one node,
+   else 0.  With `intrinsic_reward=False` (the paper's "w/o intrinsic reward" ablation, plain UCT
+   with the sparse extrinsic reward) the reward is 1 iff the sample is a complete verified proof,
+   else 0 -- which, since a run stops at its first proof, means every recorded reward is 0.
+5. Backup (Sec. 3.3, Eq. 7-8, discounted UCB):  W <- gamma W + r,  N <- gamma N + 1, applied to the
+   expanded node's own action and to the subtree action of it and every ancestor.  gamma = 0.99;
+   `discounted_ucb=False` uses gamma = 1 (plain UCB1 statistics).
+
+Budget: `runs x samples`; each sample is one policy completion and one verification.  A run stops
+at its first complete proof, which counts only after a fresh `want_steps=False` re-verification;
+`found_at` is the 1-based global sample index (earlier runs count their full budget).
+
+Beyond the reference: k expansions per tree (and several trees) share one `policy.generate` call
+and one `checker.check` call per round; the tree, the per-run sample counter, the RNG state and
+the timing counters are checkpointed atomically every `checkpoint_every` samples, at the end of a
+run, and on Ctrl-C, and `run` resumes from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
+from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
+from search.base import Budget, SearchResult
+from search.tree import (
+    Node,
+    SearchTree,
+    atomic_write_json,
+    read_json,
+    rng_from_json,
+    rng_state_to_json,
+)
+from search.truncate import approx_tokens, find_sorry, truncate_and_resume
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "rmaxts-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class RMaxTSConfig:
+    concurrency: int = 32  # k expansions in flight per tree (virtual loss spreads them)
+    gamma: float = 0.99  # discount of Eq. 7-8
+    discounted_ucb: bool = True  # False: plain UCB1 statistics (gamma = 1)
+    intrinsic_reward: bool = True  # False: sparse extrinsic reward only (see module docstring)
+    state_comment: bool = True  # pass the tactic state with the prefix (prompt comment)
+    max_prefix_tokens: int = 2048  # prefixes (+ comment) longer than this never become nodes
+    chars_per_token: float = 3.5  # for the approximate token count
+    checkpoint_every: int = 128  # samples between checkpoints (when checkpoint_dir is given)
+    log_every: int = 256  # samples between progress log lines
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_new_tokens: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if self.max_prefix_tokens < 1:
+            raise ValueError(f"max_prefix_tokens must be >= 1, got {self.max_prefix_tokens}")
+        if self.chars_per_token <= 0:
+            raise ValueError(f"chars_per_token must be > 0, got {self.chars_per_token}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        SamplingParams(
+            n=1, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens
+        )
+
+    @property
+    def effective_gamma(self) -> float:
+        return self.gamma if self.discounted_ucb else 1.0
+
+
+def sorry_probe(formal_statement: str) -> str:
+    """The proof text used to elaborate a statement with `sorry` (root goal)."""
+    return "\n  sorry" if formal_statement.rstrip().endswith("by") else " by\n  sorry"
+
+
+def task_slug(task: ProofTask) -> str:
+    digest = hashlib.sha1((task.header + task.formal_statement).encode("utf-8")).hexdigest()[:10]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", task.name)[:60] if task.name else "task"
+    return f"{name}-{digest}"
+
+
+def root_goal_of(task: ProofTask, checker: Checker) -> str:
+    """Check `statement + sorry` elaborates; return its goal.  ValueError if it does not."""
+    req = CheckRequest(
+        task.formal_statement, sorry_probe(task.formal_statement), task.header or None,
+        id=f"{task.name}:sorry", want_steps=True,
+    )
+    (res,) = checker.check([req])
+    return _root_goal_from(task, res)
+
+
+def _root_goal_from(task: ProofTask, res: CheckResult) -> str:
+    if res.verdict is not Verdict.INCOMPLETE:
+        why = res.first_error.text if res.first_error else (res.reason or "no message")
+        raise ValueError(
+            f"statement {task.name or task.formal_statement[:80]!r} does not elaborate with "
+            f"`sorry` (verdict {res.verdict}): {why}"
+        )
+    if res.initial_goals:
+        return res.initial_goals
+    if res.steps:
+        return res.steps[0].goals_before
+    return ""
+
+
+@dataclass
+class _Job:
+    problem: _Problem
+    node: Node
+    prefix: str
+    task: ProofTask
+    completion: Completion | None = None
+    proof: str = ""
+    result: CheckResult | None = None
+
+
+@dataclass
+class _Problem:
+    """The state of one problem: its current run's tree and counters (all checkpointed)."""
+
+    task: ProofTask
+    seed: int
+    runs: int
+    samples: int
+    path: Path | None
+    run_index: int = 0
+    count: int = 0  # samples used in the current run
+    samples_before: int = 0  # samples used by earlier runs
+    tree: SearchTree | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    root_goal: str = ""
+    done: bool = False
+    solved: bool = False
+    proof: str = ""
+    found_at: int | None = None
+    last_error: str = ""
+    best_partial: str = ""
+    generated: int = 0  # completions drawn, including those discarded after a proof
+    gen_s: float = 0.0
+    verifier_s: float = 0.0
+    wall_base: float = 0.0  # wall time of earlier sessions (restored from a checkpoint)
+    t_start: float = field(default_factory=time.perf_counter)
+    t_end: float | None = None
+    last_ckpt: int = 0
+
+    @property
+    def wall_s(self) -> float:
+        end = self.t_end if self.t_end is not None else time.perf_counter()
+        return self.wall_base + end - self.t_start
+
+    def finish(self) -> None:
+        self.done = True
+        self.t_end = time.perf_counter()
+
+    def new_run(self, gamma: float) -> None:
+        self.tree = SearchTree(self.root_goal, gamma=gamma)
+        self.rng = random.Random(f"rmaxts:{self.seed}:{self.run_index}")
+        self.count = 0
+        self.last_ckpt = 0
+
+    @property
+    def global_count(self) -> int:
+        return self.samples_before + self.count
+
+    def ckpt_file(self, run_index: int) -> Path | None:
+        return None if self.path is None else self.path.with_name(f"{self.path.name}.run{run_index}.json")
+
+
+class RMaxTS:
+    """`Search` implementation.  `run` searches one problem; `run_many` several problems whose
+    expansions share policy and checker batches."""
+
+    name = "rmaxts"
+
+    def __init__(self, config: RMaxTSConfig | None = None, **overrides: Any) -> None:
+        self.config = config or RMaxTSConfig(**overrides)
+        if config is not None and overrides:
+            raise ValueError("pass either an RMaxTSConfig or keyword overrides, not both")
+
+    def _tokens(self, text: str) -> int:
+        return approx_tokens(text, self.config.chars_per_token)
+
+    # ---- public API ----
+
+    def run(
+        self,
+        task: ProofTask,
+        policy: Policy,
+        checker: Checker,
+        budget: Budget,
+        seed: int = 0,
+        checkpoint_dir: Path | None = None,
+    ) -> SearchResult:
+        return self.run_many([task], policy, checker, budget, seed, checkpoint_dir)[0]
+
+    def run_many(
+        self,
+        tasks: Sequence[ProofTask],
+        policy: Policy,
+        checker: Checker,
+        budget: Budget,
+        seed: int = 0,
+        checkpoint_dir: Path | None = None,
+    ) -> list[SearchResult]:
+        cfg = self.config
+        problems = [
+            _Problem(
+                task=t, seed=seed, runs=budget.runs, samples=budget.samples,
+                path=None if checkpoint_dir is None else Path(checkpoint_dir) / f"rmaxts-{task_slug(t)}",
+            )
+            for t in tasks
+        ]
+        fresh = [p for p in problems if not self._restore(p)]
+        if fresh:  # one batched `sorry` probe for every problem not restored from a checkpoint
+            reqs = [
+                CheckRequest(p.task.formal_statement, sorry_probe(p.task.formal_statement),
+                             p.task.header or None, id=f"{p.task.name}:sorry", want_steps=True)
+                for p in fresh
+            ]
+            v0 = time.perf_counter()
+            results = checker.check(reqs)
+            dv = time.perf_counter() - v0
+            for p, res in zip(fresh, results, strict=True):
+                p.root_goal = _root_goal_from(p.task, res)
+                p.verifier_s += dv / len(fresh)
+                p.new_run(cfg.effective_gamma)
+
+        while True:
+            active = [p for p in problems if not p.done]
+            if not active:
+                break
+            self._round(active, policy, checker)
+            for p in active:
+                self._after_round(p)
+        return [self._result(p) for p in problems]
+
+    # ---- one round: select, generate (one call), verify (one call), absorb ----
+
+    def _round(self, problems: list[_Problem], policy: Policy, checker: Checker) -> None:
+        cfg = self.config
+        jobs: list[_Job] = []
+        snapshots = {id(p): p.rng.getstate() for p in problems}
+        batch_seed = 0
+        for p in problems:
+            assert p.tree is not None
+            batch_seed ^= p.rng.getrandbits(31)
+            for _ in range(min(cfg.concurrency, p.samples - p.count)):
+                node = p.tree.select()
+                prefix, _comment = p.tree.pick_code(node, p.rng)
+                task = ProofTask(
+                    formal_statement=p.task.formal_statement,
+                    header=p.task.header,
+                    informal_prefix=p.task.informal_prefix,
+                    prefix=prefix,
+                    goals=node.goal if cfg.state_comment else "",
+                    name=p.task.name,
+                )
+                jobs.append(_Job(p, node, prefix, task))
+        params = SamplingParams(
+            n=1, temperature=cfg.temperature, top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens, seed=batch_seed,
+        )
+        try:
+            g0 = time.perf_counter()
+            outs = policy.generate([j.task for j in jobs], params)
+            dg = time.perf_counter() - g0
+            if len(outs) != len(jobs):
+                raise RuntimeError(f"policy returned {len(outs)} results for {len(jobs)} tasks")
+            requests = []
+            for j, out in zip(jobs, outs, strict=True):
+                j.completion = out[0] if out else Completion(text="")
+                j.proof = (j.prefix + j.completion.text).rstrip(" \n")
+                requests.append(
+                    CheckRequest(j.task.formal_statement, j.proof, j.task.header or None,
+                                 id=f"{j.task.name}:{j.problem.count}", want_steps=True)
+                )
+            v0 = time.perf_counter()
+            results = checker.check(requests)
+            dv = time.perf_counter() - v0
+        except BaseException:
+            # Nothing of this round counts: undo the virtual losses and rewind the RNG so a
+            # checkpoint written now (Ctrl-C) resumes exactly where the last round ended.
+            for j in jobs:
+                assert j.problem.tree is not None
+                j.problem.tree.complete_job(j.node)
+            for p in problems:
+                p.rng.setstate(snapshots[id(p)])
+                self._save(p)
+            raise
+        for j, res in zip(jobs, results, strict=True):
+            j.result = res
+            j.problem.gen_s += dg / len(jobs)
+            j.problem.verifier_s += dv / len(jobs)
+            j.problem.generated += 1
+        for p in problems:
+            self._absorb(p, [j for j in jobs if j.problem is p], checker)
+
+    def _absorb(self, p: _Problem, jobs: list[_Job], checker: Checker) -> None:
+        cfg = self.config
+        tree = p.tree
+        assert tree is not None
+        for idx, j in enumerate(jobs):
+            assert j.result is not None
+            res = j.result
+            p.count += 1
+            size_before = len(tree)
+            segments = truncate_and_resume(
+                j.proof, res, p.root_goal,
+                with_state_comment=cfg.state_comment,
+                max_tokens=cfg.max_prefix_tokens,
+                count_tokens=self._tokens,
+            )
+            path = tree.insert(segments, with_state_comment=cfg.state_comment)
+            if path and len(path[-1].codes[0][0]) > len(p.best_partial):
+                p.best_partial = path[-1].codes[0][0]
+            if res.first_error is not None:
+                p.last_error = res.first_error.text
+            complete = res.verdict is Verdict.PROVED and find_sorry(j.proof) is None
+            if complete and self._reverify(p, j, checker):
+                reward = 1.0  # a proof is new (R-max) or extrinsic reward
+                tree.update_reward(j.node, reward)
+                tree.complete_job(j.node)
+                tree.proof = j.proof
+                tree.proof_path = [0] + [n.id for n in path]
+                p.solved, p.proof, p.found_at = True, j.proof, p.global_count
+                p.finish()
+                for rest in jobs[idx + 1 :]:  # discarded: undo their virtual loss
+                    tree.complete_job(rest.node)
+                logger.info(
+                    "rmaxts %s: proof found at sample %d (run %d), tree %d nodes",
+                    p.task.name, p.found_at, p.run_index, len(tree),
+                )
+                return
+            if cfg.intrinsic_reward:
+                reward = 1.0 if len(tree) > size_before else 0.0  # Eq. 5 (R-max)
+            else:
+                reward = 0.0  # sparse extrinsic reward: no proof in this sample
+            tree.update_reward(j.node, reward)  # Eq. 7-8
+            tree.complete_job(j.node)
+            if p.count % cfg.log_every == 0:
+                self._log_progress(p)
+
+    def _reverify(self, p: _Problem, j: _Job, checker: Checker) -> bool:
+        v0 = time.perf_counter()
+        (res,) = checker.check(
+            [CheckRequest(p.task.formal_statement, j.proof, p.task.header or None,
+                          id=f"{p.task.name}:final", want_steps=False)]
+        )
+        p.verifier_s += time.perf_counter() - v0
+        if res.verdict is not Verdict.PROVED:
+            logger.warning(
+                "rmaxts %s: proof did not survive fresh re-verification (%s)",
+                p.task.name, res.verdict,
+            )
+        return res.verdict is Verdict.PROVED
+
+    def _after_round(self, p: _Problem) -> None:
+        if p.done:
+            self._save(p)
+            return
+        if p.count >= p.samples:
+            self._save(p, finished=True)
+            logger.info(
+                "rmaxts %s: run %d exhausted %d samples, tree %d nodes",
+                p.task.name, p.run_index, p.samples, len(p.tree or ()),
+            )
+            self._next_run(p)
+            return
+        if p.count - p.last_ckpt >= self.config.checkpoint_every:
+            self._save(p)
+
+    def _next_run(self, p: _Problem) -> None:
+        p.samples_before += p.count
+        p.count = 0
+        if p.run_index + 1 >= p.runs:
+            p.finish()  # keep the last tree (and run_index) for the stats
+        else:
+            p.run_index += 1
+            p.new_run(self.config.effective_gamma)
+
+    # ---- observability ----
+
+    def _stats(self, p: _Problem) -> dict[str, Any]:
+        tree = p.tree
+        total = p.gen_s + p.verifier_s
+        out: dict[str, Any] = {
+            "run_index": p.run_index,
+            "samples_in_run": p.count,
+            "samples_generated": p.generated,
+            "expansions_per_s": p.global_count / p.wall_s if p.wall_s > 0 else 0.0,
+            "generator_s": round(p.gen_s, 4),
+            "verifier_s": round(p.verifier_s, 4),
+            "verifier_share": p.verifier_s / total if total > 0 else 0.0,
+            "config": asdict(self.config),
+        }
+        if tree is not None:
+            out.update(tree.summary())
+        return out
+
+    def _log_progress(self, p: _Problem) -> None:
+        s = self._stats(p)
+        logger.info(
+            "rmaxts %s: run %d sample %d/%d, %d nodes, depth %d, verifier share %.0f%%",
+            p.task.name, p.run_index, p.count, p.samples, s.get("nodes", 0),
+            s.get("max_depth", 0), 100 * s["verifier_share"],
+        )
+
+    def _result(self, p: _Problem) -> SearchResult:
+        return SearchResult(
+            solved=p.solved,
+            proof=p.proof,
+            samples_used=p.found_at if p.solved and p.found_at else p.global_count,
+            found_at=p.found_at,
+            run_index=p.run_index if p.solved else None,
+            best_partial=p.best_partial,
+            failure="" if p.solved else (p.last_error or "budget exhausted without a proof"),
+            wall_s=p.wall_s,
+            verifier_s=p.verifier_s,
+            stats=self._stats(p),
+        )
+
+    # ---- checkpoints ----
+
+    def _save(self, p: _Problem, finished: bool = False) -> None:
+        path = p.ckpt_file(p.run_index)
+        if path is None or p.tree is None:
+            return
+        p.last_ckpt = p.count
+        atomic_write_json(path, {
+            "format": CHECKPOINT_FORMAT,
+            "name": p.task.name,
+            "formal_statement": p.task.formal_statement,
+            "header": p.task.header,
+            "config": asdict(self.config),
+            "seed": p.seed,
+            "run_index": p.run_index,
+            "samples": p.count,
+            "samples_before": p.samples_before,
+            "generated": p.generated,
+            "root_goal": p.root_goal,
+            "rng_state": rng_state_to_json(p.rng),
+            "finished": finished or p.done,
+            "solved": p.solved,
+            "proof": p.proof,
+            "found_at": p.found_at,
+            "best_partial": p.best_partial,
+            "last_error": p.last_error,
+            "gen_s": p.gen_s,
+            "verifier_s": p.verifier_s,
+            "wall_s": p.wall_s,
+            "tree": p.tree.to_json(),
+        })
+
+    def _restore(self, p: _Problem) -> bool:
+        """Load the latest checkpoint of `p` (if any).  True if the problem state was restored."""
+        if p.path is None:
+            return False
+        last: dict[str, Any] | None = None
+        for r in range(p.runs):
+            f = p.ckpt_file(r)
+            if f is None or not f.exists():
+                break
+            data = read_json(f)
+            if data.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"{f}: not an RMaxTS checkpoint")
+            if data["formal_statement"] != p.task.formal_statement or data["seed"] != p.seed:
+                raise ValueError(f"{f}: checkpoint is for another statement or seed")
+            last = data
+            if not data["finished"] or data["solved"]:
+                break
+        if last is None:
+            return False
+        if last["config"] != asdict(self.config):
+            logger.warning("rmaxts %s: resuming with a different config", p.task.name)
+        p.run_index = int(last["run_index"])
+        p.count = p.last_ckpt = int(last["samples"])
+        p.samples_before = int(last["samples_before"])
+        p.generated = int(last.get("generated", 0))
+        p.root_goal = last["root_goal"]
+        p.tree = SearchTree.from_json(last["tree"])
+        p.rng = rng_from_json(last["rng_state"])
+        p.solved, p.proof, p.found_at = bool(last["solved"]), last["proof"], last["found_at"]
+        p.best_partial, p.last_error = last.get("best_partial", ""), last.get("last_error", "")
+        p.gen_s, p.verifier_s, p.wall_base = last["gen_s"], last["verifier_s"], last["wall_s"]
+        if p.solved:
+            p.finish()
+        elif last["finished"]:  # the last stored run was exhausted: start the next one
+            self._next_run(p)
+        logger.info(
+            "rmaxts %s: resumed run %d at sample %d (%d nodes)",
+            p.task.name, p.run_index, p.count, len(p.tree or ()),
+        )
+        return True

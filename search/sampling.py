@@ -1,0 +1,130 @@
+"""Whole-proof sampling baseline (pass@k), behind the same `Search` interface as RMaxTS.
+
+Each sample is one complete proof attempt from the empty prefix and costs one verification, so
+`runs x samples` budgets compare directly with RMaxTS.  Samples are drawn `batch_size` at a time
+(one `policy.generate` call with `n = batch_size`, one batched `checker.check`); a run stops at the
+first proof, which counts only after a fresh re-verification, and `found_at` is its 1-based global
+sample index.  Completions containing `sorry`/`admit` never count.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prover.lean.types import Checker, CheckRequest, Verdict
+from prover.policy.base import Policy, ProofTask, SamplingParams
+from search.base import Budget, SearchResult
+from search.truncate import find_sorry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    batch_size: int = 32  # samples per generate/check call (k)
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_new_tokens: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        SamplingParams(
+            n=1, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens
+        )
+
+
+class SamplingSearch:
+    name = "sample"
+
+    def __init__(self, config: SamplingConfig | None = None, **overrides: object) -> None:
+        if config is not None and overrides:
+            raise ValueError("pass either a SamplingConfig or keyword overrides, not both")
+        self.config = config or SamplingConfig(**overrides)  # type: ignore[arg-type]
+
+    def run(
+        self,
+        task: ProofTask,
+        policy: Policy,
+        checker: Checker,
+        budget: Budget,
+        seed: int = 0,
+        checkpoint_dir: Path | None = None,  # sampling keeps no state worth resuming
+    ) -> SearchResult:
+        cfg = self.config
+        t0 = time.perf_counter()
+        gen_s = ver_s = 0.0
+        used, last_error, batches = 0, "", 0
+        root = ProofTask(
+            formal_statement=task.formal_statement,
+            header=task.header,
+            informal_prefix=task.informal_prefix,
+            name=task.name,
+        )
+        for run in range(budget.runs):
+            in_run = 0
+            while in_run < budget.samples:
+                n = min(cfg.batch_size, budget.samples - in_run)
+                params = SamplingParams(
+                    n=n, temperature=cfg.temperature, top_p=cfg.top_p,
+                    max_new_tokens=cfg.max_new_tokens, seed=seed * 1_000_003 + batches,
+                )
+                batches += 1
+                g0 = time.perf_counter()
+                (outs,) = policy.generate([root], params)
+                gen_s += time.perf_counter() - g0
+                proofs = [c.text.rstrip(" \n") for c in outs[:n]]
+                reqs = [
+                    CheckRequest(task.formal_statement, pr, task.header or None,
+                                 id=f"{task.name}:{used + i}")
+                    for i, pr in enumerate(proofs)
+                ]
+                v0 = time.perf_counter()
+                results = checker.check(reqs) if reqs else []
+                ver_s += time.perf_counter() - v0
+                for pr, res in zip(proofs, results, strict=True):
+                    used += 1
+                    in_run += 1
+                    if res.first_error is not None:
+                        last_error = res.first_error.text
+                    if res.verdict is not Verdict.PROVED or find_sorry(pr) is not None:
+                        continue
+                    v0 = time.perf_counter()
+                    (again,) = checker.check(
+                        [CheckRequest(task.formal_statement, pr, task.header or None,
+                                      id=f"{task.name}:final")]
+                    )
+                    ver_s += time.perf_counter() - v0
+                    if again.verdict is not Verdict.PROVED:
+                        logger.warning("sample %s: proof failed re-verification", task.name)
+                        continue
+                    wall = time.perf_counter() - t0
+                    logger.info("sample %s: proof at sample %d (run %d)", task.name, used, run)
+                    return SearchResult(
+                        solved=True, proof=pr, samples_used=used, found_at=used,
+                        run_index=run, wall_s=wall, verifier_s=ver_s,
+                        stats=self._stats(used, gen_s, ver_s, wall),
+                    )
+                if len(outs) < n:  # a policy that under-delivers must not loop forever
+                    used += n - len(outs)
+                    in_run += n - len(outs)
+        wall = time.perf_counter() - t0
+        return SearchResult(
+            solved=False, samples_used=used, wall_s=wall, verifier_s=ver_s,
+            failure=last_error or "budget exhausted without a proof",
+            stats=self._stats(used, gen_s, ver_s, wall),
+        )
+
+    def _stats(self, used: int, gen_s: float, ver_s: float, wall: float) -> dict[str, object]:
+        total = gen_s + ver_s
+        return {
+            "samples": used,
+            "samples_per_s": used / wall if wall > 0 else 0.0,
+            "generator_s": round(gen_s, 4),
+            "verifier_s": round(ver_s, 4),
+            "verifier_share": ver_s / total if total > 0 else 0.0,
+            "config": asdict(self.config),
+        }

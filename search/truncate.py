@@ -1,0 +1,218 @@
+"""Truncate-and-resume (DeepSeek-Prover-V1.5, Sec. 3.1): turn one verified whole-proof sample into
+the chain of tactic states it reached.
+
+Pure functions from `(proof, CheckResult)` to a list of `Segment`s, each a proof prefix that ends at
+a line boundary after a verified top-level tactic, with Lean's goal state after it.
+
+Rules (mirroring `Proof.segmentation` + `RMaxTS._tree_update` of the reference implementation):
+
+1. Cut the proof at the earliest *error* (severity "error", inside the proof) or the earliest
+   `sorry`/`admit` token.  "unsolved goals" errors mean the proof is incomplete, not wrong: they
+   never cut.
+2. Keep the top-level steps (`CheckResult.steps`) that end at or before the cut and have a known
+   after-state.  Steps that share a line are merged (the prefix always ends at a line end), unless
+   the rest of the line is not verified, then the prefix ends right after the step.
+3. Walk the kept steps from the root; a step whose goal equals the previous goal is skipped (its
+   text carries into the next segment's prefix); a step whose prompt (prefix + state comment)
+   exceeds the token limit is skipped the same way.
+4. A proved proof whose last segment is not "no goals" gets a final "no goals" segment.
+
+All offsets are code points (Python `str` indices), as in `prover.lean.types`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prover.lean.types import CheckResult, TacticStep, Verdict
+
+NO_GOALS = "no goals"
+_SORRY_RE = re.compile(r"(?<![\w.'])(sorry|admit)(?![\w'!?])")
+
+
+@dataclass(frozen=True)
+class Segment:
+    prefix: str  # proof text from its start through this step (ends with "\n")
+    goals: str  # Lean's goal state after the prefix ("no goals" when closed)
+    comment: str  # the `/- tactic state: ... -/` comment the reference appends to prompts
+    indent: int  # indentation (spaces) of the step's first line
+
+
+def approx_tokens(text: str, chars_per_token: float = 3.5) -> int:
+    """Cheap token estimate used for the prefix-length limit (no tokenizer needed)."""
+    return math.ceil(len(text) / chars_per_token)
+
+
+def state_comment(goals: str, indent: int) -> str:
+    """The reference's tactic-state comment, indented like the step it follows."""
+    pad = " " * indent
+    nl = "\n" + pad
+    body = "  " + goals.replace("\n", nl + "  ")
+    return nl.join([pad + "/- tactic state:", body, "-/\n"])
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+
+def position_to_offset(text: str, line: int, column: int) -> int:
+    """1-based line, 0-based code-point column -> code-point offset into `text` (clamped)."""
+    starts = _line_starts(text)
+    if line < 1:
+        return 0
+    if line > len(starts):
+        return len(text)
+    start = starts[line - 1]
+    end = starts[line] - 1 if line < len(starts) else len(text)
+    return min(start + max(column, 0), end)
+
+
+def mask_comments(text: str) -> str:
+    """`text` with comments and string literals replaced by spaces (same length, newlines kept)."""
+    out = list(text)
+    i, n = 0, len(text)
+
+    def blank(a: int, b: int) -> None:
+        for j in range(a, b):
+            if out[j] != "\n":
+                out[j] = " "
+
+    while i < n:
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            blank(i, j)
+            i = j
+        elif text.startswith("/-", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith("/-", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("-/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            blank(i, j)
+            i = j
+        elif text[i] == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            blank(i, min(j + 1, n))
+            i = j + 1
+        else:
+            i += 1
+    return "".join(out)
+
+
+def find_sorry(proof: str) -> int | None:
+    """Offset of the first `sorry`/`admit` token outside comments and strings, else None."""
+    m = _SORRY_RE.search(mask_comments(proof))
+    return m.start() if m else None
+
+
+def is_unsolved_goals(text: str) -> bool:
+    return text.lstrip().startswith("unsolved goals")
+
+
+def cut_position(proof: str, result: CheckResult) -> int:
+    """Earliest offset of an error (not "unsolved goals") or a `sorry` inside the proof."""
+    cut = len(proof)
+    for msg in result.messages:
+        if msg.severity != "error" or msg.line < 1 or is_unsolved_goals(msg.text):
+            continue
+        cut = min(cut, position_to_offset(proof, msg.line, msg.column))
+    s = find_sorry(proof)
+    if s is not None:
+        cut = min(cut, s)
+    return cut
+
+
+def _line_indent(proof: str, offset: int) -> int:
+    start = proof.rfind("\n", 0, offset) + 1
+    k = start
+    while k < len(proof) and proof[k] == " ":
+        k += 1
+    return k - start
+
+
+def _boundaries(proof: str, steps: list[TacticStep]) -> list[tuple[int, TacticStep, TacticStep]]:
+    """(prefix end, first step of the group, last step of the group) for each line-ended group."""
+    out: list[tuple[int, TacticStep, TacticStep]] = []
+    group_first: TacticStep | None = None
+    masked = mask_comments(proof)
+    for i, step in enumerate(steps):
+        group_first = group_first or step
+        nl = proof.find("\n", step.end)
+        line_end = len(proof) if nl < 0 else nl
+        nxt = steps[i + 1] if i + 1 < len(steps) else None
+        if masked[step.end : line_end].strip() == "":
+            end = line_end  # only whitespace / comments follow on this line
+        elif nxt is not None and nxt.start < line_end:
+            continue  # the next verified step shares this line: merge
+        else:
+            end = step.end  # unverified code follows on this line: cut right after the step
+        out.append((end, group_first, step))
+        group_first = None
+    return out
+
+
+def truncate_and_resume(
+    proof: str,
+    result: CheckResult,
+    root_goal: str,
+    *,
+    with_state_comment: bool = True,
+    max_tokens: int | None = None,
+    count_tokens: Callable[[str], int] = approx_tokens,
+) -> list[Segment]:
+    """The segments one verified sample contributes to the search tree, root to leaf."""
+    if result.verdict not in (Verdict.PROVED, Verdict.FAILED, Verdict.INCOMPLETE):
+        return []  # timeout / rejected / checker error: nothing trustworthy to insert
+    cut = cut_position(proof, result)
+    steps = sorted(result.steps or [], key=lambda s: (s.start, s.end))
+    kept: list[TacticStep] = []
+    for step in steps:
+        if step.end > cut or not step.goals_after:
+            break
+        kept.append(step)
+
+    segments: list[Segment] = []
+    prev_goal = root_goal
+    for end, first, last in _boundaries(proof, kept):
+        if end > cut:
+            end = last.end
+        prefix = proof[:end].rstrip(" ") + "\n"
+        if not proof[:end].strip():
+            continue
+        goal = last.goals_after
+        if goal == prev_goal:
+            continue  # Eq.-free rule of `_tree_update`: no new state, text carries forward
+        indent = _line_indent(proof, first.start)
+        comment = state_comment(goal, indent)
+        if max_tokens is not None:
+            prompt = prefix + comment if with_state_comment else prefix
+            if count_tokens(prompt) > max_tokens:
+                continue  # too long to be a prompt; its text carries forward
+        segments.append(Segment(prefix, goal, comment, indent))
+        prev_goal = goal
+
+    if result.verdict is Verdict.PROVED and (not segments or segments[-1].goals != NO_GOALS):
+        indent = segments[0].indent if segments else 2
+        prefix = proof.rstrip(" \n") + "\n"
+        comment = state_comment(NO_GOALS, indent)
+        fits = max_tokens is None or count_tokens(
+            prefix + comment if with_state_comment else prefix
+        ) <= max_tokens
+        if fits and prev_goal != NO_GOALS:
+            segments.append(Segment(prefix, NO_GOALS, comment, indent))
+    return segments
+
+
+def line_of(proof: str, offset: int) -> int:
+    """1-based line of a code-point offset (handy for tests and logs)."""
+    return bisect.bisect_right(_line_starts(proof), offset)
