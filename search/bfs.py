@@ -96,13 +96,19 @@ class BestFirstSearch:
                 _, _, prefix, goals, depth, logprob = heapq.heappop(heap)
                 n = min(cfg.candidates, budget.samples - in_run)
                 params = SamplingParams(
-                    n=n, temperature=cfg.temperature, top_p=cfg.top_p,
-                    max_new_tokens=cfg.max_new_tokens, seed=seed * 1_000_003 + expansions,
+                    n=n,
+                    temperature=cfg.temperature,
+                    top_p=cfg.top_p,
+                    max_new_tokens=cfg.max_new_tokens,
+                    seed=seed * 1_000_003 + expansions,
                 )
                 expansions += 1
                 node_task = ProofTask(
-                    formal_statement=task.formal_statement, header=task.header,
-                    informal_prefix=task.informal_prefix, prefix=prefix, goals=goals,
+                    formal_statement=task.formal_statement,
+                    header=task.header,
+                    informal_prefix=task.informal_prefix,
+                    prefix=prefix,
+                    goals=goals,
                     name=task.name,
                 )
                 g0 = time.perf_counter()
@@ -111,8 +117,13 @@ class BestFirstSearch:
                 outs = list(outs[:n])
                 proofs = [join_step(prefix, c.text).rstrip(" \n") for c in outs]
                 reqs = [
-                    CheckRequest(task.formal_statement, pr, task.header or None,
-                                 id=f"{task.name}:{used + i}", want_steps=True)
+                    CheckRequest(
+                        task.formal_statement,
+                        pr,
+                        task.header or None,
+                        id=f"{task.name}:{used + i}",
+                        want_steps=True,
+                    )
                     for i, pr in enumerate(proofs)
                 ]
                 v0 = time.perf_counter()
@@ -128,8 +139,13 @@ class BestFirstSearch:
                             wall = time.perf_counter() - t0
                             logger.info("bfs %s: proof at sample %d", task.name, used)
                             return SearchResult(
-                                solved=True, proof=pr, samples_used=used, found_at=used,
-                                run_index=run, wall_s=wall, verifier_s=ver_s,
+                                solved=True,
+                                proof=pr,
+                                samples_used=used,
+                                found_at=used,
+                                run_index=run,
+                                wall_s=wall,
+                                verifier_s=ver_s,
                                 stats=self._stats(used, expansions, len(seen), gen_s, ver_s, wall),
                             )
                         continue
@@ -151,14 +167,22 @@ class BestFirstSearch:
                     used += 1
         wall = time.perf_counter() - t0
         return SearchResult(
-            solved=False, samples_used=used, best_partial=best_partial, wall_s=wall,
-            verifier_s=ver_s, failure=last_error or "budget exhausted or no open states",
+            solved=False,
+            samples_used=used,
+            best_partial=best_partial,
+            wall_s=wall,
+            verifier_s=ver_s,
+            failure=last_error or "budget exhausted or no open states",
             stats=self._stats(used, expansions, 0, gen_s, ver_s, wall),
         )
 
     def _reverify(self, task: ProofTask, proof: str, checker: Checker) -> bool:
         (res,) = checker.check(
-            [CheckRequest(task.formal_statement, proof, task.header or None, id=f"{task.name}:final")]
+            [
+                CheckRequest(
+                    task.formal_statement, proof, task.header or None, id=f"{task.name}:final"
+                )
+            ]
         )
         return res.verdict is Verdict.PROVED
 

@@ -118,8 +118,11 @@ def task_slug(task: ProofTask) -> str:
 def root_goal_of(task: ProofTask, checker: Checker) -> str:
     """Check `statement + sorry` elaborates; return its goal.  ValueError if it does not."""
     req = CheckRequest(
-        task.formal_statement, sorry_probe(task.formal_statement), task.header or None,
-        id=f"{task.name}:sorry", want_steps=True,
+        task.formal_statement,
+        sorry_probe(task.formal_statement),
+        task.header or None,
+        id=f"{task.name}:sorry",
+        want_steps=True,
     )
     (res,) = checker.check([req])
     return _root_goal_from(task, res)
@@ -199,7 +202,11 @@ class _Problem:
         return self.samples_before + self.count
 
     def ckpt_file(self, run_index: int) -> Path | None:
-        return None if self.path is None else self.path.with_name(f"{self.path.name}.run{run_index}.json")
+        return (
+            None
+            if self.path is None
+            else self.path.with_name(f"{self.path.name}.run{run_index}.json")
+        )
 
 
 class RMaxTS:
@@ -241,16 +248,26 @@ class RMaxTS:
         cfg = self.config
         problems = [
             _Problem(
-                task=t, seed=seed, runs=budget.runs, samples=budget.samples,
-                path=None if checkpoint_dir is None else Path(checkpoint_dir) / f"rmaxts-{task_slug(t)}",
+                task=t,
+                seed=seed,
+                runs=budget.runs,
+                samples=budget.samples,
+                path=None
+                if checkpoint_dir is None
+                else Path(checkpoint_dir) / f"rmaxts-{task_slug(t)}",
             )
             for t in tasks
         ]
         fresh = [p for p in problems if not self._restore(p)]
         if fresh:  # one batched `sorry` probe for every problem not restored from a checkpoint
             reqs = [
-                CheckRequest(p.task.formal_statement, sorry_probe(p.task.formal_statement),
-                             p.task.header or None, id=f"{p.task.name}:sorry", want_steps=True)
+                CheckRequest(
+                    p.task.formal_statement,
+                    sorry_probe(p.task.formal_statement),
+                    p.task.header or None,
+                    id=f"{p.task.name}:sorry",
+                    want_steps=True,
+                )
                 for p in fresh
             ]
             v0 = time.perf_counter()
@@ -293,8 +310,11 @@ class RMaxTS:
                 )
                 jobs.append(_Job(p, node, prefix, task))
         params = SamplingParams(
-            n=1, temperature=cfg.temperature, top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens, seed=batch_seed,
+            n=1,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens,
+            seed=batch_seed,
         )
         try:
             g0 = time.perf_counter()
@@ -307,8 +327,13 @@ class RMaxTS:
                 j.completion = out[0] if out else Completion(text="")
                 j.proof = (j.prefix + j.completion.text).rstrip(" \n")
                 requests.append(
-                    CheckRequest(j.task.formal_statement, j.proof, j.task.header or None,
-                                 id=f"{j.task.name}:{j.problem.count}", want_steps=True)
+                    CheckRequest(
+                        j.task.formal_statement,
+                        j.proof,
+                        j.task.header or None,
+                        id=f"{j.task.name}:{j.problem.count}",
+                        want_steps=True,
+                    )
                 )
             v0 = time.perf_counter()
             results = checker.check(requests)
@@ -341,7 +366,9 @@ class RMaxTS:
             p.count += 1
             size_before = len(tree)
             segments = truncate_and_resume(
-                j.proof, res, p.root_goal,
+                j.proof,
+                res,
+                p.root_goal,
                 with_state_comment=cfg.state_comment,
                 max_tokens=cfg.max_prefix_tokens,
                 count_tokens=self._tokens,
@@ -364,13 +391,16 @@ class RMaxTS:
                     tree.complete_job(rest.node)
                 logger.info(
                     "rmaxts %s: proof found at sample %d (run %d), tree %d nodes",
-                    p.task.name, p.found_at, p.run_index, len(tree),
+                    p.task.name,
+                    p.found_at,
+                    p.run_index,
+                    len(tree),
                 )
                 return
-            if cfg.intrinsic_reward:
-                reward = 1.0 if len(tree) > size_before else 0.0  # Eq. 5 (R-max)
-            else:
-                reward = 0.0  # sparse extrinsic reward: no proof in this sample
+            # Eq. 5 (R-max): 1 iff the expansion added a node; without the intrinsic reward the
+            # sparse extrinsic reward is 0 here (this sample is not a proof).
+            added = len(tree) > size_before
+            reward = 1.0 if (cfg.intrinsic_reward and added) else 0.0
             tree.update_reward(j.node, reward)  # Eq. 7-8
             tree.complete_job(j.node)
             if p.count % cfg.log_every == 0:
@@ -379,14 +409,22 @@ class RMaxTS:
     def _reverify(self, p: _Problem, j: _Job, checker: Checker) -> bool:
         v0 = time.perf_counter()
         (res,) = checker.check(
-            [CheckRequest(p.task.formal_statement, j.proof, p.task.header or None,
-                          id=f"{p.task.name}:final", want_steps=False)]
+            [
+                CheckRequest(
+                    p.task.formal_statement,
+                    j.proof,
+                    p.task.header or None,
+                    id=f"{p.task.name}:final",
+                    want_steps=False,
+                )
+            ]
         )
         p.verifier_s += time.perf_counter() - v0
         if res.verdict is not Verdict.PROVED:
             logger.warning(
                 "rmaxts %s: proof did not survive fresh re-verification (%s)",
-                p.task.name, res.verdict,
+                p.task.name,
+                res.verdict,
             )
         return res.verdict is Verdict.PROVED
 
@@ -398,7 +436,10 @@ class RMaxTS:
             self._save(p, finished=True)
             logger.info(
                 "rmaxts %s: run %d exhausted %d samples, tree %d nodes",
-                p.task.name, p.run_index, p.samples, len(p.tree or ()),
+                p.task.name,
+                p.run_index,
+                p.samples,
+                len(p.tree or ()),
             )
             self._next_run(p)
             return
@@ -406,13 +447,12 @@ class RMaxTS:
             self._save(p)
 
     def _next_run(self, p: _Problem) -> None:
-        p.samples_before += p.count
-        p.count = 0
         if p.run_index + 1 >= p.runs:
-            p.finish()  # keep the last tree (and run_index) for the stats
-        else:
-            p.run_index += 1
-            p.new_run(self.config.effective_gamma)
+            p.finish()  # keep the last tree, run_index and count for the stats
+            return
+        p.samples_before += p.count
+        p.run_index += 1
+        p.new_run(self.config.effective_gamma)
 
     # ---- observability ----
 
@@ -437,8 +477,13 @@ class RMaxTS:
         s = self._stats(p)
         logger.info(
             "rmaxts %s: run %d sample %d/%d, %d nodes, depth %d, verifier share %.0f%%",
-            p.task.name, p.run_index, p.count, p.samples, s.get("nodes", 0),
-            s.get("max_depth", 0), 100 * s["verifier_share"],
+            p.task.name,
+            p.run_index,
+            p.count,
+            p.samples,
+            s.get("nodes", 0),
+            s.get("max_depth", 0),
+            100 * s["verifier_share"],
         )
 
     def _result(self, p: _Problem) -> SearchResult:
@@ -462,30 +507,33 @@ class RMaxTS:
         if path is None or p.tree is None:
             return
         p.last_ckpt = p.count
-        atomic_write_json(path, {
-            "format": CHECKPOINT_FORMAT,
-            "name": p.task.name,
-            "formal_statement": p.task.formal_statement,
-            "header": p.task.header,
-            "config": asdict(self.config),
-            "seed": p.seed,
-            "run_index": p.run_index,
-            "samples": p.count,
-            "samples_before": p.samples_before,
-            "generated": p.generated,
-            "root_goal": p.root_goal,
-            "rng_state": rng_state_to_json(p.rng),
-            "finished": finished or p.done,
-            "solved": p.solved,
-            "proof": p.proof,
-            "found_at": p.found_at,
-            "best_partial": p.best_partial,
-            "last_error": p.last_error,
-            "gen_s": p.gen_s,
-            "verifier_s": p.verifier_s,
-            "wall_s": p.wall_s,
-            "tree": p.tree.to_json(),
-        })
+        atomic_write_json(
+            path,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "name": p.task.name,
+                "formal_statement": p.task.formal_statement,
+                "header": p.task.header,
+                "config": asdict(self.config),
+                "seed": p.seed,
+                "run_index": p.run_index,
+                "samples": p.count,
+                "samples_before": p.samples_before,
+                "generated": p.generated,
+                "root_goal": p.root_goal,
+                "rng_state": rng_state_to_json(p.rng),
+                "finished": finished or p.done,
+                "solved": p.solved,
+                "proof": p.proof,
+                "found_at": p.found_at,
+                "best_partial": p.best_partial,
+                "last_error": p.last_error,
+                "gen_s": p.gen_s,
+                "verifier_s": p.verifier_s,
+                "wall_s": p.wall_s,
+                "tree": p.tree.to_json(),
+            },
+        )
 
     def _restore(self, p: _Problem) -> bool:
         """Load the latest checkpoint of `p` (if any).  True if the problem state was restored."""
@@ -524,6 +572,9 @@ class RMaxTS:
             self._next_run(p)
         logger.info(
             "rmaxts %s: resumed run %d at sample %d (%d nodes)",
-            p.task.name, p.run_index, p.count, len(p.tree or ()),
+            p.task.name,
+            p.run_index,
+            p.count,
+            len(p.tree or ()),
         )
         return True

@@ -69,8 +69,11 @@ class SamplingSearch:
             while in_run < budget.samples:
                 n = min(cfg.batch_size, budget.samples - in_run)
                 params = SamplingParams(
-                    n=n, temperature=cfg.temperature, top_p=cfg.top_p,
-                    max_new_tokens=cfg.max_new_tokens, seed=seed * 1_000_003 + batches,
+                    n=n,
+                    temperature=cfg.temperature,
+                    top_p=cfg.top_p,
+                    max_new_tokens=cfg.max_new_tokens,
+                    seed=seed * 1_000_003 + batches,
                 )
                 batches += 1
                 g0 = time.perf_counter()
@@ -78,8 +81,9 @@ class SamplingSearch:
                 gen_s += time.perf_counter() - g0
                 proofs = [c.text.rstrip(" \n") for c in outs[:n]]
                 reqs = [
-                    CheckRequest(task.formal_statement, pr, task.header or None,
-                                 id=f"{task.name}:{used + i}")
+                    CheckRequest(
+                        task.formal_statement, pr, task.header or None, id=f"{task.name}:{used + i}"
+                    )
                     for i, pr in enumerate(proofs)
                 ]
                 v0 = time.perf_counter()
@@ -94,8 +98,14 @@ class SamplingSearch:
                         continue
                     v0 = time.perf_counter()
                     (again,) = checker.check(
-                        [CheckRequest(task.formal_statement, pr, task.header or None,
-                                      id=f"{task.name}:final")]
+                        [
+                            CheckRequest(
+                                task.formal_statement,
+                                pr,
+                                task.header or None,
+                                id=f"{task.name}:final",
+                            )
+                        ]
                     )
                     ver_s += time.perf_counter() - v0
                     if again.verdict is not Verdict.PROVED:
@@ -104,8 +114,13 @@ class SamplingSearch:
                     wall = time.perf_counter() - t0
                     logger.info("sample %s: proof at sample %d (run %d)", task.name, used, run)
                     return SearchResult(
-                        solved=True, proof=pr, samples_used=used, found_at=used,
-                        run_index=run, wall_s=wall, verifier_s=ver_s,
+                        solved=True,
+                        proof=pr,
+                        samples_used=used,
+                        found_at=used,
+                        run_index=run,
+                        wall_s=wall,
+                        verifier_s=ver_s,
                         stats=self._stats(used, gen_s, ver_s, wall),
                     )
                 if len(outs) < n:  # a policy that under-delivers must not loop forever
@@ -113,7 +128,10 @@ class SamplingSearch:
                     in_run += n - len(outs)
         wall = time.perf_counter() - t0
         return SearchResult(
-            solved=False, samples_used=used, wall_s=wall, verifier_s=ver_s,
+            solved=False,
+            samples_used=used,
+            wall_s=wall,
+            verifier_s=ver_s,
             failure=last_error or "budget exhausted without a proof",
             stats=self._stats(used, gen_s, ver_s, wall),
         )

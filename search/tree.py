@@ -202,7 +202,9 @@ class SearchTree:
         for seg in segments:
             child_id = node.children.get(seg.goals)
             if child_id is None:
-                child = Node(id=len(self.nodes), parent=node.id, depth=node.depth + 1, goal=seg.goals)
+                child = Node(
+                    id=len(self.nodes), parent=node.id, depth=node.depth + 1, goal=seg.goals
+                )
                 self.nodes.append(child)
                 node.children[seg.goals] = child.id
             else:
@@ -275,7 +277,9 @@ class SearchTree:
             )
         for nd in self.nodes:
             for goal, cid in nd.children.items():
-                g.add_edge(nd.id, cid, goal=goal, on_proof_path=(nd.id in on_path and cid in on_path))
+                g.add_edge(
+                    nd.id, cid, goal=goal, on_proof_path=(nd.id in on_path and cid in on_path)
+                )
         return g
 
 

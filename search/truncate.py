@@ -205,9 +205,10 @@ def truncate_and_resume(
         indent = segments[0].indent if segments else 2
         prefix = proof.rstrip(" \n") + "\n"
         comment = state_comment(NO_GOALS, indent)
-        fits = max_tokens is None or count_tokens(
-            prefix + comment if with_state_comment else prefix
-        ) <= max_tokens
+        fits = (
+            max_tokens is None
+            or count_tokens(prefix + comment if with_state_comment else prefix) <= max_tokens
+        )
         if fits and prev_goal != NO_GOALS:
             segments.append(Segment(prefix, NO_GOALS, comment, indent))
     return segments

@@ -83,9 +83,10 @@ class EmbeddedConfig:
 
 
 class LeanProcessFailure(LeanInfraError):
-    def __init__(self, kind: str, message: str, stderr_tail: str = "") -> None:
+    def __init__(self, kind: str, message: str, stderr_tail: str = "", stdout: str = "") -> None:
         super().__init__(message, stderr_tail)
         self.kind = kind  # "timeout" | "memory" | "crash"
+        self.stdout = stdout  # what Lean printed before it was stopped
 
 
 class LeanProcess:
@@ -132,16 +133,24 @@ class LeanProcess:
                     break
                 except subprocess.TimeoutExpired:
                     data = None
+                    problem = None
                     if time.monotonic() > deadline:
+                        problem = (
+                            "timeout",
+                            f"Lean exceeded its wall-clock limit of {limit_s:.0f}s",
+                        )
+                    else:
+                        rss = _rss_mb(self.proc.pid)
+                        if rss > self.memory_mb:
+                            problem = ("memory", f"Lean used {rss} MB > limit {self.memory_mb} MB")
+                    if problem is not None:
+                        self._kill_group()
+                        out, err = self.proc.communicate()
+                        partial = (b"".join(out_chunks) + (out or b"")).decode("utf-8", "replace")
+                        tail = (err or b"").decode("utf-8", "replace").splitlines()[-20:]
                         self.close()
                         raise LeanProcessFailure(
-                            "timeout", f"Lean exceeded its wall-clock limit of {limit_s:.0f}s"
-                        ) from None
-                    rss = _rss_mb(self.proc.pid)
-                    if rss > self.memory_mb:
-                        self.close()
-                        raise LeanProcessFailure(
-                            "memory", f"Lean used {rss} MB > limit {self.memory_mb} MB"
+                            problem[0], problem[1], "\n".join(tail), partial
                         ) from None
         finally:
             if self.proc.returncode is not None:
@@ -151,16 +160,22 @@ class LeanProcess:
         if _START_MARKER not in stdout or self.proc.returncode not in (0, 1):
             tail = "\n".join(stderr.splitlines()[-20:])
             raise LeanProcessFailure(
-                "crash", f"Lean exited with code {self.proc.returncode} before finishing", tail
+                "crash",
+                f"Lean exited with code {self.proc.returncode} before finishing",
+                tail,
+                stdout,
             )
         return stdout
 
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     def close(self) -> None:
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self._kill_group()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # pragma: no cover - kernel did not reap
@@ -264,9 +279,7 @@ def _named_statement(statement: str, fallback: str) -> tuple[str, str]:
     return statement, name
 
 
-def build_batch(
-    items: list[_Item], header: str, heartbeats: int
-) -> str:
+def build_batch(items: list[_Item], header: str, heartbeats: int) -> str:
     """Render one Lean file for `items`, filling in their line bookkeeping."""
     lines: list[str] = []
 
@@ -278,6 +291,8 @@ def build_batch(
 
     if header:
         emit(header if header.endswith("\n") else header + "\n")
+    # elaborate items in order, so the sentinels tell how far Lean got before a crash/timeout
+    emit("\nset_option Elab.async false\n")
     for it in items:
         req = it.request
         statement, it.name = _named_statement(req.formal_statement, "prover_example")
@@ -493,7 +508,9 @@ class EmbeddedChecker:
                 reason = _screen_statement(req)
             if reason is not None:
                 results[i] = CheckResult(
-                    Verdict.REJECTED, reason=reason, backend="embedded",
+                    Verdict.REJECTED,
+                    reason=reason,
+                    backend="embedded",
                     lean_version=EMBEDDED_LEAN_VERSION,
                 )
                 continue
@@ -544,9 +561,12 @@ class EmbeddedChecker:
         source = build_batch(items, header, self.config.heartbeats)
         limit = self.config.startup_s + self.config.timeout_s + 2.0 * len(items)
         if any(it.request.timeout_s for it in items):
-            limit = self.config.startup_s + sum(
-                it.request.timeout_s or self.config.timeout_s for it in items
-            ) / max(1, len(items)) + 2.0 * len(items)
+            limit = (
+                self.config.startup_s
+                + sum(it.request.timeout_s or self.config.timeout_s for it in items)
+                / max(1, len(items))
+                + 2.0 * len(items)
+            )
         t0 = time.monotonic()
         proc = self.pool.take()
         with self._lock:
@@ -555,21 +575,7 @@ class EmbeddedChecker:
         try:
             stdout = proc.run(source, limit)
         except LeanProcessFailure as exc:
-            if len(items) == 1:
-                verdict = Verdict.TIMEOUT if exc.kind == "timeout" else Verdict.ERROR
-                return [
-                    (
-                        items[0].index,
-                        CheckResult(
-                            verdict, reason=str(exc), time_s=time.monotonic() - t0,
-                            backend="embedded", lean_version=EMBEDDED_LEAN_VERSION,
-                        ),
-                    )
-                ]
-            with self._lock:
-                self.stats["bisections"] += 1
-            mid = len(items) // 2
-            return self._run_batch(header, items[:mid]) + self._run_batch(header, items[mid:])
+            return self._salvage(header, items, exc, t0)
         finally:
             proc.close()
             with self._lock:
@@ -578,8 +584,66 @@ class EmbeddedChecker:
         with self._lock:
             self.stats["lean_s"] += elapsed
         msgs = parse_messages(stdout)
+        seen = {m.line for m in msgs if m.severity == "information"}
+        if any(it.sentinel_line not in seen for it in items):
+            # Lean exited "normally" but stopped early (e.g. a stack overflow inside one item)
+            return self._salvage(
+                header,
+                items,
+                LeanProcessFailure("crash", "Lean stopped at this item", "", stdout),
+                t0,
+            )
         per_item = elapsed / len(items)
         return [(it.index, judge(it, msgs, per_item)) for it in items]
+
+    def _salvage(
+        self, header: str, items: list[_Item], exc: LeanProcessFailure, t0: float
+    ) -> list[tuple[int, CheckResult]]:
+        """Keep the verdicts of items Lean finished; the first unfinished one is the culprit;
+        the rest are checked again.  With no progress at all, bisect."""
+        msgs = parse_messages(exc.stdout)
+        seen = {m.line for m in msgs if m.severity == "information"}
+        done = [it for it in items if it.sentinel_line in seen]
+        rest = [it for it in items if it.sentinel_line not in seen]
+        if done and rest:
+            # Lean elaborates in order: the first unfinished item is the culprit
+            culprit, rest = rest[0], rest[1:]
+            spent = time.monotonic() - t0
+            out = [(it.index, judge(it, msgs, spent / len(items))) for it in done]
+            verdict = Verdict.TIMEOUT if exc.kind == "timeout" else Verdict.ERROR
+            out.append(
+                (
+                    culprit.index,
+                    CheckResult(
+                        verdict,
+                        reason=str(exc),
+                        time_s=spent,
+                        backend="embedded",
+                        lean_version=EMBEDDED_LEAN_VERSION,
+                    ),
+                )
+            )
+            with self._lock:
+                self.stats["bisections"] += 1
+            return out + (self._run_batch(header, rest) if rest else [])
+        if len(items) == 1:
+            verdict = Verdict.TIMEOUT if exc.kind == "timeout" else Verdict.ERROR
+            return [
+                (
+                    items[0].index,
+                    CheckResult(
+                        verdict,
+                        reason=str(exc),
+                        time_s=time.monotonic() - t0,
+                        backend="embedded",
+                        lean_version=EMBEDDED_LEAN_VERSION,
+                    ),
+                )
+            ]
+        with self._lock:
+            self.stats["bisections"] += 1
+        mid = len(items) // 2
+        return self._run_batch(header, items[:mid]) + self._run_batch(header, items[mid:])
 
 
 def _screen_statement(req: CheckRequest) -> str | None:

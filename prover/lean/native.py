@@ -309,6 +309,8 @@ class ReplProcess:
                 ) from None
             if resp is _EOF:
                 code = proc.wait()
+                for t in self._threads:  # let the stderr reader drain what the REPL wrote
+                    t.join(timeout=2)
                 tail = self.stderr_tail()
                 self._kill()
                 self.consecutive_crashes += 1

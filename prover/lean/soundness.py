@@ -46,8 +46,17 @@ META_KEYWORDS = frozenset(
 )
 SORRY_AXIOM_NAMES = frozenset({"sorryAx"})
 NATIVE_NAMES = frozenset(
-    {"native_decide", "ofReduceBool", "ofReduceNat", "reduceBool", "reduceNat", "trustCompiler",
-     "bv_decide", "bv_check", "bv_omega"}
+    {
+        "native_decide",
+        "ofReduceBool",
+        "ofReduceNat",
+        "reduceBool",
+        "reduceNat",
+        "trustCompiler",
+        "bv_decide",
+        "bv_check",
+        "bv_omega",
+    }
 )
 ALLOWED_OPTIONS = re.compile(r"^(maxRecDepth|pp\.[A-Za-z0-9_.]+)$")
 ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
@@ -66,7 +75,9 @@ class LexError(ValueError):
 
 
 _IDENT_START = re.compile(r"[A-Za-z_\u00C0-\u024F\u0370-\u03FF\u1F00-\u1FFF\u2100-\u214F𝒜-𝔷]")
-_IDENT_REST = re.compile(r"[A-Za-z0-9_'!?\u00C0-\u024F\u0370-\u03FF\u1F00-\u1FFF\u2080-\u209C\u2100-\u214F\u1D62-\u1D6A]")
+_IDENT_REST = re.compile(
+    r"[A-Za-z0-9_'!?\u00C0-\u024F\u0370-\u03FF\u1F00-\u1FFF\u2080-\u209C\u2100-\u214F\u1D62-\u1D6A]"
+)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -100,7 +111,9 @@ def tokenize(text: str) -> list[Token]:
             toks.append(Token("string", text[i:j], i))
             i = j
             continue
-        if c == "'" and (not toks or toks[-1].offset + len(toks[-1].text) != i or toks[-1].kind != "ident"):
+        if c == "'" and (
+            not toks or toks[-1].offset + len(toks[-1].text) != i or toks[-1].kind != "ident"
+        ):
             m = re.match(r"'(\\.[^']*|[^'\\])'", text[i:])
             if m:
                 toks.append(Token("char", m.group(0), i))
@@ -127,7 +140,11 @@ def tokenize(text: str) -> list[Token]:
                     j = k
                 else:
                     break
-                if j + 1 < n and text[j] == "." and (text[j + 1] == "«" or _IDENT_START.match(text[j + 1])):
+                if (
+                    j + 1 < n
+                    and text[j] == "."
+                    and (text[j + 1] == "«" or _IDENT_START.match(text[j + 1]))
+                ):
                     j += 1
                     continue
                 break

@@ -191,9 +191,11 @@ class NativeToolchain:
         return self.project / ".lake" / "packages" / "REPL" / ".lake" / "build" / "bin" / "repl"
 
     def is_built(self) -> bool:
-        return self.lake is not None and self.repl_binary.is_file() and (
-            self.project / ".lake" / "packages" / "mathlib"
-        ).is_dir()
+        return (
+            self.lake is not None
+            and self.repl_binary.is_file()
+            and (self.project / ".lake" / "packages" / "mathlib").is_dir()
+        )
 
     def repl_command(self) -> list[str]:
         if self.lake is None:

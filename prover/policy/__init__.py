@@ -39,9 +39,7 @@ def parse_spec(spec: str) -> tuple[str, tuple[str, ...]]:
             "'#', e.g. openai:http://127.0.0.1:8000/v1#deepseek-ai/DeepSeek-Prover-V1.5-RL"
         )
     if not url.startswith(("http://", "https://")):
-        raise UsageError(
-            f"policy spec {spec!r}: the base URL must start with http:// or https://"
-        )
+        raise UsageError(f"policy spec {spec!r}: the base URL must start with http:// or https://")
     return kind, (url, model)
 
 

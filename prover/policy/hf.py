@@ -17,7 +17,6 @@ from typing import Any
 
 from prover.policy.base import Completion, ProofTask, SamplingParams
 from prover.policy.prompts import (
-    FENCE,
     BuiltPrompt,
     PromptBuilder,
     PromptConfig,
@@ -54,7 +53,9 @@ class HFConfig:
                 f"HFPolicy device must be auto, cpu, cuda or cuda:N; got {self.device!r}"
             )
         if self.dtype not in DTYPES:
-            raise ValueError(f"HFPolicy dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
+            raise ValueError(
+                f"HFPolicy dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}"
+            )
         if self.batch_size < 1:
             raise ValueError(f"HFPolicy batch_size must be >= 1, got {self.batch_size}")
         if self.max_context_tokens is not None and self.max_context_tokens < 2:
@@ -139,9 +140,10 @@ class HFPolicy:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-        self.model = AutoModelForCausalLM.from_pretrained(
+        hf_model: Any = AutoModelForCausalLM.from_pretrained(
             cfg.model, trust_remote_code=cfg.trust_remote_code, **{dtype_kw: torch_dtype}
-        ).to(self.device)
+        )
+        self.model: Any = hf_model.to(self.device)
         self.model.eval()
 
         limit = cfg.max_context_tokens or getattr(
@@ -217,7 +219,10 @@ class HFPolicy:
         "length").  Raises PromptTooLongError like generate()."""
         for k, p in enumerate(prompts):
             check_token_budget(
-                p, self.count_tokens, self.max_context_tokens, params.max_new_tokens,
+                p,
+                self.count_tokens,
+                self.max_context_tokens,
+                params.max_new_tokens,
                 name=f"prompt #{k}",
             )
         jobs = [i for i in range(len(prompts)) for _ in range(params.n)]
@@ -284,7 +289,7 @@ class HFPolicy:
                 count, reason = stopped, "stop"
             if eos is not None and eos in ids[:count]:
                 count, reason = ids.index(eos) + 1, "eos"
-            text = self.tokenizer.decode(ids[:count], skip_special_tokens=True)
+            text = str(self.tokenizer.decode(ids[:count], skip_special_tokens=True))
             results.append((text, count, reason))
         return results
 

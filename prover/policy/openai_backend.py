@@ -9,6 +9,7 @@ Retry-After), other errors fail at once.  V2 prompts go to /v1/chat/completions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -161,10 +162,8 @@ class OpenAIPolicy:
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
         delay = min(self.config.backoff_max, self.config.backoff_base * 2**attempt)
         if retry_after:
-            try:
+            with contextlib.suppress(ValueError):
                 delay = max(delay, min(self.config.backoff_max, float(retry_after)))
-            except ValueError:
-                pass
         return delay
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -209,9 +208,7 @@ class OpenAIPolicy:
             del body["prompt"]
             body["messages"] = [{"role": "user", "content": built.text}]
             data = self.post("/chat/completions", body)
-            texts = [
-                (c.get("message") or {}).get("content") or "" for c in data.get("choices", [])
-            ]
+            texts = [(c.get("message") or {}).get("content") or "" for c in data.get("choices", [])]
         else:
             data = self.post("/completions", body)
             texts = [c.get("text") or "" for c in data.get("choices", [])]
@@ -241,13 +238,18 @@ class OpenAIPolicy:
         if self.count_tokens is not None and self.config.max_context_tokens is not None:
             for t, b in zip(tasks, built, strict=True):
                 check_token_budget(
-                    b.text, self.count_tokens, self.config.max_context_tokens,
-                    params.max_new_tokens, name=t.name,
+                    b.text,
+                    self.count_tokens,
+                    self.config.max_context_tokens,
+                    params.max_new_tokens,
+                    name=t.name,
                 )
         if len(tasks) <= 1 or self.config.max_concurrency == 1:
             return [self._one(t, b, params) for t, b in zip(tasks, built, strict=True)]
         with ThreadPoolExecutor(max_workers=min(self.config.max_concurrency, len(tasks))) as ex:
-            futures = [ex.submit(self._one, t, b, params) for t, b in zip(tasks, built, strict=True)]
+            futures = [
+                ex.submit(self._one, t, b, params) for t, b in zip(tasks, built, strict=True)
+            ]
             return [f.result() for f in futures]
 
     def close(self) -> None:

@@ -206,7 +206,9 @@ def v2_user_message(task: ProofTask, *, default_header: str = LEAN4_DEFAULT_HEAD
     else:
         code = code if code.endswith("\n") else code + "\n"
         code += "  sorry"
-    return f"{NON_COT_INSTRUCTION}\n\n{FENCE}lean4\n{code.strip()}\n{FENCE}\n\n{V2_PLAN_INSTRUCTION}"
+    return (
+        f"{NON_COT_INSTRUCTION}\n\n{FENCE}lean4\n{code.strip()}\n{FENCE}\n\n{V2_PLAN_INSTRUCTION}"
+    )
 
 
 def cut_at_fence(text: str) -> str:

@@ -45,7 +45,9 @@ def _stop(body: dict[str, Any]) -> list[str]:
     return [stop] if isinstance(stop, str) else [str(s) for s in stop]
 
 
-def make_server(policy: HFPolicy, port: int = 0, model_name: str | None = None) -> ThreadingHTTPServer:
+def make_server(
+    policy: HFPolicy, port: int = 0, model_name: str | None = None
+) -> ThreadingHTTPServer:
     """A server (not yet serving) bound to 127.0.0.1:`port` (0 picks a free port; see
     `server.server_address`).  Call `serve_forever()`, and `shutdown()` + `server_close()`."""
     name = model_name or policy.config.model
@@ -94,7 +96,9 @@ def make_server(policy: HFPolicy, port: int = 0, model_name: str | None = None) 
                 tok = policy.tokenizer
                 if getattr(tok, "chat_template", None):
                     prompts = [
-                        tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                        tok.apply_chat_template(
+                            messages, tokenize=False, add_generation_prompt=True
+                        )
                     ]
                 else:
                     prompts = ["\n".join(str(m.get("content", "")) for m in messages) + "\n"]
@@ -120,7 +124,12 @@ def make_server(policy: HFPolicy, port: int = 0, model_name: str | None = None) 
                         choices.append({"index": index, "message": msg, "finish_reason": finish})
                     else:
                         choices.append(
-                            {"index": index, "text": text, "logprobs": None, "finish_reason": finish}
+                            {
+                                "index": index,
+                                "text": text,
+                                "logprobs": None,
+                                "finish_reason": finish,
+                            }
                         )
             prompt_tokens = sum(policy.count_tokens(p) for p in prompts)
             self._send(
@@ -169,8 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     policy = HFPolicy(args.model, device=args.device, batch_size=args.batch_size)
     server = make_server(policy, args.port, args.served_model_name)
-    host, port = server.server_address[:2]
-    print(f"serving {args.served_model_name or args.model} on http://{host}:{port}/v1", flush=True)
+    port = server.server_address[1]
+    print(f"serving {args.served_model_name or args.model} on http://{HOST}:{port}/v1", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -135,7 +135,10 @@ class VLLMPolicy:
         built = [self.prompts.build(t, params.seed) for t in tasks]
         ntoks = [
             check_token_budget(
-                b.text, self.count_tokens, self.max_context_tokens, params.max_new_tokens,
+                b.text,
+                self.count_tokens,
+                self.max_context_tokens,
+                params.max_new_tokens,
                 name=t.name,
             )
             for t, b in zip(tasks, built, strict=True)

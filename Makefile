@@ -1,0 +1,50 @@
+# Set-up and everyday commands.  `make demo` and `make test` work on a fresh machine, offline
+# except for the PyPI/npm registries.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+PROVER := $(VENV)/bin/prover
+DATA   ?= ../shared/data
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: setup demo test test-fast lint bench lean-native clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch: the CPU wheel pinned here; a plain `torch` would pull a multi-GB CUDA build
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev,hf,rl]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(PROVER) lean install
+
+demo: setup
+	@echo "== proving core-Lean theorems with RMaxTS + the automation policy (offline) =="
+	$(PROVER) prove --statement 'theorem demo_and (p q : Prop) (hp : p) (hq : q) : p ∧ q ∧ p := by' --policy automation --search rmaxts --budget 1x16
+	$(PROVER) prove examples/demo.lean --policy automation --search rmaxts --budget 1x32
+
+test: setup
+	PROVER_DATA_DIR=$(DATA) $(PY) -m pytest -q -p no:cacheprovider --timeout=900
+
+test-fast: setup
+	PROVER_DATA_DIR=$(DATA) $(PY) -m pytest -q -m "not lean" -p no:cacheprovider
+
+lint: setup
+	$(VENV)/bin/ruff check prover search benchmarks tests
+	$(VENV)/bin/ruff format --check prover search benchmarks tests
+	$(VENV)/bin/mypy prover search benchmarks
+
+bench: setup
+	$(PY) -m benchmarks.toolchain
+	$(PY) -m benchmarks.verifier
+	$(PY) -m benchmarks.policy_throughput
+	PROVER_DATA_DIR=$(DATA) $(PY) -m benchmarks.search_compare
+
+lean-native:
+	bash lean_project/setup_native.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,8 @@
+-- Core-Lean theorems for `make demo`: each `:= by` is proved by search with the automation policy.
+theorem demo_add_comm (a b : Nat) : a + b = b + a := by
+
+theorem demo_mod (n : Nat) (h₀ : n % 4 = 3) : (2 * n) % 4 = 2 := by
+
+theorem demo_imp (p q r : Prop) (hpq : p → q) (hqr : q → r) : p → r := by
+
+theorem demo_exists (x : Nat) (h : ∃ k, x = 2 * k) : x % 2 = 0 := by

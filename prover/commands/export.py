@@ -1,0 +1,38 @@
+"""`prover export DIR --format grpo|sft|dpo|error-fix --out FILE`: training sets from recorded
+Lean feedback (columns documented in prover.rl.export)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="turn recorded Lean feedback into GRPO / SFT / DPO / error-fix data",
+        description=(
+            "grpo: {prompt, completion, reward}; sft: {prompt, completion} of verified proofs; "
+            "dpo: {prompt, chosen, rejected}; error-fix: {prompt, failed_proof, error, "
+            "corrected_proof}.  Every row also has problem_id, formal_statement, header."
+        ),
+    )
+    p.add_argument("dir", type=Path, help="directory with records.jsonl (from `prover collect`)")
+    p.add_argument("--format", required=True, choices=["grpo", "sft", "dpo", "error-fix"])
+    p.add_argument("--out", type=Path, required=True, help="FILE.jsonl or FILE.parquet")
+    p.add_argument(
+        "--max-pairs", type=int, default=4, help="dpo / error-fix pairs per prompt (default 4)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from prover.errors import UsageError
+    from prover.rl.export import export
+
+    if args.max_pairs < 1:
+        raise UsageError("--max-pairs must be >= 1")
+    path, n = export(args.dir, args.format, args.out, args.max_pairs)
+    print(f"export: {n} {args.format} rows -> {path}", file=sys.stderr)
+    return 0

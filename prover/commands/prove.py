@@ -1,0 +1,197 @@
+"""`prover prove`: search for a proof of one statement (or of each theorem in a .lean file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prover.errors import UsageError
+
+_DECL = re.compile(
+    r"^(?:@\[[^\]]*\]\s*)?(?:private\s+|protected\s+)?(theorem|lemma|example)\b", re.M
+)
+_SORRY_TAIL = re.compile(r"\s*\bsorry\s*$")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One statement to prove: text up to and including `:= by` (or `:=`), plus a newline."""
+
+    statement: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if not self.statement.rstrip().endswith(":=") and not re.search(
+            r":=\s*by$", self.statement.rstrip()
+        ):
+            raise ValueError(f"statement {self.name!r} must end with ':= by' or ':='")
+
+    @property
+    def term_mode(self) -> bool:
+        return not re.search(r":=\s*by$", self.statement.rstrip())
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prove",
+        help="search for a proof of a statement",
+        description=(
+            "The statement comes from --statement, a .lean file, or stdin and must end with "
+            "':= by' (or ':='). A file may hold several theorems, each ending with ':= by' "
+            "followed by nothing or 'sorry'; text before the first one is used as the header. "
+            "Exit 0: every theorem proved (verified proof printed); 1: some not proved (best "
+            "partial proof and the reason printed); 2: bad input."
+        ),
+    )
+    p.add_argument("file", nargs="?", type=Path, help=".lean file ('-' for stdin)")
+    p.add_argument("--statement", help="the theorem statement, ending with ':= by'")
+    p.add_argument("--header", help="Lean header (imports, opens); default: the backend's")
+    p.add_argument("--policy", default="automation", help="policy spec (default: automation)")
+    p.add_argument("--search", default="rmaxts", choices=["rmaxts", "sample", "bfs"])
+    p.add_argument("--budget", default="1x32", help="RUNSxSAMPLES (default 1x32)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
+    p.add_argument("--json", action="store_true", help="machine-readable output (one JSON object)")
+    p.set_defaults(func=run)
+
+
+def split_theorems(text: str, source: str) -> tuple[str, list[Goal]]:
+    """(preamble, goals) of Lean text holding one or more unproved declarations."""
+    starts = [m.start() for m in _DECL.finditer(text)]
+    if not starts:
+        body = text.strip()
+        if not body:
+            raise UsageError(f"{source}: no statement given")
+        starts, text = [0], body
+    preamble = text[: starts[0]]
+    goals: list[Goal] = []
+    for k, s in enumerate(starts):
+        chunk = text[s : starts[k + 1] if k + 1 < len(starts) else len(text)]
+        chunk = _SORRY_TAIL.sub("", chunk.rstrip()).rstrip()
+        line = text.count("\n", 0, s) + 1
+        m = re.match(r"(?:theorem|lemma)\s+(\S+)", chunk)
+        name = m.group(1) if m else f"example@{line}"
+        if not (chunk.endswith(":=") or re.search(r":=\s*by$", chunk)):
+            raise UsageError(
+                f"{source}:{line}: statement {name!r} must end with ':= by' (or ':=', optionally "
+                "followed by 'sorry'); give only the statement, not a proof"
+            )
+        goals.append(Goal(chunk + "\n", name))
+    return preamble, goals
+
+
+def _read_input(args: argparse.Namespace) -> tuple[str, str]:
+    if args.statement is not None and args.file is not None:
+        raise UsageError("give either --statement or a FILE, not both")
+    if args.statement is not None:
+        return args.statement, "--statement"
+    if args.file is None or str(args.file) == "-":
+        if args.file is None and sys.stdin.isatty():
+            raise UsageError("no statement: pass --statement, a .lean FILE, or pipe one on stdin")
+        return sys.stdin.read(), "<stdin>"
+    if not args.file.is_file():
+        raise UsageError(f"file {args.file} does not exist")
+    return args.file.read_text(encoding="utf-8"), str(args.file)
+
+
+def run(args: argparse.Namespace) -> int:
+    from search.base import Budget
+
+    text, source = _read_input(args)
+    try:
+        budget = Budget.parse(args.budget)
+    except ValueError as exc:
+        raise UsageError(f"--budget: {exc}") from None
+    from search import SEARCH_NAMES
+
+    if args.search not in SEARCH_NAMES:
+        raise UsageError(f"unknown search {args.search!r}")
+    preamble, goals = split_theorems(text, source)
+    header = (
+        args.header
+        if args.header is not None
+        else (preamble.strip() + "\n\n" if preamble.strip() else None)
+    )
+
+    from prover.lean import CheckRequest, Verdict, make_checker
+    from prover.policy import ProofTask, load_policy
+    from search import get_search
+
+    checker = make_checker(args.backend)
+    policy = None
+    try:
+        pre = checker.check(
+            [
+                CheckRequest(
+                    g.statement,
+                    " sorry\n" if g.term_mode else "  sorry\n",
+                    header=header,
+                    id=g.name,
+                )
+                for g in goals
+            ]
+        )
+        bad = [
+            (g, r) for g, r in zip(goals, pre, strict=True) if r.verdict is not Verdict.INCOMPLETE
+        ]
+        if bad:
+            lines = []
+            for g, r in bad:
+                err = r.first_error.text if r.first_error else (r.reason or r.verdict.value)
+                lines.append(f"{source}: statement {g.name!r} does not elaborate: {err}")
+            raise UsageError("\n".join(lines))
+        policy = load_policy(args.policy)
+        search = get_search(args.search)
+        verifier = getattr(checker, "inner", checker)
+        outputs: list[dict[str, Any]] = []
+        for g in goals:
+            task = ProofTask(formal_statement=g.statement, header=header or "", name=g.name)
+            res = search.run(task, policy, checker, budget, seed=args.seed)
+            solved, failure = res.solved, res.failure
+            if solved:
+                v = verifier.check([CheckRequest(g.statement, res.proof, header=header)])[0]
+                if not v.proved:
+                    solved = False
+                    err = v.first_error.text if v.first_error else (v.reason or "")
+                    failure = f"re-verification failed ({v.verdict.value}): {err}"
+            proof = res.proof if solved else res.best_partial
+            outputs.append(
+                {
+                    "name": g.name,
+                    "solved": solved,
+                    "statement": g.statement,
+                    "proof": proof,
+                    "text": g.statement + proof,
+                    "samples": res.samples_used,
+                    "found_at": res.found_at if solved else None,
+                    "failure": "" if solved else (failure or "budget exhausted"),
+                    "wall_s": round(res.wall_s, 3),
+                }
+            )
+    finally:
+        if policy is not None:
+            policy.close()
+        checker.close()
+    _print(outputs, args.json)
+    return 0 if all(o["solved"] for o in outputs) else 1
+
+
+def _print(outputs: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        obj: Any = outputs[0] if len(outputs) == 1 else outputs
+        print(json.dumps(obj, ensure_ascii=False, indent=1))
+        return
+    for o in outputs:
+        if o["solved"]:
+            print(o["text"].rstrip("\n"))
+            print(f"-- proved {o['name']} at sample {o['found_at']}", file=sys.stderr)
+        else:
+            print(f"-- NOT PROVED: {o['name']} ({o['samples']} samples): {o['failure']}")
+            print("-- best verified partial proof:")
+            print(o["text"].rstrip("\n"))
+        print()

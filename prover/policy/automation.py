@@ -1,0 +1,256 @@
+"""`automation`: a model-free tactic policy built from core-Lean automation and goal structure.
+
+Given a goal state it proposes tactic steps: closers (`omega`, `decide`, `simp`, `simp_all`,
+`grind`, `rfl`, `exact?`, ...), structural moves read off the goal (`intro` for `∀`/`→`,
+`constructor` for `∧`/`↔`, `left`/`right` for `∨`, `rcases`/`cases` on hypotheses it sees,
+`induction` on natural-number variables, `subst`, `simp at h`), and short combinations.  Every
+candidate has a prior weight; `n` samples are drawn without replacement by Gumbel-top-k over
+`log(weight) / temperature`, so tree search sees a ranked but diverse set, reproducibly per seed.
+Without a goal state (whole-proof sampling) it proposes complete proofs, the first of which is the
+single combined shot `first | omega | decide | grind | simp_all | rfl`.
+
+On native Lean with Mathlib (`mathlib=True`) it adds `linarith`, `nlinarith`, `positivity`,
+`norm_num`, `ring_nf`, `field_simp`, `interval_cases` and `nlinarith [sq_nonneg ...]`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prover.policy.base import Completion, ProofTask, SamplingParams
+
+COMBINED = "first | omega | decide | grind | simp_all | rfl"
+
+_CLOSERS: tuple[tuple[str, float], ...] = (
+    (COMBINED, 8.0),
+    ("omega", 6.0),
+    ("simp_all", 5.0),
+    ("grind", 5.0),
+    ("decide", 4.0),
+    ("simp", 4.0),
+    ("rfl", 3.0),
+    ("trivial", 2.0),
+    ("assumption", 2.0),
+    ("simp_arith", 2.0),
+    ("contradiction", 1.5),
+    ("exact?", 1.0),
+    ("simp at * <;> omega", 2.0),
+    ("constructor <;> omega", 1.0),
+    ("norm_cast", 1.0),
+    ("(try simp at *) <;> grind", 1.5),
+)
+
+_MATHLIB: tuple[tuple[str, float], ...] = (
+    ("linarith", 5.0),
+    ("nlinarith", 4.0),
+    ("norm_num", 5.0),
+    ("positivity", 3.0),
+    ("ring_nf", 2.0),
+    ("field_simp", 2.0),
+    ("norm_num at *", 2.0),
+    ("nlinarith [sq_nonneg (a - b), sq_nonneg (a + b)]", 1.0),
+)
+
+_HYP = re.compile(r"^([^\s:][^:]*?) : (.*)$")
+
+
+@dataclass(frozen=True)
+class AutomationConfig:
+    mathlib: bool = False  # add Mathlib tactics (only on the native backend)
+    whole_proof_steps: int = 3  # max steps in a proposed whole proof
+
+    def __post_init__(self) -> None:
+        if self.whole_proof_steps < 1:
+            raise ValueError("AutomationConfig.whole_proof_steps must be >= 1")
+
+
+@dataclass(frozen=True)
+class Goal:
+    hyps: tuple[tuple[str, str], ...]  # (name, type); grouped names are split
+    target: str
+
+    @staticmethod
+    def parse(goals: str) -> Goal | None:
+        """The first goal of Lean's pretty-printed state (`name : type` lines, then `⊢ t`)."""
+        if not goals.strip() or goals.strip() == "no goals":
+            return None
+        block = goals.strip().split("\n\n")[0]
+        hyps: list[tuple[str, str]] = []
+        target_lines: list[str] = []
+        in_target = False
+        for line in block.splitlines():
+            if line.startswith("case "):
+                continue
+            if line.startswith("⊢"):
+                in_target = True
+                target_lines.append(line[1:].strip())
+                continue
+            if in_target:
+                target_lines.append(line.strip())
+                continue
+            m = _HYP.match(line)
+            if m:
+                for name in m.group(1).split():
+                    hyps.append((name, m.group(2)))
+            elif hyps:  # continuation of a long hypothesis
+                name, typ = hyps[-1]
+                hyps[-1] = (name, typ + " " + line.strip())
+        if not target_lines:
+            return None
+        return Goal(tuple(hyps), " ".join(target_lines))
+
+
+def _clean(name: str) -> str:
+    return name if re.match(r"^[A-Za-z_][A-Za-z0-9_'₀-₉]*$", name) else ""
+
+
+def step_candidates(goal: Goal | None, mathlib: bool = False) -> list[tuple[str, float]]:
+    """Ranked next-step candidates for a goal (weights are unnormalised priors)."""
+    cands: dict[str, float] = dict(_CLOSERS)
+    if mathlib:
+        cands.update(_MATHLIB)
+    if goal is None:
+        return list(cands.items())
+    t = goal.target
+    if t.startswith("∀") or "→" in t or t.startswith("¬"):
+        cands["intro"] = 3.0
+        names = _binder_names(t)
+        if names:
+            cands[f"intro {' '.join(names)}"] = 4.0
+        cands["intros"] = 1.5
+    if "∧" in t or "↔" in t:
+        cands["constructor"] = 5.0
+        cands["refine ⟨?_, ?_⟩"] = 2.0
+        cands["exact ⟨by omega, by omega⟩"] = 1.0
+    if "∨" in t:
+        cands["left"] = 2.0
+        cands["right"] = 2.0
+    if t.startswith("∃"):
+        cands["exists 0"] = 1.0
+        cands["refine ⟨_, ?_⟩"] = 1.0
+        cands["exact ⟨_, by simp⟩"] = 1.0
+    if t == "False":
+        cands["contradiction"] = 3.0
+        cands["omega"] = 6.0
+    for name, typ in goal.hyps:
+        n = _clean(name)
+        if not n:
+            continue
+        if typ in {"ℕ", "Nat"}:
+            cands[
+                f"induction {n} with\n  | zero => simp_all\n  | succ k ih => simp_all <;> omega"
+            ] = 1.0
+            cands[f"cases {n} <;> simp_all"] = 1.0
+        if "∧" in typ and not typ.startswith("∀"):
+            cands[f"obtain ⟨{n}_1, {n}_2⟩ := {n}"] = 3.0
+        if typ.startswith("∃"):
+            cands[f"obtain ⟨w, h{n}⟩ := {n}"] = 3.5
+        if "∨" in typ and not typ.startswith("∀"):
+            cands[f"rcases {n} with {n} | {n} <;> simp_all <;> omega"] = 3.0
+            cands[f"cases {n}"] = 1.5
+        if typ.startswith("∀") or "→" in typ:
+            cands[f"simp_all [{n}]"] = 1.0
+        if re.match(r"^\S+ = \S+$", typ) and len(typ) < 40:
+            cands[f"subst {n}"] = 1.0
+            cands[f"simp [{n}] at *"] = 1.5
+            cands[f"rw [{n}] at *"] = 1.0
+        if any(op in typ for op in ("=", "≤", "<", "≠")) and not typ.startswith("∀"):
+            cands[f"simp at {n}"] = 1.0
+    return list(cands.items())
+
+
+def _binder_names(target: str) -> list[str]:
+    m = re.match(r"^∀\s*\(?([^:,()]+?)\s*:", target) or re.match(r"^∀\s*([^:,]+?),", target)
+    if not m:
+        return []
+    return [x for x in m.group(1).split() if _clean(x)][:4]
+
+
+def whole_proof_candidates(mathlib: bool = False) -> list[tuple[str, float]]:
+    """Complete proofs for whole-proof sampling (one tactic per line)."""
+    singles = [(c, w) for c, w in _CLOSERS]
+    combos = [
+        ("intro h\nomega", 1.5),
+        ("intros\nsimp_all\nomega", 1.0),
+        ("constructor\nall_goals omega", 1.5),
+        ("simp at *\nomega", 1.5),
+        ("norm_num at *\nomega" if mathlib else "simp_arith at *\nomega", 1.0),
+        ("intro n\ninduction n <;> simp_all", 1.0),
+        ("constructor <;> intro h <;> omega", 1.0),
+        ("decide", 1.0),
+    ]
+    out = singles + combos
+    if mathlib:
+        out += list(_MATHLIB)
+    return out
+
+
+def _gumbel_top_k(
+    items: list[tuple[str, float]], k: int, temperature: float, rng: random.Random
+) -> list[str]:
+    if temperature <= 0:
+        ranked = sorted(items, key=lambda x: -x[1])
+        return [c for c, _ in ranked[:k]]
+    keyed = []
+    for text, w in items:
+        u = min(max(rng.random(), 1e-12), 1 - 1e-12)
+        keyed.append((math.log(w) / temperature - math.log(-math.log(u)), text))
+    keyed.sort(reverse=True)
+    return [t for _, t in keyed[:k]]
+
+
+class AutomationPolicy:
+    """Model-free policy; same interface as the model backends."""
+
+    def __init__(self, config: AutomationConfig | None = None, **overrides: object) -> None:
+        base = config or AutomationConfig()
+        if overrides:
+            fields = {**base.__dict__, **overrides}
+            base = AutomationConfig(**fields)  # type: ignore[arg-type]
+        self.config = base
+        self.spec = "automation"
+
+    def generate(
+        self, tasks: Sequence[ProofTask], params: SamplingParams
+    ) -> list[list[Completion]]:
+        out = []
+        for task in tasks:
+            rng = random.Random(_seed(task, params.seed))
+            indent = _indent_of(task.prefix)
+            lead = "" if not task.prefix or task.prefix.endswith("\n") else "\n"
+            if task.prefix or task.goals:
+                goal = Goal.parse(task.goals) if task.goals else None
+                cands = step_candidates(goal, self.config.mathlib)
+            else:
+                cands = whole_proof_candidates(self.config.mathlib)
+            picks = _gumbel_top_k(cands, params.n, params.temperature, rng)
+            while len(picks) < params.n:  # more samples than candidates: repeat by weight
+                picks.append(rng.choices([c for c, _ in cands], [w for _, w in cands])[0])
+            comps = []
+            for tac in picks:
+                body = "".join(f"{indent}{line}\n" for line in tac.split("\n"))
+                comps.append(Completion(text=lead + body, prompt="", num_tokens=len(tac.split())))
+            out.append(comps)
+        return out
+
+    def close(self) -> None:
+        return None
+
+
+def _indent_of(prefix: str) -> str:
+    for line in reversed(prefix.splitlines()):
+        if line.strip():
+            return line[: len(line) - len(line.lstrip())] or "  "
+    return "  "
+
+
+def _seed(task: ProofTask, seed: int | None) -> int:
+    h = hashlib.sha256(
+        f"{seed}|{task.formal_statement}|{task.prefix}|{task.goals}".encode()
+    ).hexdigest()
+    return int(h[:16], 16)

@@ -1,0 +1,230 @@
+"""OpenAIPolicy against the local OpenAI-compatible server (tiny model) and stub servers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prover.policy.base import ProofTask, SamplingParams
+from prover.policy.openai_backend import OpenAIPolicy, OpenAIRequestError, completion_body
+from prover.policy.prompts import FENCE
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA_FILES = [DATA / "minif2f_valid_few_shot.jsonl", DATA / "minif2f.jsonl"]
+TASK = ProofTask(formal_statement="theorem a (x : ℕ) : x = x := by\n", name="a")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    if not all(p.is_file() for p in DATA_FILES):
+        pytest.skip(f"data files not found under {DATA}")
+    from prover.policy.tiny import build_tiny_model
+
+    out = tmp_path_factory.getbasetemp() / "tiny_model"
+    if not (out / "config.json").is_file():
+        build_tiny_model(out, DATA_FILES, seed=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model: Path) -> Iterator[str]:
+    from prover.policy.hf import HFPolicy
+    from prover.policy.server import serve_in_thread
+
+    policy = HFPolicy(str(tiny_model), device="cpu", batch_size=8)
+    server, thread = serve_in_thread(policy, port=0, model_name="tiny")
+    host, port = server.server_address[:2]
+    assert host == "127.0.0.1"
+    yield f"http://{host}:{port}/v1"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+    policy.close()
+
+
+def test_completions_against_local_model(served: str) -> None:
+    pol = OpenAIPolicy(served, "tiny", api_key="test-key", timeout=60)
+    try:
+        out = pol.generate([TASK, TASK], SamplingParams(n=3, max_new_tokens=32, seed=0))
+        assert [len(r) for r in out] == [3, 3]
+        for c in (c for rows in out for c in rows):
+            assert FENCE not in c.text
+            assert c.prompt == pol.prompts.build(TASK, 0).text
+            assert c.meta["stop"] in ("stop", "length")
+        again = pol.generate([TASK], SamplingParams(n=3, max_new_tokens=32, seed=0))
+        assert [c.text for c in again[0]] == [c.text for c in out[0]]
+        (single,) = pol.generate([TASK], SamplingParams(max_new_tokens=8, seed=1))[0]
+        assert 1 <= single.num_tokens <= 8
+    finally:
+        pol.close()
+
+
+def test_server_rejects_too_long_prompt(served: str) -> None:
+    pol = OpenAIPolicy(served, "tiny", max_retries=0)
+    with pytest.raises(OpenAIRequestError, match="HTTP 400.*too long"):
+        pol.generate([TASK], SamplingParams(max_new_tokens=100_000))
+    pol.close()
+
+
+def test_chat_endpoint_for_v2(served: str) -> None:
+    pol = OpenAIPolicy(served, "tiny", prompt={"mode": "v2"})
+    (rows,) = pol.generate([TASK], SamplingParams(n=2, max_new_tokens=8, seed=0))
+    assert len(rows) == 2 and "proof plan" in rows[0].prompt
+    pol.close()
+
+
+class _Stub:
+    """A stub server answering POSTs from a script of (delay_s, status) pairs."""
+
+    def __init__(self, script: list[tuple[float, int]]) -> None:
+        self.script = list(script)
+        self.calls: list[float] = []
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[str | None] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.calls.append(time.monotonic())
+                stub.bodies.append(body)
+                stub.headers.append(self.headers.get("Authorization"))
+                delay, status = stub.script.pop(0) if stub.script else (0.0, 200)
+                time.sleep(delay)
+                if status == 200:
+                    choices = [
+                        {"index": i, "text": f"  rfl\n{FENCE}\n", "finish_reason": "stop"}
+                        for i in range(body["n"])
+                    ]
+                    payload = {"choices": choices, "usage": {"completion_tokens": 4}}
+                else:
+                    payload = {"error": {"message": "busy"}}
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_retries_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    stub = _Stub([(0.0, 503), (0.0, 503), (0.0, 200)])
+    try:
+        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.1, max_retries=3)
+        (rows,) = pol.generate([TASK], SamplingParams(n=2, seed=5, max_new_tokens=9))
+        assert [c.text for c in rows] == ["  rfl\n", "  rfl\n"]
+        assert len(stub.calls) == 3
+        gaps = [b - a for a, b in zip(stub.calls, stub.calls[1:], strict=False)]
+        assert gaps[0] >= 0.09 and gaps[1] >= 0.19  # 0.1 s, then doubled
+        assert stub.headers[0] == "Bearer from-env"
+        assert stub.bodies[0] == {
+            "model": "m",
+            "prompt": rows[0].prompt,
+            "n": 2,
+            "temperature": 1.0,
+            "top_p": 0.95,
+            "max_tokens": 9,
+            "seed": 5,
+            "stop": ["```"],
+        }
+        pol.close()
+    finally:
+        stub.close()
+
+
+def test_gives_up_after_retries() -> None:
+    stub = _Stub([(0.0, 500)] * 3)
+    try:
+        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=2)
+        with pytest.raises(OpenAIRequestError, match="after 3 attempt.*HTTP 500"):
+            pol.generate([TASK], SamplingParams())
+        pol.close()
+    finally:
+        stub.close()
+
+
+def test_client_error_is_not_retried() -> None:
+    stub = _Stub([(0.0, 401)])
+    try:
+        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=3)
+        with pytest.raises(OpenAIRequestError, match="HTTP 401"):
+            pol.generate([TASK], SamplingParams())
+        assert len(stub.calls) == 1
+        pol.close()
+    finally:
+        stub.close()
+
+
+def test_timeout_error_is_clear() -> None:
+    stub = _Stub([(1.0, 200)])
+    try:
+        pol = OpenAIPolicy(stub.url, "m", timeout=0.2, max_retries=0)
+        with pytest.raises(OpenAIRequestError, match=r"timed out after 0.2s"):
+            pol.generate([TASK], SamplingParams())
+        pol.close()
+    finally:
+        stub.close()
+
+
+def test_concurrency_and_rate_limit() -> None:
+    stub = _Stub([])
+    try:
+        pol = OpenAIPolicy(stub.url, "m", max_concurrency=4, requests_per_second=20)
+        out = pol.generate([TASK] * 5, SamplingParams())
+        assert len(out) == 5 and len(stub.calls) == 5
+        assert stub.calls[-1] - stub.calls[0] >= 4 / 20 - 0.02
+        pol.close()
+    finally:
+        stub.close()
+
+
+def test_connection_error() -> None:
+    pol = OpenAIPolicy("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_base=0.01, timeout=2)
+    with pytest.raises(OpenAIRequestError, match="connection error"):
+        pol.generate([TASK], SamplingParams())
+    pol.close()
+
+
+def test_request_body_without_seed() -> None:
+    body = completion_body("m", "p", SamplingParams(), [])
+    assert "seed" not in body and "stop" not in body
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"base_url": "localhost:8000"}, "must start with http"),
+        ({"timeout": 0}, "timeout must be > 0"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"requests_per_second": 0}, "requests_per_second"),
+        ({"max_context_tokens": 10}, "both max_context_tokens and count_tokens"),
+    ],
+)
+def test_config_validation(kwargs: dict[str, Any], match: str) -> None:
+    args: dict[str, Any] = {"base_url": "http://127.0.0.1:1/v1", "model": "m", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        OpenAIPolicy(**args)
