@@ -74,7 +74,7 @@ def sha256_file(path: Path) -> str:
 
 
 def download(
-    filename: str, dest_dir: Path, base_url: str = BASE_URL, timeout_s: float = 60.0
+    filename: str, dest_dir: Path, base_url: str | None = None, timeout_s: float = 60.0
 ) -> Path:
     """Fetch `base_url/filename` into `dest_dir`, check its sha256, return the path.
     A mismatch removes the file and raises DataError."""
@@ -82,7 +82,7 @@ def download(
         raise DataError(f"no pinned sha256 for {filename!r}; cannot download it")
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / filename
-    url = f"{base_url.rstrip('/')}/{filename}"
+    url = f"{(base_url or BASE_URL).rstrip('/')}/{filename}"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", dir=dest_dir)
     tmp = Path(tmp_name)
     try:
@@ -107,7 +107,7 @@ def download(
 
 
 def resolve_data_file(
-    filename: str, data_dir: Path | str | None = None, base_url: str = BASE_URL
+    filename: str, data_dir: Path | str | None = None, base_url: str | None = None
 ) -> Path:
     """Path of a data file: `data_dir`, else `$PROVER_DATA_DIR`, else the verified user cache
     (downloading the pinned file when absent or corrupt)."""
@@ -126,7 +126,7 @@ def resolve_data_file(
     path = cache / filename
     if path.is_file() and filename in SHA256 and sha256_file(path) == SHA256[filename]:
         return path
-    return download(filename, cache, base_url=base_url)
+    return download(filename, cache, base_url=base_url or BASE_URL)
 
 
 def load_jsonl(path: Path | str, id_prefix: str | None = None, key: str = "name") -> list[Problem]:
@@ -196,7 +196,7 @@ def load_benchmark(
     name: str,
     split: str | None = None,
     data_dir: Path | str | None = None,
-    base_url: str = BASE_URL,
+    base_url: str | None = None,
 ) -> list[Problem]:
     """Problems of `minif2f`, `minif2f-core` or `proofnet` (one split, or all when None)."""
     if name not in BENCHMARKS:

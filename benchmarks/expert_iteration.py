@@ -158,7 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data = default_data_dir()
     work = args.work or Path(tempfile.mkdtemp(prefix="expert_iteration_"))
-    problems = load_problems(args.benchmark, args.split, args.limit, data_dir=data)
+    notes: list[str] = []
+    problems = load_problems(args.benchmark, args.split, args.limit, data_dir=data, notes=notes)
+    for note in notes:
+        print(f"note: {note}")
     few_shot = load_few_shot(data / "minif2f_valid_few_shot.jsonl")
     names = {p.name for p in problems}
     builder = PromptBuilder(PromptConfig())

@@ -69,11 +69,16 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def load_problems(
-    benchmark: str, split: str, limit: int | None = None, data_dir: Path | None = None
+    benchmark: str,
+    split: str,
+    limit: int | None = None,
+    data_dir: Path | None = None,
+    notes: list[str] | None = None,
 ) -> list[Problem]:
     """Problems of a benchmark split.  Uses `benchmarks.datasets` when it is available; otherwise
     `minif2f` reads minif2f.jsonl and `minif2f-core` is the same problems with the core-Lean
-    (empty) header, or a `.jsonl` path is read directly."""
+    (empty) header, or a `.jsonl` path is read directly.  The same fallback is used when the
+    miniF2F-core problem list has not been built yet (a line saying so is added to `notes`)."""
     if limit is not None and limit < 1:
         raise UsageError("--limit must be >= 1")
     problems: list[Problem] | None = None
@@ -82,14 +87,23 @@ def load_problems(
             from benchmarks import datasets as bd  # type: ignore[attr-defined]
         except ImportError:
             bd = None
-        loader: Callable[..., Any] | None = None
-        if bd is not None:
-            loader = getattr(bd, "load_benchmark", None) or getattr(bd, "load", None)
+        loader: Callable[..., Any] | None = getattr(bd, "load_benchmark", None) if bd else None
         if loader is not None:
             try:
-                problems = [_from_any(x) for x in loader(benchmark, split=split)]
-            except (TypeError, KeyError, ValueError):
-                problems = None
+                items = loader(
+                    benchmark,
+                    split=None if split == "all" else split,
+                    data_dir=data_dir or default_data_dir(),
+                )
+                problems = [_from_any(x) for x in items]
+            except DataError as exc:
+                if benchmark != "minif2f-core":
+                    raise
+                if notes is not None:
+                    notes.append(
+                        f"miniF2F-core list unavailable ({str(exc).splitlines()[0]}); using "
+                        "miniF2F problems in file order under the core-Lean (empty) header"
+                    )
     if problems is None:
         if benchmark.endswith(".jsonl"):
             rows = _read_jsonl(Path(benchmark))

@@ -1,0 +1,52 @@
+"""Embedded toolchain benchmark: cold start, warm single-check latency, peak memory.
+
+    python -m benchmarks.toolchain
+
+Cold: a fresh Lean process checks one small theorem (wasm compile + Init import + check).
+Warm: a process started ahead (`--stdin`, waiting) gets the same theorem; the latency counts
+from handing over the input.  Peak memory is the Lean process's peak resident set (VmHWM).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prover.lean.embedded import LeanProcess
+from prover.lean.toolchain import require_embedded
+
+SOURCE = "theorem bench_t (a b : Nat) (h : a ≤ b) : a < b + 1 := by\n  omega\n"
+
+
+def _peak_mb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
+def main() -> None:
+    tc = require_embedded()
+    t0 = time.monotonic()
+    with LeanProcess(tc, memory_mb=16384) as p:
+        p.run(SOURCE, limit_s=600)
+    cold = time.monotonic() - t0
+
+    with LeanProcess(tc, memory_mb=16384) as p:
+        time.sleep(25.0)  # let the process finish wasm compilation and block on stdin
+        peak_before = _peak_mb(p.pid)
+        t1 = time.monotonic()
+        p.run(SOURCE, limit_s=600)
+        warm = time.monotonic() - t1
+    print(f"cores: {os.cpu_count()}")
+    print(f"cold start + one check: {cold:.1f} s")
+    print(f"warm single check:      {warm:.1f} s  (target <= 5 s)")
+    print(f"peak RSS (idle warm process): {peak_before} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Verifier throughput on the embedded backend.
+
+    python -m benchmarks.verifier [--n 128] [--workers 2]
+
+Checks N short core-Lean proofs (distinct statements, so the cache does not help) in one
+`check` call and prints proofs/s with the machine's core count (target: >= 4 proofs/s on 2
+cores).  Also prints the estimate for the native backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from prover.lean.embedded import EmbeddedChecker, EmbeddedConfig
+from prover.lean.types import CheckRequest, Verdict
+
+TEMPLATES = [
+    ("theorem b{i} (a b : Nat) (h : a ≤ b) : a + {i} ≤ b + {i} := by\n", "  omega\n"),
+    ("theorem b{i} (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n", "  exact ⟨hp, hq⟩\n"),
+    ("theorem b{i} (n : Nat) : n * 1 + {i} = n + {i} := by\n", "  simp\n"),
+    ("theorem b{i} : {i} + {i} = 2 * {i} := by\n", "  decide\n"),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=128)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=64)
+    args = ap.parse_args()
+    reqs = []
+    for i in range(args.n):
+        stmt, proof = TEMPLATES[i % len(TEMPLATES)]
+        reqs.append(CheckRequest(stmt.format(i=i), proof))
+    cfg = EmbeddedConfig(workers=args.workers, batch_size=args.batch_size)
+    with EmbeddedChecker(cfg) as checker:
+        t0 = time.monotonic()
+        res = checker.check(reqs)
+        dt = time.monotonic() - t0
+        stats = dict(checker.stats)
+    proved = sum(r.verdict is Verdict.PROVED for r in res)
+    print(f"cores: {os.cpu_count()}  workers: {args.workers}  batch size: {args.batch_size}")
+    print(f"checked {args.n} short proofs in {dt:.1f} s: {args.n / dt:.2f} proofs/s "
+          f"({proved} proved; target >= 4 proofs/s)")
+    print(f"lean processes: {stats['processes']}  bisections: {stats['bisections']}")
+    print(
+        "native estimate: the REPL imports Mathlib once per process (~5-10 s, amortised by the "
+        "pool), then a short proof takes ~0.05-0.3 s; with one REPL per core that is ~5-20 "
+        "proofs/s on 2 cores and scales with cores (memory: ~4-6 GB per Mathlib REPL)."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""End-to-end `prover eval` / `prover prove` on the real embedded Lean, plus bad-input exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _prover(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prover.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=kw.pop("timeout", 60),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--benchmark", "putnam", "--split", "valid"], "unknown benchmark 'putnam'"),
+        (["--benchmark", "minif2f", "--split", "valid", "--budget", "3x"], "RUNSxSAMPLES"),
+        (
+            ["--benchmark", "minif2f", "--split", "valid", "--data-dir", "/nonexistent/d"],
+            "data directory /nonexistent/d (--data-dir) does not exist",
+        ),
+        (["--benchmark", "minif2f", "--split", "train"], "unknown split"),
+    ],
+)
+def test_eval_bad_input_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    r = _prover("eval", *args, "--out", str(tmp_path / "out"))
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+
+
+def test_prove_bad_input_exit_2() -> None:
+    r = _prover("prove", "--statement", "theorem x : 1 = 1 := by rfl", "--budget", "1x1")
+    assert r.returncode == 2 and "must end with ':= by'" in r.stderr
+    r = _prover("prove", "--statement", "theorem x : 1 = 1 := by", "--budget", "3x")
+    assert r.returncode == 2 and "RUNSxSAMPLES" in r.stderr
+
+
+@pytest.mark.lean
+def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "eval"
+    cmd = [
+        sys.executable,
+        "-m",
+        "prover.cli",
+        "eval",
+        "--benchmark",
+        "minif2f-core",
+        "--split",
+        "valid",
+        "--limit",
+        "5",
+        "--policy",
+        "automation",
+        "--search",
+        "sample",
+        "--budget",
+        "1x4",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data_dir),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if results.exists() and results.read_bytes().count(b"\n") >= 1:
+                break
+            time.sleep(0.2)
+        assert results.exists(), proc.stderr.read().decode() if proc.poll() is not None else ""
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: Lean workers included
+        proc.wait()
+    first = results.read_text(encoding="utf-8").count("\n")
+    assert 1 <= first <= 5
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=500)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in results.read_text(encoding="utf-8").splitlines()]
+    ids = [x["id"] for x in rows]
+    assert len(ids) == len(set(ids)) == 5
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problems"] == 5 and summary["solved"] == sum(x["solved"] for x in rows)
+    assert summary["config"]["budget"] == "1x4"
+    assert all(x["samples"] <= 4 for x in rows)
+    assert (out / "report.md").exists() and (out / "pass_curve.png").exists()
+    rep = _prover("report", str(out))
+    assert rep.returncode == 0 and "pass rate" in rep.stdout
+
+
+@pytest.mark.lean
+def test_prove_statement_and_non_elaborating() -> None:
+    r = _prover(
+        "prove",
+        "--statement",
+        "theorem x (a b : Nat) : a + b = b + a := by",
+        "--policy",
+        "automation",
+        "--budget",
+        "1x8",
+        timeout=400,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("theorem x (a b : Nat) : a + b = b + a := by")
+    assert len(r.stdout.strip().splitlines()[0]) < len(r.stdout.strip())  # a proof follows
+    bad = _prover(
+        "prove",
+        "--statement",
+        'theorem y (a : Nat) : a + "s" = 1 := by',
+        "--budget",
+        "1x1",
+        timeout=400,
+    )
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "does not elaborate" in bad.stderr

@@ -1,0 +1,226 @@
+"""Evaluation harness without Lean: a scripted search and a fake checker that never says a proof
+is proved unless the proof is literally the marked-good text (it does not run Lean)."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from benchmarks.datasets import Problem
+from benchmarks.harness import (
+    compare_runs,
+    read_results,
+    render_report,
+    repair_results,
+    run_eval,
+    wilson_interval,
+)
+from prover.errors import UsageError
+from prover.lean.types import CheckRequest, CheckResult, Verdict
+from search.base import Budget, SearchResult
+
+GOOD = "  exact trivial_fake\n"
+
+
+class FakeChecker:
+    """Accepts only the GOOD proof text; everything else `failed`.  Not Lean."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[CheckRequest] = []
+        self.lock = threading.Lock()
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        with self.lock:
+            self.calls.extend(requests)
+        return [
+            CheckResult(Verdict.PROVED if r.proof == GOOD else Verdict.FAILED, time_s=0.01)
+            for r in requests
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSearch:
+    """Solves problems whose name starts with 'ok' (at sample 3), claims a bogus proof for
+    names starting with 'liar', fails the rest, and raises for 'boom'."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.lock = threading.Lock()
+
+    def run(self, task, policy, checker, budget, seed=0, checkpoint_dir=None):  # noqa: ANN001
+        with self.lock:
+            self.seen.append(task.name)
+        if task.name == "boom":
+            raise RuntimeError("policy exploded")
+        if task.name.startswith("ok"):
+            return SearchResult(True, GOOD, samples_used=3, found_at=3, verifier_s=0.1)
+        if task.name.startswith("liar"):
+            return SearchResult(True, "  sorry\n", samples_used=1, found_at=1)
+        return SearchResult(
+            False, samples_used=budget.total, best_partial="  intro x\n", failure="unsolved goals"
+        )
+
+
+class NoPolicy:
+    spec = "none"
+
+    def generate(self, tasks, params):  # noqa: ANN001
+        raise AssertionError("the fake search never asks the policy")
+
+    def close(self) -> None:
+        pass
+
+
+def _recs(*names: str) -> list[Problem]:
+    return [
+        Problem(f"t/{n}", n, "valid", f"theorem {n} : True := by\n", line=i + 1)
+        for i, n in enumerate(names)
+    ]
+
+
+def _run(recs, out, search=None, checker=None, workers=1, **kw):  # noqa: ANN001, ANN202
+    return run_eval(
+        recs,
+        "none",
+        "fake",
+        kw.pop("budget", "1x4"),
+        out,
+        workers=workers,
+        seed=0,
+        quiet=kw.pop("quiet", False),
+        checker=checker or FakeChecker(),
+        policy=NoPolicy(),
+        search=search or FakeSearch(),
+        stream=kw.pop("stream", io.StringIO()),
+        **kw,
+    )
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+    lo, hi = wilson_interval(0, 20)
+    assert lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-3)
+    assert wilson_interval(20, 20)[1] == 1.0
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+
+
+def test_run_eval_outputs_and_reverification(tmp_path: Path) -> None:
+    checker = FakeChecker()
+    recs = _recs("ok1", "hard", "liar", "boom", "ok2")
+    summary = _run(recs, tmp_path, checker=checker, workers=3)
+    rows = read_results(tmp_path)
+    assert set(rows) == {r.id for r in recs}
+    assert summary["problems"] == 5 and summary["solved"] == 2
+    assert summary["pass_rate"] == pytest.approx(0.4)
+    assert summary["wilson95"] == pytest.approx(list(wilson_interval(2, 5)))
+    assert summary["config"]["budget"] == "1x4" and summary["config"]["workers"] == 3
+    ok = rows["t/ok1"]
+    assert ok["solved"] and ok["proof"] == GOOD and ok["samples"] == 3 and ok["found_at"] == 3
+    assert set(ok) >= {
+        "name",
+        "split",
+        "solved",
+        "proof",
+        "samples",
+        "wall_s",
+        "verifier_s",
+        "found_at",
+        "failure",
+    }
+    liar = rows["t/liar"]  # claimed solved, re-verification disagrees
+    assert not liar["solved"] and "re-verification failed (failed)" in liar["failure"]
+    assert rows["t/hard"]["proof"] == "  intro x\n" and rows["t/hard"]["samples"] == 4
+    assert "policy exploded" in rows["t/boom"]["failure"]
+    # every claimed proof was re-checked from scratch, without steps
+    rechecks = [c for c in checker.calls]
+    assert len(rechecks) == 3 and not any(c.want_steps for c in rechecks)
+    for f in ("summary.json", "report.md", "pass_curve.png", "config.json"):
+        assert (tmp_path / f).stat().st_size > 0
+    assert json.loads((tmp_path / "summary.json").read_text())["solved"] == 2
+
+
+def test_resume_skips_done_and_handles_torn_line(tmp_path: Path) -> None:
+    recs = _recs("ok1", "hard", "ok2", "ok3")
+    _run(recs[:2], tmp_path)
+    path = tmp_path / "results.jsonl"
+    with open(path, "a", encoding="utf-8") as f:  # a kill -9 in the middle of a write
+        f.write('{"id": "t/ok2", "name": "ok2", "solv')
+    search = FakeSearch()
+    summary = _run(recs, tmp_path, search=search, quiet=True)
+    assert sorted(search.seen) == ["ok2", "ok3"]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    ids = [json.loads(x)["id"] for x in lines]  # every line parses
+    assert sorted(ids) == sorted(r.id for r in recs)  # no duplicates
+    assert summary["problems"] == 4 and summary["solved"] == 3
+    search2 = FakeSearch()
+    _run(recs, tmp_path, search=search2)
+    assert search2.seen == []
+
+
+def test_repair_results_variants(tmp_path: Path) -> None:
+    p = tmp_path / "results.jsonl"
+    p.write_text('{"id": "a"}\n{"id": "b"}\n', encoding="utf-8")
+    repair_results(p)
+    assert p.read_text() == '{"id": "a"}\n{"id": "b"}\n'
+    p.write_text('{"id": "a"}\n{"id"', encoding="utf-8")
+    repair_results(p)
+    assert p.read_text() == '{"id": "a"}\n'
+    p.write_text('{"id": "a"}\n{"id": \n', encoding="utf-8")  # newline made it, JSON did not
+    repair_results(p)
+    assert p.read_text() == '{"id": "a"}\n'
+
+
+def test_config_change_refused(tmp_path: Path) -> None:
+    _run(_recs("ok1"), tmp_path)
+    with pytest.raises(UsageError, match="different configuration"):
+        _run(_recs("ok1"), tmp_path, budget="2x4")
+    with pytest.raises(UsageError, match="RUNSxSAMPLES"):
+        _run(_recs("ok1"), tmp_path / "other", budget="3x")
+
+
+def test_progress_and_quiet_output(tmp_path: Path) -> None:
+    s = io.StringIO()
+    _run(_recs("ok1", "hard"), tmp_path / "a", stream=s)
+    assert "\r2/2 problems | solved 1 (50.0%)" in s.getvalue()
+    s = io.StringIO()
+    _run(_recs("ok1", "hard"), tmp_path / "b", stream=s, quiet=True)
+    lines = s.getvalue().splitlines()
+    assert len(lines) == 2 and "\r" not in s.getvalue()
+    assert "ok1 (valid): solved at sample 3" in s.getvalue()
+
+
+def test_report_rendering_and_compare(tmp_path: Path) -> None:
+    _run(_recs("ok1", "hard", "liar"), tmp_path / "a", benchmark="fake", split="valid")
+    md = (tmp_path / "a" / "report.md").read_text(encoding="utf-8")
+    assert "| 3 | 1 | 33.3% |" in md
+    assert (
+        "## Failures" in md and "`hard`: unsolved goals" in md and "`liar`: re-verification" in md
+    )
+    assert "- budget: `1x4`" in md
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert render_report(summary, []).startswith("# Evaluation: fake valid")
+    _run(_recs("ok1", "hard", "ok_extra"), tmp_path / "b")
+    text = compare_runs([tmp_path / "a", tmp_path / "b"])
+    assert "33.3%" in text and "66.7%" in text
+    assert "t/liar" in text and "t/ok_extra" in text and "t/ok1" not in text.split("differ")[1]
+    with pytest.raises(UsageError):
+        compare_runs([tmp_path / "empty"])
+
+
+def test_budget_object_accepted(tmp_path: Path) -> None:
+    summary = _run(_recs("hard"), tmp_path, budget=Budget(2, 3))
+    assert read_results(tmp_path)["t/hard"]["samples"] == 6 and summary["config"]["budget"] == "2x3"
