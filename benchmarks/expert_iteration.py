@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from prover.policy.base import ProofTask
     from prover.policy.prompts import FENCE, PromptBuilder, PromptConfig, load_few_shot
     from prover.policy.tiny import build_tiny_model
-    from prover.rl.collect import default_data_dir, load_problems
+    from prover.rl.collect import GuardedChecker, default_data_dir, load_problems
 
     data = default_data_dir()
     work = args.work or Path(tempfile.mkdtemp(prefix="expert_iteration_"))
@@ -187,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"tiny model: {model_dir}  problems: {len(problems)} ({args.benchmark} {args.split})  "
         f"headers: {sorted({p.header or '<core>' for p in problems})[:2]}"
     )
-    checker = make_checker(args.backend, timeout_s=args.timeout)
+    # GuardedChecker: a crash of the pre-Lean screen on one odd sample must not end the run
+    checker = GuardedChecker(make_checker(args.backend, timeout_s=args.timeout))
     report: list[dict[str, Any]] = []
     kept: dict[tuple[str, str], tuple[str, str]] = {}  # (statement, proof) -> (prompt, completion)
     try:
@@ -235,7 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.append(row)
     finally:
         checker.close()
-    print(f"total {time.monotonic() - t0:.1f}s; work dir {work}")
+    print(
+        f"total {time.monotonic() - t0:.1f}s; work dir {work}; samples whose soundness screen "
+        f"crashed (counted as not proved): {checker.guarded}"
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

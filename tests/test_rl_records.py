@@ -252,3 +252,15 @@ def test_reward_with_fake_checker():
     assert out == [1.0, 0.0, 0.0] and chk.calls == 1
     with pytest.raises(ValueError, match="formal_statement"):
         reward(["p"], ["x"])
+
+
+def test_guarded_checker_isolates_screen_crash():
+    from prover.rl.collect import GuardedChecker
+
+    inner = FakeChecker()
+    g = GuardedChecker(inner)
+    reqs = [CheckRequest(STMT, GOOD), CheckRequest(STMT, "  ² omega\n"), CheckRequest(STMT, "  x")]
+    out = g.check(reqs)
+    assert [r.verdict for r in out][0] == Verdict.PROVED and out[2].verdict == Verdict.FAILED
+    # the middle one crashes the pre-Lean screen today; either way it is answered, not raised
+    assert out[1].verdict in (Verdict.ERROR, Verdict.FAILED, Verdict.REJECTED)

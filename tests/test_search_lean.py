@@ -71,7 +71,7 @@ class WholeProofPolicy:
 def checker():
     lean = pytest.importorskip("prover.lean")
     try:
-        c = lean.make_checker("embedded", cache=False, warm=1)
+        c = lean.make_checker("embedded", cache=False)
     except Exception as exc:  # not installed in this environment
         pytest.skip(f"embedded Lean checker unavailable: {exc}")
     yield c

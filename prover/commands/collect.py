@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from prover.rl.collect import CollectConfig, collect, load_problems
+    from prover.rl.collect import CollectConfig, GuardedChecker, collect, load_problems
 
     if args.samples_per_problem < 1:
         raise UsageError("--samples-per-problem must be >= 1")
@@ -67,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    problems = load_problems(args.benchmark, args.split, args.limit)
+    notes: list[str] = []
+    problems = load_problems(args.benchmark, args.split, args.limit, notes=notes)
+    for note in notes:
+        print(f"collect: note: {note}", file=sys.stderr)
 
     from prover.lean import make_checker
     from prover.policy import load_policy
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     policy = load_policy(args.policy)
     try:
-        checker = make_checker(args.backend, timeout_s=args.timeout)
+        checker = GuardedChecker(make_checker(args.backend, timeout_s=args.timeout))
         try:
             with FeedbackWriter(args.out) as writer:
                 summary = collect(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.errors import DataError, UsageError
-from prover.lean.types import Checker, CheckRequest
+from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 from prover.policy.base import Policy, ProofTask, SamplingParams
 from prover.rl.records import FeedbackRecord, FeedbackWriter, RequestContext, _drop_torn_tail
 
@@ -277,3 +277,39 @@ def load_done(writer: FeedbackWriter) -> None:
             writer.done.setdefault(str(d["problem_id"]), set()).add(int(d["sample_index"]))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue
+
+
+class GuardedChecker:
+    """Wraps a Checker so that a request whose pre-Lean soundness screen raises (a checker bug,
+    e.g. on unusual Unicode digits such as `²` in random model output) gets an ERROR verdict
+    instead of failing the whole batch.  Everything else goes to the inner checker unchanged."""
+
+    def __init__(self, inner: Checker) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.guarded = 0
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        from prover.lean.soundness import screen_proof
+
+        results: list[CheckResult | None] = [None] * len(requests)
+        ok: list[int] = []
+        for i, req in enumerate(requests):
+            try:
+                screen_proof(req.proof, req.allow_native_decide)
+            except Exception as exc:  # noqa: BLE001 - any crash of the screen is a checker bug
+                self.guarded += 1
+                results[i] = CheckResult(
+                    verdict=Verdict.ERROR,
+                    reason=f"soundness screen crashed: {type(exc).__name__}: {exc}",
+                    backend=self.name,
+                )
+            else:
+                ok.append(i)
+        if ok:
+            for i, res in zip(ok, self.inner.check([requests[i] for i in ok]), strict=True):
+                results[i] = res
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        self.inner.close()
