@@ -11,7 +11,8 @@ also holds the formal proofs of the few-shot file (minif2f_valid_few_shot.jsonl)
 "few-shot (reference proofs, not self-generated)", so that gradient steps happen every round.
 After the last round the model is sampled once more.  Printed per round: pass rate, number of
 verified proofs, training rows by source, loss before/after.  The numbers are what they are: a
-random 2-layer model with hidden size 64 is expected to prove nothing.
+random 2-layer model with hidden size 64 is expected to prove nothing, so any `proved` sample
+deserves a look in WORK/round-R/records.jsonl (it may reveal a checker soundness hole).
 """
 
 from __future__ import annotations

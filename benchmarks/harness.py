@@ -308,7 +308,9 @@ def run_eval(
 
             checker = make_checker(backend)
             own.append(checker)
-        verifier = getattr(checker, "inner", checker)  # re-verify past any result cache
+        verifier = checker  # re-verify past any result cache / recorder: from scratch
+        while hasattr(verifier, "inner"):
+            verifier = verifier.inner
         progress = _Progress(len(records), len(records) - len(todo), prev_solved, quiet, stream)
         progress.draw()
         lock = threading.Lock()

@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="one line per problem, no progress bar")
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
+    p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
     p.set_defaults(func=run)
 
 
@@ -74,7 +75,35 @@ def run(args: argparse.Namespace) -> int:
         records = records[: args.limit]
     if not records:
         raise UsageError("no problems selected")
-    summary = run_eval(
+    checker = None
+    if args.record:
+        from prover.lean import make_checker
+        from prover.rl.records import FeedbackWriter, RecordingChecker, RequestContext
+
+        checker = RecordingChecker(
+            make_checker(args.backend),
+            FeedbackWriter(args.record),
+            RequestContext(policy=args.policy, source=f"eval:{args.benchmark}/{args.split}"),
+        )
+    try:
+        summary = _run(args, records, budget, checker)
+    finally:
+        if checker is not None:
+            checker.close()
+    lo, hi = summary["wilson95"]
+    print(
+        f"{args.benchmark}/{args.split}: solved {summary['solved']}/{summary['problems']} "
+        f"({100 * summary['pass_rate']:.1f}%, 95% CI {100 * lo:.1f}-{100 * hi:.1f}%); "
+        f"report: {args.out / 'report.md'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace, records: list, budget: object, checker: object) -> dict:
+    from benchmarks.harness import run_eval
+
+    return run_eval(
         records,
         args.policy,
         args.search,
@@ -86,12 +115,5 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         benchmark=args.benchmark,
         split=args.split,
+        checker=checker,
     )
-    lo, hi = summary["wilson95"]
-    print(
-        f"{args.benchmark}/{args.split}: solved {summary['solved']}/{summary['problems']} "
-        f"({100 * summary['pass_rate']:.1f}%, 95% CI {100 * lo:.1f}-{100 * hi:.1f}%); "
-        f"report: {args.out / 'report.md'}",
-        file=sys.stderr,
-    )
-    return 0

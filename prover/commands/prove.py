@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--json", action="store_true", help="machine-readable output (one JSON object)")
+    p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
     p.set_defaults(func=run)
 
 
@@ -123,6 +124,12 @@ def run(args: argparse.Namespace) -> int:
     from search import get_search
 
     checker = make_checker(args.backend)
+    if args.record:
+        from prover.rl.records import FeedbackWriter, RecordingChecker, RequestContext
+
+        checker = RecordingChecker(
+            checker, FeedbackWriter(args.record), RequestContext(policy=args.policy, source="prove")
+        )
     policy = None
     try:
         pre = checker.check(

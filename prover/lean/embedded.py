@@ -6,9 +6,12 @@ Isolation inside a batch: every item is wrapped in its own `namespace P<nonce>_<
 Messages are attributed to items by position.  After each item a sentinel `#check` confirms that
 the declaration really was added; an item whose sentinel is missing is never `proved`.
 
-Failure handling: a batch that crashes, exceeds its wall-clock limit or its memory limit is split
-in halves and retried, down to single items, which get `timeout`/`error` verdicts; so one bad item
-cannot take the others' verdicts with it.  Batches run on `workers` processes in parallel; a warm
+Failure handling: Lean elaborates the items in order and prints each message as soon as its
+command finishes, so stdout shows progress.  A process gets `startup_s` to print its first
+message and then `timeout_s` per item (wall clock between consecutive messages).  When it
+crashes, stalls or exceeds its memory limit, the items it finished keep their verdicts, the item
+it was on gets `timeout`/`error`, and the rest are checked again in a new process (a batch that
+made no progress at all is bisected); so one bad item cannot take the others' verdicts with it.  Batches run on `workers` processes in parallel; a warm
 pool of Lean processes (started ahead with `--stdin`, waiting for input) hides the ~11 s start-up.
 
 Tactic states come from a second, instrumented copy of the proof in which `trace_state` follows
@@ -32,6 +35,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from prover.lean.segment import base_indent, segment_tactics
 from prover.lean.soundness import rename_statement, screen_proof, theorem_name
@@ -58,8 +62,8 @@ class EmbeddedConfig:
     workers: int = 2  # Lean processes run in parallel
     batch_size: int = 32  # items per Lean process
     heartbeats: int = 200_000  # per-item `maxHeartbeats`
-    timeout_s: float = 60.0  # per-item wall-clock allowance
-    startup_s: float = 60.0  # allowance for process start (wasm compile + import)
+    timeout_s: float = 60.0  # per-item wall-clock limit
+    startup_s: float = 120.0  # allowance for process start (wasm compile + import)
     memory_mb: int = 8192  # resident-set limit per Lean process; exceeded -> killed
     warm: int = 0  # processes kept started ahead (0: start on demand)
     toolchain: EmbeddedToolchain | None = None
@@ -118,52 +122,59 @@ class LeanProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def run(self, source: str, limit_s: float) -> str:
-        """Feed `source`, return stdout.  Raises LeanProcessFailure on timeout/memory/crash."""
-        deadline = time.monotonic() + limit_s
-        data: bytes | None = source.encode("utf-8")
-        out_chunks: list[bytes] = []
-        err_chunks: list[bytes] = []
+    def run(self, source: str, startup_s: float, item_s: float) -> str:
+        """Feed `source`, return stdout.  Raises LeanProcessFailure on timeout/memory/crash.
+
+        Lean prints each message as soon as its command finishes, and the batch file puts a
+        `#check` after every command group, so stdout shows progress.  Limits: `startup_s` until
+        Lean prints its first message (wasm compile + imports), then `item_s` between two
+        consecutive messages (a per-item wall clock).
+        """
+        out_lines: list[str] = []
+        err_lines: list[str] = []
+        readers = [
+            threading.Thread(target=_pump, args=(self.proc.stdout, out_lines), daemon=True),
+            threading.Thread(target=_pump, args=(self.proc.stderr, err_lines), daemon=True),
+        ]
+        for t in readers:
+            t.start()
         try:
-            while True:
-                try:
-                    out, err = self.proc.communicate(input=data, timeout=0.5)
-                    out_chunks.append(out or b"")
-                    err_chunks.append(err or b"")
-                    break
-                except subprocess.TimeoutExpired:
-                    data = None
-                    problem = None
-                    if time.monotonic() > deadline:
-                        problem = (
-                            "timeout",
-                            f"Lean exceeded its wall-clock limit of {limit_s:.0f}s",
-                        )
-                    else:
-                        rss = _rss_mb(self.proc.pid)
-                        if rss > self.memory_mb:
-                            problem = ("memory", f"Lean used {rss} MB > limit {self.memory_mb} MB")
-                    if problem is not None:
-                        self._kill_group()
-                        out, err = self.proc.communicate()
-                        partial = (b"".join(out_chunks) + (out or b"")).decode("utf-8", "replace")
-                        tail = (err or b"").decode("utf-8", "replace").splitlines()[-20:]
-                        self.close()
-                        raise LeanProcessFailure(
-                            problem[0], problem[1], "\n".join(tail), partial
-                        ) from None
-        finally:
-            if self.proc.returncode is not None:
-                self.close()
-        stdout = b"".join(out_chunks).decode("utf-8", errors="replace")
-        stderr = b"".join(err_chunks).decode("utf-8", errors="replace")
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(source.encode("utf-8"))
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # the process died; reported below as a crash
+        last_progress = time.monotonic()
+        seen_messages = 0
+        problem: tuple[str, str] | None = None
+        while self.proc.poll() is None:
+            time.sleep(0.1)
+            n = sum(1 for line in list(out_lines) if line.startswith("{"))
+            now = time.monotonic()
+            if n != seen_messages:
+                seen_messages, last_progress = n, now
+            allowed = startup_s if seen_messages == 0 else item_s
+            if now - last_progress > allowed:
+                what = "start up" if seen_messages == 0 else "finish an item"
+                problem = ("timeout", f"Lean took more than {allowed:.0f}s to {what}")
+            elif _rss_mb(self.proc.pid) > self.memory_mb:
+                problem = ("memory", f"Lean used more than {self.memory_mb} MB")
+            if problem is not None:
+                self._kill_group()
+                break
+        self.proc.wait()
+        for t in readers:
+            t.join(timeout=5)
+        stdout = "".join(out_lines)
+        tail = "".join(err_lines[-20:])
+        if problem is not None:
+            self.close()
+            raise LeanProcessFailure(problem[0], problem[1], tail, stdout)
         if _START_MARKER not in stdout or self.proc.returncode not in (0, 1):
-            tail = "\n".join(stderr.splitlines()[-20:])
+            self.close()
             raise LeanProcessFailure(
-                "crash",
-                f"Lean exited with code {self.proc.returncode} before finishing",
-                tail,
-                stdout,
+                "crash", f"Lean exited with code {self.proc.returncode} before finishing",
+                tail, stdout,
             )
         return stdout
 
@@ -193,6 +204,13 @@ class LeanProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _pump(stream: IO[bytes] | None, sink: list[str]) -> None:
+    if stream is None:
+        return
+    for raw in iter(stream.readline, b""):
+        sink.append(raw.decode("utf-8", errors="replace"))
 
 
 def _rss_mb(pid: int) -> int:
@@ -257,6 +275,7 @@ class _Item:
     namespace: str
     name: str  # declared name inside the namespace
     clean_range: tuple[int, int] = (0, 0)  # 1-based file lines [first, last]
+    block_range: tuple[int, int] = (0, 0)  # the whole `namespace ... end` block
     proof_pos: tuple[int, int] = (0, 0)  # (line, column) where the proof text starts
     sentinel_line: int = 0
     steps_range: tuple[int, int] | None = None
@@ -292,11 +311,11 @@ def build_batch(items: list[_Item], header: str, heartbeats: int) -> str:
     if header:
         emit(header if header.endswith("\n") else header + "\n")
     # elaborate items in order, so the sentinels tell how far Lean got before a crash/timeout
-    emit("\nset_option Elab.async false\n")
+    emit("\nset_option Elab.async false\n\n#check Nat\n")
     for it in items:
         req = it.request
         statement, it.name = _named_statement(req.formal_statement, "prover_example")
-        emit(f"\nnamespace {it.namespace}\n\nset_option maxHeartbeats {heartbeats} in\n")
+        block_first = emit(f"\nnamespace {it.namespace}\n\nset_option maxHeartbeats {heartbeats} in\n")
         first = emit(statement)
         prefix_lines = statement.split("\n")
         it.proof_pos = (first + len(prefix_lines) - 1, len(prefix_lines[-1]))
@@ -336,7 +355,9 @@ def build_batch(items: list[_Item], header: str, heartbeats: int) -> str:
             else:
                 emit(proof)
             it.steps_range = (sfirst, sum(chunk.count("\n") for chunk in lines))
-        emit(f"\nend {it.namespace}\n")
+            emit("\n#check Nat\n")
+        end_line = emit(f"\nend {it.namespace}\n") + 1
+        it.block_range = (block_first, end_line)
     return "".join(lines)
 
 
@@ -408,8 +429,17 @@ def _offset_of(proof: str, line: int, col: int) -> int:
 def judge(it: _Item, msgs: list[_RawMsg], elapsed: float) -> CheckResult:
     """Turn the messages of one item into its verdict."""
     req = it.request
-    lo, hi = it.clean_range
-    own = [_relative(m, it) for m in msgs if lo <= m.line <= hi]
+    lo, hi = it.block_range
+    steps_lo, steps_hi = it.steps_range or (0, -1)
+    # every message in the item's block counts (a parse error may be reported past the proof,
+    # e.g. on the sentinel line), except the instrumented copy's and the sentinel's own output
+    own = [
+        _relative(m, it)
+        for m in msgs
+        if lo <= m.line <= hi
+        and not steps_lo <= m.line <= steps_hi
+        and not (m.line == it.sentinel_line and m.severity == "information")
+    ]
     errors = [m for m in own if m.severity == "error"]
     hard = [m for m in errors if not m.text.startswith(_UNSOLVED)]
     sorry = any(m.severity == "warning" and m.text.startswith(_SORRY_WARNINGS) for m in own)
@@ -503,9 +533,12 @@ class EmbeddedChecker:
         results: list[CheckResult | None] = [None] * len(requests)
         pending: list[_Item] = []
         for i, req in enumerate(requests):
-            reason = screen_proof(req.proof, req.allow_native_decide)
-            if reason is None:
-                reason = _screen_statement(req)
+            try:
+                reason = screen_proof(req.proof, req.allow_native_decide)
+                if reason is None:
+                    reason = _screen_statement(req)
+            except Exception as exc:  # a screen bug must not take the batch down
+                reason = f"input could not be screened ({type(exc).__name__}: {exc})"
             if reason is not None:
                 results[i] = CheckResult(
                     Verdict.REJECTED,
@@ -559,21 +592,14 @@ class EmbeddedChecker:
         for k, it in enumerate(items):
             it.namespace = f"P{nonce}_{k}"
         source = build_batch(items, header, self.config.heartbeats)
-        limit = self.config.startup_s + self.config.timeout_s + 2.0 * len(items)
-        if any(it.request.timeout_s for it in items):
-            limit = (
-                self.config.startup_s
-                + sum(it.request.timeout_s or self.config.timeout_s for it in items)
-                / max(1, len(items))
-                + 2.0 * len(items)
-            )
+        item_s = max(it.request.timeout_s or self.config.timeout_s for it in items)
         t0 = time.monotonic()
         proc = self.pool.take()
         with self._lock:
             self._live.add(proc)
             self.stats["processes"] += 1
         try:
-            stdout = proc.run(source, limit)
+            stdout = proc.run(source, self.config.startup_s, item_s)
         except LeanProcessFailure as exc:
             return self._salvage(header, items, exc, t0)
         finally:
@@ -594,7 +620,36 @@ class EmbeddedChecker:
                 t0,
             )
         per_item = elapsed / len(items)
-        return [(it.index, judge(it, msgs, per_item)) for it in items]
+        results = [(it.index, judge(it, msgs, per_item)) for it in items]
+        stray = [
+            m
+            for m in msgs
+            if m.severity == "error"
+            and not any(it.block_range[0] <= m.line <= it.block_range[1] for it in items)
+        ]
+        if not stray:
+            return results
+        # An error Lean could not place inside any item (e.g. reported at line 1 after a parse
+        # error): no item sharing this file may be called proved on its strength.
+        proved = [it for it, (_, r) in zip(items, results, strict=True) if r.verdict is Verdict.PROVED]
+        kept = [(i, r) for i, r in results if r.verdict is not Verdict.PROVED]
+        if len(items) == 1:
+            r = results[0][1]
+            if r.verdict is Verdict.PROVED:
+                r.verdict = Verdict.FAILED
+                r.reason = "Lean reported an error outside the proof"
+                r.first_error = _relative(stray[0], items[0])
+                r.messages.append(r.first_error)
+                r.verified_prefix = ""
+            return results
+        with self._lock:
+            self.stats["bisections"] += 1
+        mid = len(proved) // 2
+        rechecked = []
+        for part in (proved[:mid], proved[mid:]):
+            if part:
+                rechecked += self._run_batch(header, part)
+        return kept + rechecked
 
     def _salvage(
         self, header: str, items: list[_Item], exc: LeanProcessFailure, t0: float

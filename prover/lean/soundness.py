@@ -157,9 +157,9 @@ def tokenize(text: str) -> list[Token]:
                 toks.append(Token("hash", m.group(0), i))
                 i += len(m.group(0))
                 continue
-        if c.isdigit():
+        if c in "0123456789":
             m = re.match(r"[0-9][0-9a-fA-FxXoObB_.]*", text[i:])
-            assert m
+            assert m is not None
             toks.append(Token("number", m.group(0), i))
             i += len(m.group(0))
             continue
@@ -201,6 +201,8 @@ def screen_proof(proof: str, allow_native_decide: bool = False) -> str | None:
         toks = tokenize(proof)
     except LexError as exc:
         return f"{exc} (would swallow the rest of the file)"
+    except Exception as exc:  # never let odd input take down a whole batch
+        return f"proof could not be lexed ({type(exc).__name__}: {exc})"
     for k, tok in enumerate(toks):
         if tok.kind == "hash":
             return f"command {tok.text!r} is not allowed inside a proof"

@@ -6,8 +6,9 @@ Given a goal state it proposes tactic steps: closers (`omega`, `decide`, `simp`,
 `induction` on natural-number variables, `subst`, `simp at h`), and short combinations.  Every
 candidate has a prior weight; `n` samples are drawn without replacement by Gumbel-top-k over
 `log(weight) / temperature`, so tree search sees a ranked but diverse set, reproducibly per seed.
-Without a goal state (whole-proof sampling) it proposes complete proofs, the first of which is the
-single combined shot `first | omega | decide | grind | simp_all | rfl`.
+Without a goal state (whole-proof sampling) it proposes complete proofs; the top-ranked one
+(`ONE_SHOT`) extends the combined shot `first | omega | decide | grind | simp_all | rfl` with
+structural follow-ups (`intros; omega`, `simp at *; omega`, ...).
 
 On native Lean with Mathlib (`mathlib=True`) it adds `linarith`, `nlinarith`, `positivity`,
 `norm_num`, `ring_nf`, `field_simp`, `interval_cases` and `nlinarith [sq_nonneg ...]`.
@@ -25,6 +26,11 @@ from dataclasses import dataclass
 from prover.policy.base import Completion, ProofTask, SamplingParams
 
 COMBINED = "first | omega | decide | grind | simp_all | rfl"
+# the one-shot proof: the combined shot plus structural follow-ups it cannot do alone
+ONE_SHOT = (
+    "first | omega | decide | grind | simp_all | rfl | (intros; omega) | (simp at *; omega)"
+    " | (constructor <;> omega) | (intros; simp_all; omega) | (intros; grind)"
+)
 
 _CLOSERS: tuple[tuple[str, float], ...] = (
     (COMBINED, 8.0),
@@ -173,7 +179,7 @@ def _binder_names(target: str) -> list[str]:
 
 def whole_proof_candidates(mathlib: bool = False) -> list[tuple[str, float]]:
     """Complete proofs for whole-proof sampling (one tactic per line)."""
-    singles = [(c, w) for c, w in _CLOSERS]
+    singles = [(ONE_SHOT, 10.0), *_CLOSERS]
     combos = [
         ("intro h\nomega", 1.5),
         ("intros\nsimp_all\nomega", 1.0),
