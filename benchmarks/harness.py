@@ -308,7 +308,7 @@ def run_eval(
 
             checker = make_checker(backend)
             own.append(checker)
-        verifier = checker  # re-verify past any result cache / recorder: from scratch
+        verifier: Any = checker  # re-verify past any result cache / recorder: from scratch
         while hasattr(verifier, "inner"):
             verifier = verifier.inner
         progress = _Progress(len(records), len(records) - len(todo), prev_solved, quiet, stream)

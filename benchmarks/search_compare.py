@@ -25,7 +25,9 @@ from search.base import Budget
 from search.rmaxts import RMaxTS, RMaxTSConfig
 
 
-def _solved(checker: Checker, stmts: list[str], proofs: list[str], headers: list[str]) -> list[bool]:
+def _solved(
+    checker: Checker, stmts: list[str], proofs: list[str], headers: list[str]
+) -> list[bool]:
     reqs = [CheckRequest(s, p, h or None) for s, p, h in zip(stmts, proofs, headers, strict=True)]
     return [r.verdict is Verdict.PROVED for r in checker.check(reqs)]
 
@@ -60,8 +62,12 @@ def main() -> None:
         k = args.samples
         samples = policy.generate(tasks, SamplingParams(n=k, temperature=1.0, seed=0))
         flat = [c.text for cs in samples for c in cs]
-        ok = _solved(checker, [s for s in stmts for _ in range(k)], flat,
-                     [h for h in headers for _ in range(k)])
+        ok = _solved(
+            checker,
+            [s for s in stmts for _ in range(k)],
+            flat,
+            [h for h in headers for _ in range(k)],
+        )
         per = [any(ok[i * k : (i + 1) * k]) for i in range(len(probs))]
         out[f"sampling, pass@{k}"] = (sum(per), time.monotonic() - t)
 
@@ -69,14 +75,20 @@ def main() -> None:
         search = RMaxTS(RMaxTSConfig(concurrency=args.concurrency))
         results = search.run_many(tasks, policy, checker, Budget(1, k), seed=0)
         found = [i for i, r in enumerate(results) if r.solved]
-        again = _solved(checker, [stmts[i] for i in found], [results[i].proof for i in found],
-                        [headers[i] for i in found])
+        again = _solved(
+            checker,
+            [stmts[i] for i in found],
+            [results[i].proof for i in found],
+            [headers[i] for i in found],
+        )
         out[f"RMaxTS, 1x{k}"] = (sum(again), time.monotonic() - t)
         rmax_only = sorted(
             probs[i].name for i, a in zip(found, again, strict=True) if a and not per[i]
         )
-    print(f"miniF2F-core {args.split}: {len(probs)} problems, automation policy, embedded Lean, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"miniF2F-core {args.split}: {len(probs)} problems, automation policy, embedded Lean, "
+        f"{os.cpu_count()} cores"
+    )
     for name, (n, secs) in out.items():
         print(f"  {name:<24} {n:>3}/{len(probs)}  ({secs:.0f} s)")
     print(f"  solved by RMaxTS but not by sampling: {', '.join(rmax_only) or 'none'}")

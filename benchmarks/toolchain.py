@@ -33,14 +33,14 @@ def main() -> None:
     tc = require_embedded()
     t0 = time.monotonic()
     with LeanProcess(tc, memory_mb=16384) as p:
-        p.run(SOURCE, limit_s=600)
+        p.run(SOURCE, startup_s=600, item_s=600)
     cold = time.monotonic() - t0
 
     with LeanProcess(tc, memory_mb=16384) as p:
         time.sleep(25.0)  # let the process finish wasm compilation and block on stdin
         peak_before = _peak_mb(p.pid)
         t1 = time.monotonic()
-        p.run(SOURCE, limit_s=600)
+        p.run(SOURCE, startup_s=600, item_s=600)
         warm = time.monotonic() - t1
     print(f"cores: {os.cpu_count()}")
     print(f"cold start + one check: {cold:.1f} s")

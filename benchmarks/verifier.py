@@ -42,8 +42,10 @@ def main() -> None:
         stats = dict(checker.stats)
     proved = sum(r.verdict is Verdict.PROVED for r in res)
     print(f"cores: {os.cpu_count()}  workers: {args.workers}  batch size: {args.batch_size}")
-    print(f"checked {args.n} short proofs in {dt:.1f} s: {args.n / dt:.2f} proofs/s "
-          f"({proved} proved; target >= 4 proofs/s)")
+    print(
+        f"checked {args.n} short proofs in {dt:.1f} s: {args.n / dt:.2f} proofs/s "
+        f"({proved} proved; target >= 4 proofs/s)"
+    )
     print(f"lean processes: {stats['processes']}  bisections: {stats['bisections']}")
     print(
         "native estimate: the REPL imports Mathlib once per process (~5-10 s, amortised by the "

@@ -20,7 +20,9 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.runs < 1 or self.samples < 1:
-            raise ValueError(f"budget must be positive RUNSxSAMPLES, got {self.runs}x{self.samples}")
+            raise ValueError(
+                f"budget must be positive RUNSxSAMPLES, got {self.runs}x{self.samples}"
+            )
 
     @property
     def total(self) -> int:

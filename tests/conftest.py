@@ -12,7 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "native: needs a built native lean_project (PROVER_NATIVE=1)")
+    config.addinivalue_line(
+        "markers", "native: needs a built native lean_project (PROVER_NATIVE=1)"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from prover.lean.toolchain import EmbeddedToolchain
 from prover.lean.types import CheckRequest, Verdict
 
 FAKE = textwrap.dedent(
-    r'''
+    r"""
     import json, os, re, subprocess, sys, time
     mode = os.environ.get("FAKE_MODE", "ok")
     src = sys.stdin.read()
@@ -34,7 +34,7 @@ FAKE = textwrap.dedent(
             msg = {"severity": "information", "pos": {"line": i, "column": 0},
                    "endPos": {"line": i, "column": 6}, "data": "ok"}
             print(json.dumps(msg), flush=True)
-    '''
+    """
 )
 
 

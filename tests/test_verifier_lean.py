@@ -25,8 +25,11 @@ HONEST = {
     "mem_ok": (S_MEM, "  simp at h₀\n  omega\n", Verdict.PROVED),
     "add_ok": (S_ADD, "  omega\n", Verdict.PROVED),
     "add_wrong": (S_ADD, "  constructor\n", Verdict.FAILED),
-    "mem_unicode_err": (S_MEM, "  have h₁ : x ∈ [1, 2] := (fun (α : Nat) => foo) 0\n  omega\n",
-                        Verdict.FAILED),
+    "mem_unicode_err": (
+        S_MEM,
+        "  have h₁ : x ∈ [1, 2] := (fun (α : Nat) => foo) 0\n  omega\n",
+        Verdict.FAILED,
+    ),
     "add_sorry": (S_ADD, "  sorry\n", Verdict.INCOMPLETE),
     "and_unsolved": (S_AND, "  constructor\n  exact hp\n", Verdict.INCOMPLETE),
 }
@@ -46,7 +49,7 @@ SCREENED = {
     "attribute": (S_FALSE, "  attribute [simp] Nat.add_comm in\n  simp\n"),
     "end_namespace": (S_FALSE, "  omega\nend\ntheorem x : 1 = 2 := sorry\n"),
     "axiom": (S_FALSE, "  exact bad\naxiom bad : 1 = 2\n"),
-    "macro": (S_FALSE, "  omega\nmacro \"omega\" : tactic => `(tactic| sorry)\n"),
+    "macro": (S_FALSE, '  omega\nmacro "omega" : tactic => `(tactic| sorry)\n'),
     "run_tac": (S_FALSE, "  run_tac Lean.Elab.Tactic.closeMainGoal\n"),
     "meta_api": (S_FALSE, "  exact Lean.Elab.admitGoal\n"),
     "internal_names": (S_FALSE, "  exact prover_steps\n"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from prover.errors import UsageError
 
@@ -62,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
     parse_spec(args.policy)  # raises UsageError for a malformed spec
 
     from benchmarks.datasets import load_benchmark
-    from benchmarks.harness import run_eval
 
     records = load_benchmark(args.benchmark, args.split, args.data_dir)
     if args.names:
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, records: list, budget: object, checker: object) -> dict:
+def _run(args: argparse.Namespace, records: list, budget: Any, checker: Any) -> dict:
     from benchmarks.harness import run_eval
 
     return run_eval(

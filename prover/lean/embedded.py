@@ -163,6 +163,7 @@ class LeanProcess:
                 self._kill_group()
                 break
         self.proc.wait()
+        self._kill_group()  # leftovers of the group would keep stdout open
         for t in readers:
             t.join(timeout=5)
         stdout = "".join(out_lines)
@@ -173,8 +174,10 @@ class LeanProcess:
         if _START_MARKER not in stdout or self.proc.returncode not in (0, 1):
             self.close()
             raise LeanProcessFailure(
-                "crash", f"Lean exited with code {self.proc.returncode} before finishing",
-                tail, stdout,
+                "crash",
+                f"Lean exited with code {self.proc.returncode} before finishing",
+                tail,
+                stdout,
             )
         return stdout
 
@@ -185,8 +188,10 @@ class LeanProcess:
             pass
 
     def close(self) -> None:
+        # kill the whole group even if the leader already exited: its children may survive and
+        # hold our pipes open
+        self._kill_group()
         if self.proc.poll() is None:
-            self._kill_group()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # pragma: no cover - kernel did not reap
@@ -315,7 +320,9 @@ def build_batch(items: list[_Item], header: str, heartbeats: int) -> str:
     for it in items:
         req = it.request
         statement, it.name = _named_statement(req.formal_statement, "prover_example")
-        block_first = emit(f"\nnamespace {it.namespace}\n\nset_option maxHeartbeats {heartbeats} in\n")
+        block_first = emit(
+            f"\nnamespace {it.namespace}\n\nset_option maxHeartbeats {heartbeats} in\n"
+        )
         first = emit(statement)
         prefix_lines = statement.split("\n")
         it.proof_pos = (first + len(prefix_lines) - 1, len(prefix_lines[-1]))
@@ -444,7 +451,7 @@ def judge(it: _Item, msgs: list[_RawMsg], elapsed: float) -> CheckResult:
     hard = [m for m in errors if not m.text.startswith(_UNSOLVED)]
     sorry = any(m.severity == "warning" and m.text.startswith(_SORRY_WARNINGS) for m in own)
     sentinel = any(m.line == it.sentinel_line and m.severity == "information" for m in msgs)
-    first_error = (hard or errors or [None])[0]
+    first_error = (hard or errors)[0] if (hard or errors) else None
     reason = None
     if any(any(t in m.text for t in _TIMEOUT_MARKERS) for m in hard):
         verdict = Verdict.TIMEOUT
@@ -631,7 +638,9 @@ class EmbeddedChecker:
             return results
         # An error Lean could not place inside any item (e.g. reported at line 1 after a parse
         # error): no item sharing this file may be called proved on its strength.
-        proved = [it for it, (_, r) in zip(items, results, strict=True) if r.verdict is Verdict.PROVED]
+        proved = [
+            it for it, (_, r) in zip(items, results, strict=True) if r.verdict is Verdict.PROVED
+        ]
         kept = [(i, r) for i, r in results if r.verdict is not Verdict.PROVED]
         if len(items) == 1:
             r = results[0][1]

@@ -83,10 +83,11 @@ def load_problems(
         raise UsageError("--limit must be >= 1")
     problems: list[Problem] | None = None
     if not benchmark.endswith(".jsonl"):
+        bd: Any = None
         try:
-            from benchmarks import datasets as bd  # type: ignore[attr-defined]
+            from benchmarks import datasets as bd
         except ImportError:
-            bd = None
+            pass
         loader: Callable[..., Any] | None = getattr(bd, "load_benchmark", None) if bd else None
         if loader is not None:
             try:
