@@ -18,10 +18,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
 from search.base import Budget, SearchResult
-from search.truncate import NO_GOALS, cut_position, find_sorry
+from search.truncate import NO_GOALS, cut_position
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def join_step(prefix: str, step: str) -> str:
 
 def _goals_after(proof: str, res: CheckResult) -> str | None:
     """Goals after a candidate that verified up to its end, else None."""
-    if res.verdict is not Verdict.INCOMPLETE or find_sorry(proof) is not None:
+    if res.verdict is not Verdict.INCOMPLETE or first_sorry(proof) is not None:
         return None
     if cut_position(proof, res) < len(proof) or not res.steps:
         return None
@@ -134,7 +135,7 @@ class BestFirstSearch:
                     used += 1
                     if res.first_error is not None:
                         last_error = res.first_error.text
-                    if res.verdict is Verdict.PROVED and find_sorry(pr) is None:
+                    if res.verdict is Verdict.PROVED and first_sorry(pr) is None:
                         if self._reverify(task, pr, checker):
                             wall = time.perf_counter() - t0
                             logger.info("bfs %s: proof at sample %d", task.name, used)

@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
 from search.base import Budget, SearchResult
@@ -60,7 +61,7 @@ from search.tree import (
     rng_from_json,
     rng_state_to_json,
 )
-from search.truncate import approx_tokens, find_sorry, truncate_and_resume
+from search.truncate import approx_tokens, truncate_and_resume
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,12 @@ def root_goal_of(task: ProofTask, checker: Checker) -> str:
     )
     (res,) = checker.check([req])
     return _root_goal_from(task, res)
+
+
+def _complete(j: _Job) -> bool:
+    return (
+        j.result is not None and j.result.verdict is Verdict.PROVED and first_sorry(j.proof) is None
+    )
 
 
 def _root_goal_from(task: ProofTask, res: CheckResult) -> str:
@@ -338,6 +345,9 @@ class RMaxTS:
             v0 = time.perf_counter()
             results = checker.check(requests)
             dv = time.perf_counter() - v0
+            for j, res in zip(jobs, results, strict=True):
+                j.result = res
+            survivors = self._reverify([j for j in jobs if _complete(j)], checker)
         except BaseException:
             # Nothing of this round counts: undo the virtual losses and rewind the RNG so a
             # checkpoint written now (Ctrl-C) resumes exactly where the last round ended.
@@ -348,15 +358,14 @@ class RMaxTS:
                 p.rng.setstate(snapshots[id(p)])
                 self._save(p)
             raise
-        for j, res in zip(jobs, results, strict=True):
-            j.result = res
+        for j in jobs:
             j.problem.gen_s += dg / len(jobs)
             j.problem.verifier_s += dv / len(jobs)
             j.problem.generated += 1
         for p in problems:
-            self._absorb(p, [j for j in jobs if j.problem is p], checker)
+            self._absorb(p, [j for j in jobs if j.problem is p], survivors)
 
-    def _absorb(self, p: _Problem, jobs: list[_Job], checker: Checker) -> None:
+    def _absorb(self, p: _Problem, jobs: list[_Job], survivors: set[int]) -> None:
         cfg = self.config
         tree = p.tree
         assert tree is not None
@@ -378,8 +387,7 @@ class RMaxTS:
                 p.best_partial = path[-1].codes[0][0]
             if res.first_error is not None:
                 p.last_error = res.first_error.text
-            complete = res.verdict is Verdict.PROVED and find_sorry(j.proof) is None
-            if complete and self._reverify(p, j, checker):
+            if id(j) in survivors:
                 reward = 1.0  # a proof is new (R-max) or extrinsic reward
                 tree.update_reward(j.node, reward)
                 tree.complete_job(j.node)
@@ -406,27 +414,37 @@ class RMaxTS:
             if p.count % cfg.log_every == 0:
                 self._log_progress(p)
 
-    def _reverify(self, p: _Problem, j: _Job, checker: Checker) -> bool:
+    def _reverify(self, jobs: list[_Job], checker: Checker) -> set[int]:
+        """Re-check complete proofs from scratch (no tactic-state instrumentation, one batch);
+        the ids of the jobs whose proof survives."""
+        if not jobs:
+            return set()
         v0 = time.perf_counter()
-        (res,) = checker.check(
+        results = checker.check(
             [
                 CheckRequest(
-                    p.task.formal_statement,
+                    j.task.formal_statement,
                     j.proof,
-                    p.task.header or None,
-                    id=f"{p.task.name}:final",
+                    j.task.header or None,
+                    id=f"{j.task.name}:final",
                     want_steps=False,
                 )
+                for j in jobs
             ]
         )
-        p.verifier_s += time.perf_counter() - v0
-        if res.verdict is not Verdict.PROVED:
-            logger.warning(
-                "rmaxts %s: proof did not survive fresh re-verification (%s)",
-                p.task.name,
-                res.verdict,
-            )
-        return res.verdict is Verdict.PROVED
+        dv = time.perf_counter() - v0
+        ok = set()
+        for j, res in zip(jobs, results, strict=True):
+            j.problem.verifier_s += dv / len(jobs)
+            if res.verdict is Verdict.PROVED:
+                ok.add(id(j))
+            else:
+                logger.warning(
+                    "rmaxts %s: proof did not survive fresh re-verification (%s)",
+                    j.task.name,
+                    res.verdict,
+                )
+        return ok
 
     def _after_round(self, p: _Problem) -> None:
         if p.done:

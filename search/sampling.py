@@ -14,10 +14,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, Verdict
 from prover.policy.base import Policy, ProofTask, SamplingParams
 from search.base import Budget, SearchResult
-from search.truncate import find_sorry
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class SamplingSearch:
                     in_run += 1
                     if res.first_error is not None:
                         last_error = res.first_error.text
-                    if res.verdict is not Verdict.PROVED or find_sorry(pr) is not None:
+                    if res.verdict is not Verdict.PROVED or first_sorry(pr) is not None:
                         continue
                     v0 = time.perf_counter()
                     (again,) = checker.check(

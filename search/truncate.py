@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prover.lean.soundness import first_sorry, mask_comments
 from prover.lean.types import CheckResult, TacticStep, Verdict
 
 NO_GOALS = "no goals"
-_SORRY_RE = re.compile(r"(?<![\w.'])(sorry|admit)(?![\w'!?])")
 
 
 @dataclass(frozen=True)
@@ -71,50 +70,6 @@ def position_to_offset(text: str, line: int, column: int) -> int:
     return min(start + max(column, 0), end)
 
 
-def mask_comments(text: str) -> str:
-    """`text` with comments and string literals replaced by spaces (same length, newlines kept)."""
-    out = list(text)
-    i, n = 0, len(text)
-
-    def blank(a: int, b: int) -> None:
-        for j in range(a, b):
-            if out[j] != "\n":
-                out[j] = " "
-
-    while i < n:
-        if text.startswith("--", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            blank(i, j)
-            i = j
-        elif text.startswith("/-", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text.startswith("/-", j):
-                    depth, j = depth + 1, j + 2
-                elif text.startswith("-/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            blank(i, j)
-            i = j
-        elif text[i] == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            blank(i, min(j + 1, n))
-            i = j + 1
-        else:
-            i += 1
-    return "".join(out)
-
-
-def find_sorry(proof: str) -> int | None:
-    """Offset of the first `sorry`/`admit` token outside comments and strings, else None."""
-    m = _SORRY_RE.search(mask_comments(proof))
-    return m.start() if m else None
-
-
 def is_unsolved_goals(text: str) -> bool:
     return text.lstrip().startswith("unsolved goals")
 
@@ -126,7 +81,7 @@ def cut_position(proof: str, result: CheckResult) -> int:
         if msg.severity != "error" or msg.line < 1 or is_unsolved_goals(msg.text):
             continue
         cut = min(cut, position_to_offset(proof, msg.line, msg.column))
-    s = find_sorry(proof)
+    s = first_sorry(proof)
     if s is not None:
         cut = min(cut, s)
     return cut

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from prover.lean.soundness import first_sorry
 from prover.lean.types import CheckResult, LeanMessage, TacticStep, Verdict
 from search.truncate import (
     NO_GOALS,
     cut_position,
-    find_sorry,
     position_to_offset,
     state_comment,
     truncate_and_resume,
@@ -127,12 +127,12 @@ def test_sorry_cuts_and_never_counts_as_progress():
         step(proof, "· sorry", RIGHT, NO_GOALS),
     ]
     res = CheckResult(Verdict.INCOMPLETE, reason="proof uses sorry", steps=steps)
-    assert find_sorry(proof) == proof.index("sorry")
+    assert first_sorry(proof) == proof.index("sorry")
     segs = truncate_and_resume(proof, res, ROOT)
     assert [s.goals for s in segs] == [TWO, RIGHT]
     assert NO_GOALS not in [s.goals for s in segs]
     # `sorry` in a comment or inside an identifier is not a sorry
-    assert find_sorry("\n  simp -- sorry\n  /- sorry -/ exact sorry_free") is None
+    assert first_sorry("\n  simp -- sorry\n  /- sorry -/ exact sorry_free") is None
 
 
 def test_duplicate_goals_are_skipped_and_text_carries():

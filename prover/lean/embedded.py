@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO
 
 from prover.lean.segment import base_indent, segment_tactics
-from prover.lean.soundness import rename_statement, screen_proof, theorem_name
+from prover.lean.soundness import first_sorry, rename_statement, screen_proof, theorem_name
 from prover.lean.toolchain import EMBEDDED_LEAN_VERSION, EmbeddedToolchain, require_embedded
 from prover.lean.types import (
     CheckRequest,
@@ -65,7 +65,8 @@ class EmbeddedConfig:
     timeout_s: float = 60.0  # per-item wall-clock limit
     startup_s: float = 120.0  # allowance for process start (wasm compile + import)
     memory_mb: int = 8192  # resident-set limit per Lean process; exceeded -> killed
-    warm: int = 0  # processes kept started ahead (0: start on demand)
+    min_split: int = 8  # a batch is split across workers only into parts of >= this many items
+    warm: int = 1  # processes kept started ahead, waiting on stdin (0: start on demand)
     toolchain: EmbeddedToolchain | None = None
 
     def __post_init__(self) -> None:
@@ -82,6 +83,8 @@ class EmbeddedConfig:
             raise ValueError("EmbeddedConfig.timeout_s and startup_s must be positive seconds")
         if self.memory_mb < 512:
             raise ValueError(f"EmbeddedConfig.memory_mb={self.memory_mb} is too small; use >= 512")
+        if self.min_split < 1:
+            raise ValueError(f"EmbeddedConfig.min_split must be >= 1 (got {self.min_split})")
         if self.warm < 0:
             raise ValueError("EmbeddedConfig.warm must be >= 0")
 
@@ -471,7 +474,7 @@ def judge(it: _Item, msgs: list[_RawMsg], elapsed: float) -> CheckResult:
     cut = len(proof)
     if hard:
         cut = min(cut, _offset_of(proof, hard[0].line, hard[0].column))
-    sorry_at = _first_sorry(proof)
+    sorry_at = first_sorry(proof)
     if sorry_at is not None:
         cut = min(cut, sorry_at)
     spans = it.spans or [(s.start, s.end) for s in segment_tactics(proof)]
@@ -503,19 +506,6 @@ def judge(it: _Item, msgs: list[_RawMsg], elapsed: float) -> CheckResult:
             steps.append(TacticStep(proof[s:e], s, e, states.get(k, ""), states[k + 1]))
         result.steps = steps
     return result
-
-
-def _first_sorry(proof: str) -> int | None:
-    from prover.lean.soundness import LexError, tokenize
-
-    try:
-        toks = tokenize(proof)
-    except LexError:
-        return None
-    for t in toks:
-        if t.kind == "ident" and t.text in {"sorry", "admit"}:
-            return t.offset
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,9 +556,15 @@ class EmbeddedChecker:
                 for it in its:
                     results[it.index] = CheckResult(Verdict.ERROR, reason=bad, backend="embedded")
                 continue
-            n = max(1, -(-len(its) // max(1, -(-len(its) // self.config.batch_size))))
-            # spread evenly so both workers get work
-            per = min(n, max(1, -(-len(its) // self.config.workers)))
+            # As few processes as `batch_size` allows, but spread over the workers when every
+            # part still has `min_split` items: below that, start-up (~15 s) dominates, and one
+            # process plus a warm-pool refill keeps both cores busy better than two cold ones.
+            parts = max(
+                -(-len(its) // self.config.batch_size),
+                min(self.config.workers, len(its) // self.config.min_split),
+                1,
+            )
+            per = -(-len(its) // parts)
             batches += [(header, its[k : k + per]) for k in range(0, len(its), per)]
         with ThreadPoolExecutor(max_workers=self.config.workers) as ex:
             for out in ex.map(lambda b: self._run_batch(*b), batches):

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prover.lean.soundness import mask_comments
 from prover.lean.types import CheckRequest, LeanMessage, TacticStep, Verdict
 
 ALLOWED_AXIOMS: frozenset[str] = frozenset({"propext", "Classical.choice", "Quot.sound"})
@@ -354,31 +355,6 @@ _DECL = re.compile(r"(?<![\w.'])(theorem|lemma|example)(?![\w'])")
 _NAME = re.compile(r"\s+([^\s:({\[⦃]+)")
 
 
-def _mask_comments(text: str) -> str:
-    """`text` with comments replaced by spaces (same length, newlines kept)."""
-    out = list(text)
-    i, n, depth = 0, len(text), 0
-    while i < n:
-        if depth == 0 and text.startswith("--", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out[i:j] = " " * (j - i)
-            i = j
-        elif text.startswith("/-", i):
-            depth += 1
-            out[i : i + 2] = "  "
-            i += 2
-        elif depth > 0 and text.startswith("-/", i):
-            depth -= 1
-            out[i : i + 2] = "  "
-            i += 2
-        else:
-            if depth > 0 and text[i] != "\n":
-                out[i] = " "
-            i += 1
-    return "".join(out)
-
-
 @dataclass(frozen=True)
 class PreparedStatement:
     statement: str  # possibly rewritten (`example` -> `theorem <fresh name>`)
@@ -387,7 +363,7 @@ class PreparedStatement:
 
 def prepare_statement(statement: str, fresh_name: str = "prover_example_") -> PreparedStatement:
     """Find the declared theorem name; give `example`s a fresh name so axioms can be printed."""
-    masked = _mask_comments(statement)
+    masked = mask_comments(statement)
     m = _DECL.search(masked)
     if m is None:
         return PreparedStatement(statement, None)

@@ -281,3 +281,54 @@ def rename_statement(statement: str, new_name: str) -> str:
         statement = statement[:kw] + "theorem" + statement[kw + 5 :]
         start, end = start + 2, end + 2
     return statement[:start] + new_name + statement[end:]
+
+
+def mask_comments(text: str) -> str:
+    """`text` with comments and string literals replaced by spaces (same length, newlines kept)."""
+    out = list(text)
+    i, n = 0, len(text)
+
+    def blank(a: int, b: int) -> None:
+        for j in range(a, b):
+            if out[j] != "\n":
+                out[j] = " "
+
+    while i < n:
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            blank(i, j)
+            i = j
+        elif text.startswith("/-", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith("/-", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("-/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            blank(i, j)
+            i = j
+        elif text[i] == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            blank(i, min(j + 1, n))
+            i = j + 1
+        else:
+            i += 1
+    return "".join(out)
+
+
+def first_sorry(proof: str) -> int | None:
+    """Offset of the first `sorry`/`admit` token outside comments and strings, else None
+    (also None when the text does not lex: such a proof is rejected by `screen_proof`)."""
+    try:
+        toks = tokenize(proof)
+    except LexError:
+        return None
+    for t in toks:
+        if t.kind == "ident" and t.text in {"sorry", "admit"}:
+            return t.offset
+    return None

@@ -4,11 +4,16 @@ Given a goal state it proposes tactic steps: closers (`omega`, `decide`, `simp`,
 `grind`, `rfl`, `exact?`, ...), structural moves read off the goal (`intro` for `∀`/`→`,
 `constructor` for `∧`/`↔`, `left`/`right` for `∨`, `rcases`/`cases` on hypotheses it sees,
 `induction` on natural-number variables, `subst`, `simp at h`), and short combinations.  Every
-candidate has a prior weight; `n` samples are drawn without replacement by Gumbel-top-k over
-`log(weight) / temperature`, so tree search sees a ranked but diverse set, reproducibly per seed.
-Without a goal state (whole-proof sampling) it proposes complete proofs; the top-ranked one
-(`ONE_SHOT`) extends the combined shot `first | omega | decide | grind | simp_all | rfl` with
-structural follow-ups (`intros; omega`, `simp at *; omega`, ...).
+candidate has a prior weight.  For each task (statement + prefix + goal state) the policy fixes
+one ranking: the highest-weight candidate first, then the rest in Gumbel-top-k order over
+`log(weight) / temperature` (plain weight order at temperature 0), seeded by
+`AutomationConfig.seed` and the task.  Successive requests for the same task walk down that
+ranking without replacement, so a tree search that expands a node again gets a new tactic
+instead of the same one, and `n` samples in one request are the next `n` of the ranking; once
+the ranking is used up, samples repeat by weight.  Without a goal state (whole-proof sampling)
+it proposes complete proofs.  In both modes the top candidate is `ONE_SHOT`: the combined shot
+`first | omega | decide | grind | simp_all | rfl` extended with structural follow-ups
+(`intros; omega`, `simp at *; omega`, ...), so a search never does worse than that one shot.
 
 On native Lean with Mathlib (`mathlib=True`) it adds `linarith`, `nlinarith`, `positivity`,
 `norm_num`, `ring_nf`, `field_simp`, `interval_cases` and `nlinarith [sq_nonneg ...]`.
@@ -20,6 +25,7 @@ import hashlib
 import math
 import random
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,11 +74,15 @@ _HYP = re.compile(r"^([^\s:][^:]*?) : (.*)$")
 @dataclass(frozen=True)
 class AutomationConfig:
     mathlib: bool = False  # add Mathlib tactics (only on the native backend)
-    whole_proof_steps: int = 3  # max steps in a proposed whole proof
+    seed: int = 0  # fixes each task's ranking (the per-call `SamplingParams.seed` does not)
+    memory: int = 100_000  # tasks whose position in their ranking is remembered (LRU)
 
     def __post_init__(self) -> None:
-        if self.whole_proof_steps < 1:
-            raise ValueError("AutomationConfig.whole_proof_steps must be >= 1")
+        if self.memory < 1:
+            raise ValueError(
+                f"AutomationConfig.memory must be >= 1 (got {self.memory}); it bounds how many "
+                "tasks remember which candidates they were already given"
+            )
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,7 @@ def _clean(name: str) -> str:
 
 def step_candidates(goal: Goal | None, mathlib: bool = False) -> list[tuple[str, float]]:
     """Ranked next-step candidates for a goal (weights are unnormalised priors)."""
-    cands: dict[str, float] = dict(_CLOSERS)
+    cands: dict[str, float] = {ONE_SHOT: 10.0, **dict(_CLOSERS)}
     if mathlib:
         cands.update(_MATHLIB)
     if goal is None:
@@ -196,18 +206,17 @@ def whole_proof_candidates(mathlib: bool = False) -> list[tuple[str, float]]:
     return out
 
 
-def _gumbel_top_k(
-    items: list[tuple[str, float]], k: int, temperature: float, rng: random.Random
-) -> list[str]:
-    if temperature <= 0:
-        ranked = sorted(items, key=lambda x: -x[1])
-        return [c for c, _ in ranked[:k]]
+def rank(items: list[tuple[str, float]], temperature: float, rng: random.Random) -> list[str]:
+    """The best-weighted candidate, then the rest in Gumbel-top-k order (weight order at T=0)."""
+    ordered = sorted(items, key=lambda x: -x[1])
+    if temperature <= 0 or len(ordered) < 2:
+        return [c for c, _ in ordered]
     keyed = []
-    for text, w in items:
+    for text, w in ordered[1:]:
         u = min(max(rng.random(), 1e-12), 1 - 1e-12)
         keyed.append((math.log(w) / temperature - math.log(-math.log(u)), text))
-    keyed.sort(reverse=True)
-    return [t for _, t in keyed[:k]]
+    keyed.sort(key=lambda x: -x[0])
+    return [ordered[0][0]] + [t for _, t in keyed]
 
 
 class AutomationPolicy:
@@ -220,13 +229,15 @@ class AutomationPolicy:
             base = AutomationConfig(**fields)  # type: ignore[arg-type]
         self.config = base
         self.spec = "automation"
+        self._served: OrderedDict[str, int] = OrderedDict()  # task key -> candidates given
 
     def generate(
         self, tasks: Sequence[ProofTask], params: SamplingParams
     ) -> list[list[Completion]]:
         out = []
         for task in tasks:
-            rng = random.Random(_seed(task, params.seed))
+            key = _task_key(task, self.config.seed, params.temperature)
+            rng = random.Random(key)
             indent = _indent_of(task.prefix)
             lead = "" if not task.prefix or task.prefix.endswith("\n") else "\n"
             if task.prefix or task.goals:
@@ -234,9 +245,15 @@ class AutomationPolicy:
                 cands = step_candidates(goal, self.config.mathlib)
             else:
                 cands = whole_proof_candidates(self.config.mathlib)
-            picks = _gumbel_top_k(cands, params.n, params.temperature, rng)
-            while len(picks) < params.n:  # more samples than candidates: repeat by weight
-                picks.append(rng.choices([c for c, _ in cands], [w for _, w in cands])[0])
+            ranking = rank(cands, params.temperature, rng)
+            start = self._served.pop(key, 0)
+            self._served[key] = start + params.n
+            while len(self._served) > self.config.memory:
+                self._served.popitem(last=False)
+            picks = ranking[start : start + params.n]
+            extra = random.Random(f"{key}:{start}")
+            while len(picks) < params.n:  # ranking used up: repeat by weight
+                picks.append(extra.choices([c for c, _ in cands], [w for _, w in cands])[0])
             comps = []
             for tac in picks:
                 body = "".join(f"{indent}{line}\n" for line in tac.split("\n"))
@@ -255,8 +272,7 @@ def _indent_of(prefix: str) -> str:
     return "  "
 
 
-def _seed(task: ProofTask, seed: int | None) -> int:
-    h = hashlib.sha256(
-        f"{seed}|{task.formal_statement}|{task.prefix}|{task.goals}".encode()
+def _task_key(task: ProofTask, seed: int, temperature: float) -> str:
+    return hashlib.sha256(
+        f"{seed}|{temperature}|{task.header}|{task.formal_statement}|{task.prefix}|{task.goals}".encode()
     ).hexdigest()
-    return int(h[:16], 16)
