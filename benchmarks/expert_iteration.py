@@ -9,6 +9,11 @@ WORK/round-R/records.jsonl), keep the verified proofs, and fine-tune the model o
 plain torch training loop on CPU.  Because a random tiny model proves nothing, the training set
 also holds the formal proofs of the few-shot file (minif2f_valid_few_shot.jsonl), labelled
 "few-shot (reference proofs, not self-generated)", so that gradient steps happen every round.
+With `--expert automation` (the default) each round also runs the model-free `automation` policy
+as the expert (`--samples` whole proofs per problem, continuing down its ranking from round to
+round) and keeps its verified proofs, labelled "expert (automation policy)", as training rows in
+the model's own prompt format: expert iteration as distillation of verified search results into
+the model.  `--expert none` keeps only the model's own verified proofs.
 After the last round the model is sampled once more.  Printed per round: pass rate, number of
 verified proofs, training rows by source, loss before/after.  The numbers are what they are: a
 random 2-layer model with hidden size 64 is expected to prove nothing, so any `proved` sample
@@ -132,6 +137,26 @@ def sample_round(
     return len(solved) / len(problems), recs
 
 
+def expert_round(
+    policy: Any, problems: Sequence[Any], checker: Any, out_dir: Path, args: argparse.Namespace
+) -> list[Any]:
+    """Whole proofs from the expert policy, verified and recorded like the model's."""
+    from prover.rl.collect import CollectConfig, collect
+    from prover.rl.records import FeedbackWriter, read_records
+
+    cfg = CollectConfig(
+        samples_per_problem=args.samples,
+        temperature=1.0,
+        seed=args.seed,
+        problems_per_batch=len(problems),
+        timeout_s=args.timeout,
+        want_steps=False,
+    )
+    with FeedbackWriter(out_dir) as writer:
+        collect(problems, policy, checker, writer, cfg)
+    return list(read_records(out_dir))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.expert_iteration", description=__doc__)
     ap.add_argument("--rounds", type=int, default=2)
@@ -145,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--train-steps", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
+    ap.add_argument(
+        "--expert",
+        default="automation",
+        choices=["automation", "none"],
+        help="also distil the verified proofs of this expert policy (default: automation)",
+    )
     ap.add_argument("--backend", default="embedded", choices=["auto", "embedded", "native"])
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
@@ -192,6 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     checker = GuardedChecker(make_checker(args.backend, timeout_s=args.timeout))
     report: list[dict[str, Any]] = []
     kept: dict[tuple[str, str], tuple[str, str]] = {}  # (statement, proof) -> (prompt, completion)
+    expert_kept: dict[tuple[str, str], tuple[str, str]] = {}
+    by_statement = {p.formal_statement: p for p in problems}
+    expert = None
+    if args.expert == "automation":
+        from prover.policy.automation import AutomationPolicy
+
+        expert = AutomationPolicy(seed=args.seed)
     try:
         for r in range(args.rounds + 1):
             ts = time.monotonic()
@@ -215,14 +253,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f" problems), {len(recs)} samples, verdicts {verdicts}, "
                 f"{row['sample_verify_s']}s"
             )
+            if r < args.rounds and expert is not None:
+                te = time.monotonic()
+                erecs = expert_round(expert, problems, checker, work / f"expert-{r}", args)
+                for rec in erecs:
+                    prob = by_statement.get(rec.formal_statement)
+                    if rec.proved and prob is not None:
+                        expert_kept[(rec.formal_statement, rec.proof)] = (
+                            prompt_of(prob.task()),
+                            rec.completion.rstrip("\n") + "\n" + FENCE,
+                        )
+                expert_solved = len({rec.formal_statement for rec in erecs if rec.proved})
+                row.update(expert_solved=expert_solved, expert_proofs_total=len(expert_kept))
+                print(
+                    f"  expert (automation policy): {expert_solved}/{len(problems)} problems, "
+                    f"{len(expert_kept)} distinct verified proofs so far "
+                    f"({time.monotonic() - te:.1f}s)"
+                )
             if r < args.rounds:
-                examples = list(kept.values()) + fs_rows
+                examples = list(kept.values()) + list(expert_kept.values()) + fs_rows
                 tcfg = TrainConfig(steps=args.train_steps, seed=args.seed + r)
                 tt = time.monotonic()
                 before, after = finetune(model_dir, work / f"model-{r + 1}", examples, tcfg)
                 model_dir = work / f"model-{r + 1}"
                 row.update(
                     train_rows_verified=len(kept),
+                    train_rows_expert=len(expert_kept),
                     train_rows_few_shot=len(fs_rows),
                     train_steps=tcfg.steps,
                     loss_before=round(before, 4),
@@ -230,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     train_s=round(time.monotonic() - tt, 1),
                 )
                 print(
-                    f"  fine-tune: {len(kept)} self-generated verified proofs + {len(fs_rows)} "
+                    f"  fine-tune: {len(kept)} self-generated verified proofs + "
+                    f"{len(expert_kept)} expert proofs + {len(fs_rows)} "
                     f"few-shot (reference proofs, not self-generated); {tcfg.steps} steps; "
                     f"loss {before:.4f} -> {after:.4f} ({row['train_s']}s)"
                 )

@@ -106,6 +106,7 @@ class LeanProcess:
     def __init__(self, toolchain: EmbeddedToolchain, memory_mb: int) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="prover-lean-"))
         self.memory_mb = memory_mb
+        self.peak_mb = 0  # largest resident set seen while `run` was polling
         self.started = time.monotonic()
         try:
             self.proc = subprocess.Popen(
@@ -160,8 +161,11 @@ class LeanProcess:
             if now - last_progress > allowed:
                 what = "start up" if seen_messages == 0 else "finish an item"
                 problem = ("timeout", f"Lean took more than {allowed:.0f}s to {what}")
-            elif _rss_mb(self.proc.pid) > self.memory_mb:
-                problem = ("memory", f"Lean used more than {self.memory_mb} MB")
+            else:
+                rss = _rss_mb(self.proc.pid)
+                self.peak_mb = max(self.peak_mb, rss)
+                if rss > self.memory_mb:
+                    problem = ("memory", f"Lean used more than {self.memory_mb} MB")
             if problem is not None:
                 self._kill_group()
                 break

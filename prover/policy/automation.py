@@ -153,15 +153,37 @@ def step_candidates(goal: Goal | None, mathlib: bool = False) -> list[tuple[str,
     if t == "False":
         cands["contradiction"] = 3.0
         cands["omega"] = 6.0
+    moduli = _moduli(goal)
+    if moduli:  # modular arithmetic: normalise with the `%` lemmas, then linear arithmetic
+        cands[f"simp [{_NAT_MOD}, *] at * <;> omega"] = 3.0
+        cands[f"simp [{_INT_MOD}, *] at * <;> omega"] = 2.0
+    split = 0
     for name, typ in goal.hyps:
         n = _clean(name)
         if not n:
             continue
+        if typ in {"ℕ", "Nat", "ℤ", "Int"} and split < 4:
+            # case analysis on the residue: one goal per value of `n % k`, each closed by
+            # normalising with the `%` lemmas
+            lemmas = _NAT_MOD if typ in {"ℕ", "Nat"} else _INT_MOD
+            for k in moduli[:2]:
+                cases = " ∨ ".join(f"{n} % {k} = {r}" for r in range(k))
+                pats = " | ".join(["hmod"] * k)
+                cands[
+                    f"rcases (by omega : {cases}) with {pats} <;> "
+                    f"simp [{lemmas}, hmod] <;> omega"
+                ] = 5.0
+                split += 1
         if typ in {"ℕ", "Nat"}:
             cands[
                 f"induction {n} with\n  | zero => simp_all\n  | succ k ih => simp_all <;> omega"
             ] = 1.0
+            cands[
+                f"induction {n} with\n  | zero => simp_all\n"
+                f"  | succ k ih => simp_all [Nat.pow_succ, Nat.mul_add, Nat.add_mul] <;> omega"
+            ] = 2.5
             cands[f"cases {n} <;> simp_all"] = 1.0
+            cands[f"cases {n} <;> simp_all [Nat.pow_succ] <;> omega"] = 2.0
         if "∧" in typ and not typ.startswith("∀"):
             cands[f"obtain ⟨{n}_1, {n}_2⟩ := {n}"] = 3.0
         if typ.startswith("∃"):
@@ -178,6 +200,22 @@ def step_candidates(goal: Goal | None, mathlib: bool = False) -> list[tuple[str,
         if any(op in typ for op in ("=", "≤", "<", "≠")) and not typ.startswith("∀"):
             cands[f"simp at {n}"] = 1.0
     return list(cands.items())
+
+
+_NAT_MOD = "Nat.pow_mod, Nat.mul_mod, Nat.add_mod, Nat.dvd_iff_mod_eq_zero"
+_INT_MOD = "Int.pow_succ, Int.mul_emod, Int.add_emod, Int.emod_emod_of_dvd, Int.dvd_iff_emod_eq_zero"
+_MODULUS = re.compile(r"%\s*(\d+)|(\d+)\s*∣")
+
+
+def _moduli(goal: Goal) -> list[int]:
+    """Small literal moduli of the goal (`% k`, `k ∣`), target first."""
+    out: list[int] = []
+    for text in (goal.target, *(t for _, t in goal.hyps)):
+        for a, b in _MODULUS.findall(text):
+            k = int(a or b)
+            if 2 <= k <= 12 and k not in out:
+                out.append(k)
+    return out
 
 
 def _binder_names(target: str) -> list[str]:
