@@ -6,3 +6,6 @@ theorem demo_mod (n : Nat) (h₀ : n % 4 = 3) : (2 * n) % 4 = 2 := by
 theorem demo_imp (p q r : Prop) (hpq : p → q) (hqr : q → r) : p → r := by
 
 theorem demo_exists (x : Nat) (h : ∃ k, x = 2 * k) : x % 2 = 0 := by
+
+-- no single tactic closes this one: the search first introduces `a`, then splits on `a % 4`
+theorem demo_sq_mod_four : ∀ a : Int, a ^ 2 % 4 = 0 ∨ a ^ 2 % 4 = 1 := by

@@ -82,3 +82,16 @@ def test_continuation_is_indented_like_the_prefix() -> None:
 def test_config_is_validated() -> None:
     with pytest.raises(ValueError, match="memory"):
         AutomationConfig(memory=0)
+
+
+def test_residue_split_for_modular_goals() -> None:
+    g = Goal.parse("n : ℕ\n⊢ 3 ∣ n ^ 3 + 2 * n")
+    cands = dict(step_candidates(g))
+    split = [
+        c for c in cands if c.startswith("rcases (by omega : n % 3 = 0 ∨ n % 3 = 1 ∨ n % 3 = 2)")
+    ]
+    assert len(split) == 1 and "Nat.pow_mod" in split[0]
+    g = Goal.parse("a : ℤ\n⊢ a ^ 2 % 4 = 0 ∨ a ^ 2 % 4 = 1")
+    split = [c for c in dict(step_candidates(g)) if c.startswith("rcases")]
+    assert len(split) == 1 and "a % 4 = 3" in split[0] and "Int.mul_emod" in split[0]
+    assert not [c for c in dict(step_candidates(Goal.parse("a : ℤ\n⊢ a + 1 > a"))) if "%" in c]

@@ -101,7 +101,7 @@ def test_each_attack_alone_is_not_proved():
     from prover.lean.embedded import EmbeddedChecker, EmbeddedConfig
 
     # batch_size=1: every item runs alone in its own Lean file and process
-    with EmbeddedChecker(EmbeddedConfig(workers=2, batch_size=1)) as checker:
+    with EmbeddedChecker(EmbeddedConfig(workers=2, batch_size=1, warm=2)) as checker:
         items = {**SCREENED, **LEAN_LEVEL}
         res = checker.check([_req(k, s, p) for k, (s, p) in items.items()])
     for key, r in zip(items, res, strict=True):
