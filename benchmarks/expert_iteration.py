@@ -1,6 +1,6 @@
 """Expert iteration on the tiny random-weight model, with real Lean verdicts.
 
-    python -m benchmarks.expert_iteration --rounds 2 --samples 8 --limit 10
+    python -m benchmarks.expert_iteration --rounds 2 --samples 4
 
 Each round: sample `--samples` whole proofs per problem (miniF2F-core valid, or the first N
 valid miniF2F problems under the core-Lean header when `benchmarks.datasets` is not available)
@@ -161,13 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.expert_iteration", description=__doc__)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--samples", type=int, default=8, help="samples per problem per round")
-    ap.add_argument("--limit", type=int, default=10, help="number of problems")
+    ap.add_argument("--limit", type=int, default=60, help="number of problems (60: all valid)")
     ap.add_argument("--benchmark", default="minif2f-core")
     ap.add_argument("--split", default="valid")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--timeout", type=float, default=60.0)
-    ap.add_argument("--train-steps", type=int, default=30)
+    ap.add_argument("--train-steps", type=int, default=150)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
     ap.add_argument(
@@ -272,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if r < args.rounds:
                 examples = list(kept.values()) + list(expert_kept.values()) + fs_rows
-                tcfg = TrainConfig(steps=args.train_steps, seed=args.seed + r)
+                tcfg = TrainConfig(steps=args.train_steps, lr=args.lr, seed=args.seed + r)
                 tt = time.monotonic()
                 before, after = finetune(model_dir, work / f"model-{r + 1}", examples, tcfg)
                 model_dir = work / f"model-{r + 1}"

@@ -34,8 +34,10 @@ def test_candidates_read_the_goal() -> None:
     g = Goal.parse("x : ℕ\nh : x = 1 ∨ x = 2\n⊢ ∀ (n : ℕ), n + x ≥ x ∧ True")
     cands = dict(step_candidates(g))
     assert "rcases h with h | h <;> simp_all <;> omega" in cands
-    assert "intro n" in cands
-    assert "constructor" in cands
+    assert "intro n" in cands and cands["intro n"] > cands["intros"]
+    assert "constructor" not in cands  # the `∧` is under the binder, not the goal's head
+    cands = dict(step_candidates(Goal.parse("x : ℕ\n⊢ x ≥ 0 ∧ (x = 0 ∨ x > 0)")))
+    assert "constructor" in cands and "left" in cands
     assert any(c.startswith("induction x") for c in cands)
     assert max(cands, key=lambda c: cands[c]) == ONE_SHOT
 
@@ -44,13 +46,13 @@ def test_first_sample_is_the_one_shot_then_no_repeats_until_exhausted() -> None:
     policy = AutomationPolicy()
     whole = ProofTask(formal_statement=STMT)
     first = _texts(policy, whole, 1, temperature=1.0)
-    assert first == [f"  {ONE_SHOT}\n"]
+    assert first == [f"\n  {ONE_SHOT}\n"]
     step = ProofTask(formal_statement=STMT, goals=GOALS)
     seen: list[str] = []
     n_cands = len(step_candidates(Goal.parse(GOALS)))
     for _ in range(n_cands):  # one at a time, as a tree search re-expanding a node asks
         seen += _texts(policy, step, 1, temperature=1.0, seed=len(seen))
-    assert seen[0] == f"  {ONE_SHOT}\n"
+    assert seen[0] == f"\n  {ONE_SHOT}\n"
     assert len(set(seen)) == n_cands  # every candidate once, whatever the per-call seed
     more = _texts(policy, step, 3, temperature=1.0)  # used up: repeats by weight
     assert len(more) == 3 and set(more) <= set(seen)

@@ -55,7 +55,7 @@ def _fresh_check(checker, proof: str):
 def test_rmaxts_with_automation_proves_a_two_step_theorem(checker, tmp_path):
     # no single automation candidate closes it at the root (the residue split needs the
     # variable introduced first), so the proof must be grown: `intro a`, then the split
-    stmt = "theorem sq_mod_four : ∀ a : ℤ, a ^ 2 % 4 = 0 ∨ a ^ 2 % 4 = 1 := by"
+    stmt = "theorem sq_mod_four : ∀ a : Int, a ^ 2 % 4 = 0 ∨ a ^ 2 % 4 = 1 := by"
     task = ProofTask(formal_statement=stmt, name="sq_mod_four")
     search = get_search("rmaxts", concurrency=4, checkpoint_every=4)
     res = search.run(task, AutomationPolicy(), checker, Budget(1, 24), checkpoint_dir=tmp_path)

@@ -32,6 +32,9 @@ HONEST = {
     ),
     "add_sorry": (S_ADD, "  sorry\n", Verdict.INCOMPLETE),
     "and_unsolved": (S_AND, "  constructor\n  exact hp\n", Verdict.INCOMPLETE),
+    # the statement itself does not elaborate (`ℤ` is no notation in the core header): the
+    # item fails with the statement's error and the batch goes on
+    "bad_statement": ("theorem t_bad (a : ℤ) : a % 4 = 0 := by\n", "  sorry\n", Verdict.FAILED),
 }
 
 # attacks that the screen must refuse before Lean sees them
@@ -87,6 +90,12 @@ def mixed(embedded_checker):
 def test_honest_verdicts_in_a_batch_with_attacks(mixed):
     for key, (_, _, verdict) in HONEST.items():
         assert mixed[key].verdict is verdict, (key, mixed[key])
+
+
+def test_statement_error_is_reported_as_such(mixed):
+    r = mixed["bad_statement"]
+    assert r.reason and "statement does not elaborate" in r.reason
+    assert r.first_error is not None and "ℤ" in r.first_error.text
 
 
 def test_every_attack_in_batch_is_not_proved(mixed):

@@ -440,6 +440,13 @@ def _offset_of(proof: str, line: int, col: int) -> int:
     return sum(len(x) + 1 for x in lines[: line - 1]) + min(col, len(lines[line - 1]))
 
 
+def _reached(msgs: list[_RawMsg]) -> set[int]:
+    """Lines Lean reported on: a sentinel line among them means Lean got past that item (the
+    sentinel `#check` answers with information, or with an error when the declaration was not
+    added, e.g. its statement does not elaborate)."""
+    return {m.line for m in msgs if m.severity in ("information", "error")}
+
+
 def judge(it: _Item, msgs: list[_RawMsg], elapsed: float) -> CheckResult:
     """Turn the messages of one item into its verdict."""
     req = it.request
@@ -465,6 +472,8 @@ def judge(it: _Item, msgs: list[_RawMsg], elapsed: float) -> CheckResult:
         reason = "heartbeat limit reached"
     elif hard:
         verdict = Verdict.FAILED
+        if first_error is not None and (first_error.line, first_error.column) < (1, 0):
+            reason = "the statement does not elaborate (error before the proof)"
     elif errors or sorry:
         verdict = Verdict.INCOMPLETE
         reason = "unsolved goals" if errors else "proof uses sorry"
@@ -617,7 +626,7 @@ class EmbeddedChecker:
         with self._lock:
             self.stats["lean_s"] += elapsed
         msgs = parse_messages(stdout)
-        seen = {m.line for m in msgs if m.severity == "information"}
+        seen = _reached(msgs)
         if any(it.sentinel_line not in seen for it in items):
             # Lean exited "normally" but stopped early (e.g. a stack overflow inside one item)
             return self._salvage(
@@ -666,7 +675,7 @@ class EmbeddedChecker:
         """Keep the verdicts of items Lean finished; the first unfinished one is the culprit;
         the rest are checked again.  With no progress at all, bisect."""
         msgs = parse_messages(exc.stdout)
-        seen = {m.line for m in msgs if m.severity == "information"}
+        seen = _reached(msgs)
         done = [it for it in items if it.sentinel_line in seen]
         rest = [it for it in items if it.sentinel_line not in seen]
         if done and rest:

@@ -6,7 +6,7 @@ Given a goal state it proposes tactic steps: closers (`omega`, `decide`, `simp`,
 `induction` on natural-number variables, `subst`, `simp at h`), and short combinations.  Every
 candidate has a prior weight.  For each task (statement + prefix + goal state) the policy fixes
 one ranking: the highest-weight candidate first, then the rest in Gumbel-top-k order over
-`log(weight) / temperature` (plain weight order at temperature 0), seeded by
+`log(weight) / rank_temperature` (plain weight order when the request's temperature is 0), seeded by
 `AutomationConfig.seed` and the task.  Successive requests for the same task walk down that
 ranking without replacement, so a tree search that expands a node again gets a new tactic
 instead of the same one, and `n` samples in one request are the next `n` of the ranking; once
@@ -48,7 +48,7 @@ _CLOSERS: tuple[tuple[str, float], ...] = (
     ("rfl", 3.0),
     ("trivial", 2.0),
     ("assumption", 2.0),
-    ("simp_arith", 2.0),
+    ("simp +arith", 2.0),
     ("contradiction", 1.5),
     ("exact?", 1.0),
     ("simp at * <;> omega", 2.0),
@@ -75,9 +75,17 @@ _HYP = re.compile(r"^([^\s:][^:]*?) : (.*)$")
 class AutomationConfig:
     mathlib: bool = False  # add Mathlib tactics (only on the native backend)
     seed: int = 0  # fixes each task's ranking (the per-call `SamplingParams.seed` does not)
+    # Gumbel temperature of the ranking when the request samples (temperature > 0): a model's
+    # sampling temperature of 1 would drown this hand-written prior in noise
+    rank_temperature: float = 0.5
     memory: int = 100_000  # tasks whose position in their ranking is remembered (LRU)
 
     def __post_init__(self) -> None:
+        if self.rank_temperature < 0:
+            raise ValueError(
+                f"AutomationConfig.rank_temperature must be >= 0 (got {self.rank_temperature}); "
+                "0 ranks purely by weight"
+            )
         if self.memory < 1:
             raise ValueError(
                 f"AutomationConfig.memory must be >= 1 (got {self.memory}); it bounds how many "
@@ -133,17 +141,18 @@ def step_candidates(goal: Goal | None, mathlib: bool = False) -> list[tuple[str,
     if goal is None:
         return list(cands.items())
     t = goal.target
-    if t.startswith("∀") or "→" in t or t.startswith("¬"):
-        cands["intro"] = 3.0
+    binder = t.startswith("∀") or "→" in t or t.startswith("¬")
+    if binder:
         names = _binder_names(t)
-        if names:
-            cands[f"intro {' '.join(names)}"] = 4.0
-        cands["intros"] = 1.5
-    if "∧" in t or "↔" in t:
+        if names:  # named: later steps (residue splits, induction) can refer to them
+            cands[f"intro {' '.join(names)}"] = 6.0
+        cands["intro"] = 1.0 if names else 3.0
+        cands["intros"] = 1.0 if names else 1.5
+    if not binder and ("∧" in t or "↔" in t):
         cands["constructor"] = 5.0
         cands["refine ⟨?_, ?_⟩"] = 2.0
         cands["exact ⟨by omega, by omega⟩"] = 1.0
-    if "∨" in t:
+    if not binder and "∨" in t:
         cands["left"] = 2.0
         cands["right"] = 2.0
     if t.startswith("∃"):
@@ -170,8 +179,7 @@ def step_candidates(goal: Goal | None, mathlib: bool = False) -> list[tuple[str,
                 cases = " ∨ ".join(f"{n} % {k} = {r}" for r in range(k))
                 pats = " | ".join(["hmod"] * k)
                 cands[
-                    f"rcases (by omega : {cases}) with {pats} <;> "
-                    f"simp [{lemmas}, hmod] <;> omega"
+                    f"rcases (by omega : {cases}) with {pats} <;> simp [{lemmas}, hmod] <;> omega"
                 ] = 5.0
                 split += 1
         if typ in {"ℕ", "Nat"}:
@@ -203,7 +211,9 @@ def step_candidates(goal: Goal | None, mathlib: bool = False) -> list[tuple[str,
 
 
 _NAT_MOD = "Nat.pow_mod, Nat.mul_mod, Nat.add_mod, Nat.dvd_iff_mod_eq_zero"
-_INT_MOD = "Int.pow_succ, Int.mul_emod, Int.add_emod, Int.emod_emod_of_dvd, Int.dvd_iff_emod_eq_zero"
+_INT_MOD = (
+    "Int.pow_succ, Int.mul_emod, Int.add_emod, Int.emod_emod_of_dvd, Int.dvd_iff_emod_eq_zero"
+)
 _MODULUS = re.compile(r"%\s*(\d+)|(\d+)\s*∣")
 
 
@@ -233,7 +243,7 @@ def whole_proof_candidates(mathlib: bool = False) -> list[tuple[str, float]]:
         ("intros\nsimp_all\nomega", 1.0),
         ("constructor\nall_goals omega", 1.5),
         ("simp at *\nomega", 1.5),
-        ("norm_num at *\nomega" if mathlib else "simp_arith at *\nomega", 1.0),
+        ("norm_num at *\nomega" if mathlib else "simp +arith at *\nomega", 1.0),
         ("intro n\ninduction n <;> simp_all", 1.0),
         ("constructor <;> intro h <;> omega", 1.0),
         ("decide", 1.0),
@@ -277,13 +287,15 @@ class AutomationPolicy:
             key = _task_key(task, self.config.seed, params.temperature)
             rng = random.Random(key)
             indent = _indent_of(task.prefix)
-            lead = "" if not task.prefix or task.prefix.endswith("\n") else "\n"
+            # the statement ends with `by`: a proof starts on a new line, as does a continuation
+            lead = "" if task.prefix.endswith("\n") else "\n"
             if task.prefix or task.goals:
                 goal = Goal.parse(task.goals) if task.goals else None
                 cands = step_candidates(goal, self.config.mathlib)
             else:
                 cands = whole_proof_candidates(self.config.mathlib)
-            ranking = rank(cands, params.temperature, rng)
+            temperature = self.config.rank_temperature if params.temperature > 0 else 0.0
+            ranking = rank(cands, temperature, rng)
             start = self._served.pop(key, 0)
             self._served[key] = start + params.n
             while len(self._served) > self.config.memory:
