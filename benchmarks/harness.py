@@ -299,9 +299,10 @@ def run_eval(
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         if todo and policy is None:
+            from prover.lean import resolve_backend
             from prover.policy import load_policy
 
-            policy = load_policy(policy_spec)
+            policy = load_policy(policy_spec, lean_backend=resolve_backend(backend))
             own.append(policy)
         if todo and checker is None:
             from prover.lean import make_checker

@@ -85,3 +85,13 @@ def test_openai_spec_builds_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     pol = load_policy("openai:http://127.0.0.1:1/v1/#m", max_retries=0)
     assert pol.spec == "openai:http://127.0.0.1:1/v1#m"
     pol.close()
+
+
+def test_automation_adds_mathlib_tactics_only_on_native() -> None:
+    from prover.policy import load_policy
+    from prover.policy.automation import step_candidates
+
+    assert load_policy("automation", lean_backend="native").config.mathlib is True  # type: ignore[attr-defined]
+    assert load_policy("automation", lean_backend="embedded").config.mathlib is False  # type: ignore[attr-defined]
+    assert "linarith" in dict(step_candidates(None, mathlib=True))
+    assert "linarith" not in dict(step_candidates(None, mathlib=False))

@@ -72,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"collect: note: {note}", file=sys.stderr)
 
-    from prover.lean import make_checker
+    from prover.lean import make_checker, resolve_backend
     from prover.policy import load_policy
     from prover.rl.records import FeedbackWriter
 
-    policy = load_policy(args.policy)
+    policy = load_policy(args.policy, lean_backend=resolve_backend(args.backend))
     try:
         checker = GuardedChecker(make_checker(args.backend, timeout_s=args.timeout))
         try:

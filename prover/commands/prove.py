@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 err = r.first_error.text if r.first_error else (r.reason or r.verdict.value)
                 lines.append(f"{source}: statement {g.name!r} does not elaborate: {err}")
             raise UsageError("\n".join(lines))
-        policy = load_policy(args.policy)
+        policy = load_policy(args.policy, lean_backend=checker.name)
         search = get_search(args.search)
         verifier = getattr(checker, "inner", checker)
         outputs: list[dict[str, Any]] = []

@@ -43,12 +43,15 @@ def parse_spec(spec: str) -> tuple[str, tuple[str, ...]]:
     return kind, (url, model)
 
 
-def load_policy(spec: str, **kwargs: Any) -> Policy:
-    """Build the policy named by `spec`; keyword arguments go to the backend's constructor."""
+def load_policy(spec: str, lean_backend: str | None = None, **kwargs: Any) -> Policy:
+    """Build the policy named by `spec`; keyword arguments go to the backend's constructor.
+    `lean_backend` ("embedded"/"native") lets `automation` add Mathlib tactics on native."""
     kind, args = parse_spec(spec)
     if kind == "automation":
         from prover.policy.automation import AutomationPolicy
 
+        if lean_backend is not None:
+            kwargs.setdefault("mathlib", lean_backend == "native")
         return AutomationPolicy(**kwargs)  # type: ignore[no-any-return]
     if kind == "hf":
         from prover.policy.hf import HFPolicy
