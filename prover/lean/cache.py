@@ -1,9 +1,12 @@
-"""Result cache keyed by (backend, header, statement, proof): repeated proofs are not re-checked.
+"""Result cache keyed by (toolchain, backend, header, statement, proof, allow_native_decide):
+repeated proofs are not re-checked, and a toolchain change never reuses the old verdicts.
 
 In memory (bounded LRU) and optionally on disk (SQLite, safe across processes and crashes)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import sqlite3
 import threading
@@ -11,18 +14,42 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
+from prover.lean.toolchain import EmbeddedToolchain, native_identity
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 
 # Verdicts that depend on the machine's load rather than the proof are never cached.
 _UNCACHEABLE = {Verdict.TIMEOUT, Verdict.ERROR}
 
 
-class CachedChecker:
-    """Wraps a Checker; identical requests are answered from the cache."""
+def toolchain_version(checker: object) -> str:
+    """The Lean behind `checker`: its `lean_version`, plus the embedded install's stamp (lock
+    digest, patched lean.js hash) or the native project's `lean-toolchain` and manifest digest."""
+    parts = [str(getattr(checker, "lean_version", ""))]
+    toolchain = getattr(checker, "toolchain", None)
+    if isinstance(toolchain, EmbeddedToolchain):
+        parts.append(toolchain.identity())
+    project = getattr(getattr(checker, "config", None), "project_dir", None)
+    if isinstance(project, Path):
+        parts.append(native_identity(project))
+    return " ".join(p for p in parts if p)
 
-    def __init__(self, inner: Checker, max_items: int = 100_000, path: Path | None = None) -> None:
+
+class CachedChecker:
+    """Wraps a Checker; identical requests are answered from the cache.
+
+    `version` names the toolchain and is part of every key (default: `toolchain_version(inner)`),
+    so an on-disk cache written by another Lean is not reused."""
+
+    def __init__(
+        self,
+        inner: Checker,
+        max_items: int = 100_000,
+        path: Path | None = None,
+        version: str | None = None,
+    ) -> None:
         self.inner = inner
         self.name = inner.name
+        self.version = toolchain_version(inner) if version is None else version
         self.max_items = max_items
         self._mem: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
@@ -38,7 +65,8 @@ class CachedChecker:
         self.misses = 0
 
     def _key(self, req: CheckRequest) -> str:
-        return req.cache_key(self.name) + (":steps" if req.want_steps else "")
+        key = hashlib.sha256(f"{self.version}\0{req.cache_key(self.name)}".encode()).hexdigest()
+        return key + (":steps" if req.want_steps else "")
 
     def _get(self, key: str) -> dict | None:
         with self._lock:
@@ -72,29 +100,33 @@ class CachedChecker:
                 res = CheckResult.from_json(hit)
                 res.cached = True
                 res.backend = hit.get("backend", self.name)
+                res.lean_version = hit.get("lean_version", "")
                 out[i] = res
                 self.hits += 1
             else:
                 todo.append(i)
         # duplicates inside one batch are checked once
-        first: dict[str, int] = {}
+        seen: set[str] = set()
         unique = []
         for i in todo:
             k = self._key(requests[i])
-            if k not in first:
-                first[k] = i
+            if k not in seen:
+                seen.add(k)
                 unique.append(i)
         self.misses += len(unique)
         fresh = self.inner.check([requests[i] for i in unique]) if unique else []
+        by_key: dict[str, CheckResult] = {}
         for i, res in zip(unique, fresh, strict=True):
-            out[i] = res
+            out[i] = by_key[self._key(requests[i])] = res
             if res.verdict not in _UNCACHEABLE:
                 payload = res.to_json()
                 payload["backend"] = res.backend
+                payload["lean_version"] = res.lean_version
                 self._put(self._key(requests[i]), payload)
         for i in todo:
-            if out[i] is None:
-                out[i] = out[first[self._key(requests[i])]]
+            if out[i] is None:  # a duplicate of an earlier request in this batch
+                out[i] = dataclasses.replace(by_key[self._key(requests[i])], cached=True)
+                self.hits += 1
         return [r for r in out if r is not None]
 
     def close(self) -> None:

@@ -37,9 +37,12 @@ def _cache_root(env: dict[str, str] | None = None) -> Path:
     return Path(base) / "prover"
 
 
+def _sha12(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
 def _lock_digest() -> str:
-    lock = EMBEDDED_MANIFEST_DIR / "package-lock.json"
-    return hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+    return _sha12((EMBEDDED_MANIFEST_DIR / "package-lock.json").read_bytes())
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,15 @@ class EmbeddedToolchain:
 
     def is_installed(self) -> bool:
         return self.stamp.is_file() and self.node.is_file() and self.lean_js.is_file()
+
+    def identity(self) -> str:
+        """What pins this install's Lean (version, commit, npm lock, patched lean.js); '' if none."""
+        try:
+            meta = json.loads(self.stamp.read_text())
+        except (OSError, ValueError):
+            return ""
+        keys = ("lean_version", "lean_commit", "lock", "lean_js_sha256")
+        return "embedded " + " ".join(f"{k}={meta.get(k, '?')}" for k in keys)
 
     def command(self, *lean_args: str) -> list[str]:
         """argv that runs the embedded `lean` with `lean_args`."""
@@ -201,6 +213,21 @@ class NativeToolchain:
         if self.lake is None:
             raise ToolchainError("lake not found; install elan and run `make lean-native`")
         return [str(self.lake), "env", str(self.repl_binary)]
+
+
+def native_identity(project: Path) -> str:
+    """What pins a Lake project's Lean: `lean-toolchain` and the digest of `lake-manifest.json`
+    (the Mathlib and REPL commits)."""
+    parts = ["native"]
+    for name in ("lean-toolchain", "lake-manifest.json"):
+        try:
+            data = (project / name).read_bytes()
+        except OSError:
+            parts.append(f"{name}=?")
+            continue
+        value = data.decode().strip() if name == "lean-toolchain" else _sha12(data)
+        parts.append(f"{name}={value}")
+    return " ".join(parts)
 
 
 def native_toolchain(env: dict[str, str] | None = None) -> NativeToolchain:

@@ -1,0 +1,188 @@
+"""`CachedChecker` with a fake inner checker: hits/misses, uncacheable verdicts, what the key
+depends on, the on-disk cache, and the toolchain identity in the key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from prover.lean.cache import CachedChecker, toolchain_version
+from prover.lean.toolchain import EmbeddedToolchain, native_identity
+from prover.lean.types import CheckRequest, CheckResult, Verdict
+
+
+class FakeChecker:
+    """Verdict from the proof text: 'timeout' / 'error' / 'bad' / anything else -> proved."""
+
+    def __init__(self, name: str = "embedded", lean_version: str = "4.28.0-pre") -> None:
+        self.name = name
+        self.lean_version = lean_version
+        self.seen: list[str] = []
+        self.closed = False
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        self.seen += [r.proof for r in requests]
+        verdicts = {"timeout": Verdict.TIMEOUT, "error": Verdict.ERROR, "bad": Verdict.FAILED}
+        return [
+            CheckResult(
+                verdicts.get(r.proof.strip(), Verdict.PROVED),
+                verified_prefix=r.proof,
+                backend=self.name,
+                lean_version=self.lean_version,
+            )
+            for r in requests
+        ]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+REQ = CheckRequest(formal_statement="theorem t : 1 = 1 := by", proof="  rfl", header="")
+
+
+def test_hits_and_misses() -> None:
+    inner = FakeChecker()
+    cache = CachedChecker(inner)
+    first = cache.check([REQ])
+    assert (cache.hits, cache.misses) == (0, 1) and not first[0].cached
+    again = cache.check([REQ, replace(REQ, proof="  bad")])
+    assert (cache.hits, cache.misses) == (1, 2)
+    assert [r.verdict for r in again] == [Verdict.PROVED, Verdict.FAILED]
+    assert again[0].cached and not again[1].cached
+    assert again[0].backend == "embedded" and again[0].lean_version == "4.28.0-pre"
+    assert again[0].verified_prefix == "  rfl"
+    assert inner.seen == ["  rfl", "  bad"]
+
+
+def test_duplicates_in_one_batch_are_checked_once() -> None:
+    inner = FakeChecker()
+    cache = CachedChecker(inner)
+    out = cache.check([REQ, replace(REQ, id="other"), REQ])
+    assert inner.seen == ["  rfl"]
+    assert (cache.hits, cache.misses) == (2, 1)
+    assert [r.cached for r in out] == [False, True, True]
+    assert all(r.verdict is Verdict.PROVED for r in out)
+
+
+@pytest.mark.parametrize("proof", ["timeout", "error"])
+def test_timeout_and_error_are_not_cached(proof: str) -> None:
+    inner = FakeChecker()
+    cache = CachedChecker(inner)
+    req = replace(REQ, proof=proof)
+    cache.check([req])
+    res = cache.check([req])
+    assert inner.seen == [proof, proof]
+    assert (cache.hits, cache.misses) == (0, 2) and not res[0].cached
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"header": "import Std"},
+        {"header": None},
+        {"formal_statement": "theorem t : 2 = 2 := by"},
+        {"proof": "  exact rfl"},
+        {"allow_native_decide": True},
+        {"want_steps": True},
+    ],
+)
+def test_key_depends_on_each_request_field(change: dict[str, object]) -> None:
+    inner = FakeChecker()
+    cache = CachedChecker(inner)
+    cache.check([REQ])
+    cache.check([replace(REQ, **change)])  # type: ignore[arg-type]
+    assert cache.misses == 2 and cache.hits == 0
+
+
+def test_key_ignores_id_and_timeout() -> None:
+    cache = CachedChecker(FakeChecker())
+    cache.check([REQ])
+    cache.check([replace(REQ, id="x", timeout_s=5.0)])
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_on_disk_cache_persists_across_instances(tmp_path: Path) -> None:
+    db = tmp_path / "sub" / "cache.sqlite"
+    with CachedChecker(FakeChecker(), path=db) as cache:
+        cache.check([REQ, replace(REQ, proof="timeout")])
+    inner = FakeChecker()
+    with CachedChecker(inner, path=db) as cache:
+        out = cache.check([REQ, replace(REQ, proof="timeout")])
+        assert (cache.hits, cache.misses) == (1, 1)
+    assert inner.seen == ["timeout"] and inner.closed
+    assert out[0].cached and out[0].verdict is Verdict.PROVED
+    assert out[0].lean_version == "4.28.0-pre"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"name": "native"},  # backend
+        {"lean_version": "4.29.0"},  # toolchain
+    ],
+)
+def test_key_depends_on_backend_and_lean_version(tmp_path: Path, other: dict[str, str]) -> None:
+    db = tmp_path / "cache.sqlite"
+    with CachedChecker(FakeChecker(), path=db) as cache:
+        cache.check([REQ])
+    inner = FakeChecker(**other)
+    with CachedChecker(inner, path=db) as cache:
+        cache.check([REQ])
+        assert (cache.hits, cache.misses) == (0, 1)
+    assert inner.seen == ["  rfl"]
+
+
+def test_explicit_version_is_part_of_the_key(tmp_path: Path) -> None:
+    db = tmp_path / "cache.sqlite"
+    with CachedChecker(FakeChecker(), path=db, version="lock=aaa") as cache:
+        cache.check([REQ])
+    for version, hits in (("lock=aaa", 1), ("lock=bbb", 0)):
+        with CachedChecker(FakeChecker(), path=db, version=version) as cache:
+            cache.check([REQ])
+            assert cache.hits == hits
+
+
+def _stamp(root: Path, **meta: str) -> EmbeddedToolchain:
+    root.mkdir(parents=True, exist_ok=True)
+    tc = EmbeddedToolchain(root)
+    tc.stamp.write_text(json.dumps(meta))
+    return tc
+
+
+def test_embedded_install_identity_changes_the_version(tmp_path: Path) -> None:
+    @dataclass
+    class Embedded:
+        toolchain: EmbeddedToolchain
+        name: str = "embedded"
+        lean_version: str = "4.28.0-pre"
+
+    meta = {"lean_version": "4.28.0-pre", "lean_commit": "c", "lock": "l1", "lean_js_sha256": "s"}
+    a = toolchain_version(Embedded(_stamp(tmp_path / "a", **meta)))
+    b = toolchain_version(Embedded(_stamp(tmp_path / "b", **{**meta, "lock": "l2"})))
+    c = toolchain_version(Embedded(_stamp(tmp_path / "c", **{**meta, "lean_js_sha256": "t"})))
+    assert "lock=l1" in a and len({a, b, c}) == 3
+    assert EmbeddedToolchain(tmp_path / "none").identity() == ""
+
+
+def test_native_project_identity_changes_the_version(tmp_path: Path) -> None:
+    @dataclass
+    class Config:
+        project_dir: Path
+
+    @dataclass
+    class Native:
+        config: Config
+        name: str = "native"
+        lean_version: str = "4.15.0"
+
+    (tmp_path / "lean-toolchain").write_text("leanprover/lean4:v4.15.0\n")
+    (tmp_path / "lake-manifest.json").write_text('{"packages": [{"rev": "aaa"}]}')
+    before = toolchain_version(Native(Config(tmp_path)))
+    assert "lean-toolchain=leanprover/lean4:v4.15.0" in before
+    (tmp_path / "lake-manifest.json").write_text('{"packages": [{"rev": "bbb"}]}')
+    assert toolchain_version(Native(Config(tmp_path))) != before
+    assert "lake-manifest.json=?" in native_identity(tmp_path / "missing")
