@@ -13,7 +13,10 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	# torch: the CPU wheel pinned here; a plain `torch` would pull a multi-GB CUDA build
+	# torch==2.13.0: on these machines pip resolves it to the local CPU wheel (2.13.0+cpu via
+	# PIP_FIND_LINKS=/opt/wheels).  Elsewhere PyPI's Linux wheel brings multi-GB CUDA packages;
+	# to avoid them, before `make` run: python3 -m venv .venv && .venv/bin/pip install
+	# torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu  (the line below is then a no-op)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev,hf,rl]'
 	touch $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -11,7 +12,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     inst = lsub.add_parser("install", help="install the pinned embedded Lean (offline-capable)")
     inst.add_argument("--force", action="store_true", help="reinstall even if present")
     inst.set_defaults(func=_install)
-    doc = lsub.add_parser("doctor", help="report usable backends, versions, paths and fixes")
+    doc = lsub.add_parser(
+        "doctor",
+        help="report usable backends, versions, paths and fixes",
+        description=(
+            "Report the embedded and native backends (versions, paths, npm) and the exact "
+            "commands that fix what is missing.  Exit status 0 when a backend is usable, else 1."
+        ),
+    )
     doc.set_defaults(func=_doctor)
 
 
@@ -21,7 +29,7 @@ def _install(args: argparse.Namespace) -> int:
     try:
         install_embedded(force=args.force)
     except ToolchainError as exc:
-        print(f"prover: {exc}")
+        print(f"prover: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -25,6 +25,12 @@ EMBEDDED_LEAN_COMMIT = "38f3c0c45b8d"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LEAN_PROJECT_DIR = REPO_ROOT / "lean_project"
 EMBEDDED_MANIFEST_DIR = LEAN_PROJECT_DIR / "embedded"
+# The elan installer line of lean_project/setup_native.sh (and lean_project/README.md).
+ELAN_INSTALL_COMMAND = (
+    "curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf "
+    "| sh -s -- -y --default-toolchain none"
+)
+NPM_INSTALL_HINT = "install Node.js/npm (e.g. `apt-get install npm`)"
 
 
 class ToolchainError(RuntimeError):
@@ -115,7 +121,7 @@ def require_embedded(env: dict[str, str] | None = None) -> EmbeddedToolchain:
 def _npm() -> str:
     npm = shutil.which("npm")
     if npm is None:
-        raise ToolchainError("npm is not on PATH; install Node.js/npm (e.g. `apt-get install npm`)")
+        raise ToolchainError(f"npm is not on PATH; {NPM_INSTALL_HINT}")
     return npm
 
 
@@ -211,7 +217,10 @@ class NativeToolchain:
 
     def repl_command(self) -> list[str]:
         if self.lake is None:
-            raise ToolchainError("lake not found; install elan and run `make lean-native`")
+            raise ToolchainError(
+                f"lake not found; install elan with `{ELAN_INSTALL_COMMAND}`, then run "
+                "`make lean-native`"
+            )
         return [str(self.lake), "env", str(self.repl_binary)]
 
 
@@ -233,7 +242,7 @@ def native_identity(project: Path) -> str:
 def native_toolchain(env: dict[str, str] | None = None) -> NativeToolchain:
     env = dict(os.environ) if env is None else env
     project = Path(env.get("PROVER_LEAN_PROJECT", str(LEAN_PROJECT_DIR)))
-    lake = shutil.which("lake") or shutil.which(
+    lake = shutil.which("lake", path=env.get("PATH")) or shutil.which(
         str(Path(env.get("HOME", "~")).expanduser() / ".elan" / "bin" / "lake")
     )
     return NativeToolchain(project=project, lake=Path(lake) if lake else None)
@@ -249,10 +258,15 @@ class DoctorReport:
         return "\n".join(self.lines)
 
 
-def doctor() -> DoctorReport:
-    """Report which backends are usable and the exact command that fixes what is missing."""
+def doctor(env: dict[str, str] | None = None) -> DoctorReport:
+    """Report which backends are usable and the exact commands that fix what is missing.
+
+    `env` (default: the process environment) supplies PATH, HOME, PROVER_EMBEDDED_DIR and
+    PROVER_LEAN_PROJECT."""
+    env = dict(os.environ) if env is None else env
     rep = DoctorReport()
-    tc = embedded_toolchain()
+    tc = embedded_toolchain(env)
+    npm = shutil.which("npm", path=env.get("PATH"))
     rep.lines.append("embedded backend (Lean WebAssembly, core Lean only):")
     if tc.is_installed():
         meta = json.loads(tc.stamp.read_text())
@@ -265,11 +279,18 @@ def doctor() -> DoctorReport:
         ]
         rep.embedded_ok = True
     else:
-        rep.lines += [
-            f"  status:  MISSING (expected at {tc.root})",
-            "  fix:     prover lean install   (or: make setup)",
-        ]
-    nt = native_toolchain()
+        rep.lines.append(f"  status:  MISSING (expected at {tc.root})")
+    if npm is not None:
+        rep.lines.append(f"  npm:     {npm} (used by `prover lean install`)")
+    else:
+        rep.lines.append("  npm:     MISSING (`prover lean install` needs it)")
+    if not rep.embedded_ok:
+        if npm is None:
+            rep.lines.append(f"  fix:     {NPM_INSTALL_HINT}, then:")
+            rep.lines.append("           prover lean install   (or: make setup)")
+        else:
+            rep.lines.append("  fix:     prover lean install   (or: make setup)")
+    nt = native_toolchain(env)
     rep.lines.append("native backend (elan + Lake project with Mathlib and the REPL):")
     toolchain_file = nt.project / "lean-toolchain"
     pinned = toolchain_file.read_text().strip() if toolchain_file.exists() else "?"
@@ -277,7 +298,8 @@ def doctor() -> DoctorReport:
     if nt.lake is None:
         rep.lines += [
             "  status:  MISSING (no `lake` on PATH or in ~/.elan/bin)",
-            "  fix:     install elan (https://github.com/leanprover/elan), then `make lean-native`",
+            f"  fix:     {ELAN_INSTALL_COMMAND}",
+            "           make lean-native",
         ]
     elif not nt.is_built():
         rep.lines += [
