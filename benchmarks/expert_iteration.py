@@ -2,13 +2,13 @@
 
     python -m benchmarks.expert_iteration --rounds 2 --samples 4
 
-Each round: sample `--samples` whole proofs per problem (miniF2F-core valid, or the first N
-valid miniF2F problems under the core-Lean header when `benchmarks.datasets` is not available)
-with HFPolicy, verify them with the embedded Lean checker in one batch (recorded to
+Each round: sample `--samples` whole proofs per problem (miniF2F-core valid by default) with
+HFPolicy, verify them with the embedded Lean checker in one batch (recorded to
 WORK/round-R/records.jsonl), keep the verified proofs, and fine-tune the model on them with a
 plain torch training loop on CPU.  Because a random tiny model proves nothing, the training set
 also holds the formal proofs of the few-shot file (minif2f_valid_few_shot.jsonl), labelled
-"few-shot (reference proofs, not self-generated)", so that gradient steps happen every round.
+"few-shot (reference proofs, not self-generated)", so that gradient steps happen every round;
+their prompts use the header of the evaluated problems, like every other training row.
 With `--expert automation` (the default) each round also runs the model-free `automation` policy
 as the expert (`--samples` whole proofs per problem, continuing down its ranking from round to
 round) and keeps its verified proofs, labelled "expert (automation policy)", as training rows in
@@ -115,7 +115,7 @@ def sample_round(
 ) -> tuple[float, list[Any]]:
     from prover.policy.hf import HFPolicy
     from prover.rl.collect import CollectConfig, collect
-    from prover.rl.records import FeedbackWriter, read_records
+    from prover.rl.records import FeedbackWriter, load_records
 
     policy = HFPolicy(str(model_dir), device="cpu", batch_size=16)
     cfg = CollectConfig(
@@ -132,7 +132,7 @@ def sample_round(
             collect(problems, policy, checker, writer, cfg)
     finally:
         policy.close()
-    recs = list(read_records(out_dir))
+    recs = load_records(out_dir)
     solved = {r.problem_id for r in recs if r.proved}
     return len(solved) / len(problems), recs
 
@@ -142,7 +142,7 @@ def expert_round(
 ) -> list[Any]:
     """Whole proofs from the expert policy, verified and recorded like the model's."""
     from prover.rl.collect import CollectConfig, collect
-    from prover.rl.records import FeedbackWriter, read_records
+    from prover.rl.records import FeedbackWriter, load_records
 
     cfg = CollectConfig(
         samples_per_problem=args.samples,
@@ -154,7 +154,7 @@ def expert_round(
     )
     with FeedbackWriter(out_dir) as writer:
         collect(problems, policy, checker, writer, cfg)
-    return list(read_records(out_dir))
+    return load_records(out_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=60, help="number of problems (60: all valid)")
     ap.add_argument("--benchmark", default="minif2f-core")
     ap.add_argument("--split", default="valid")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder with minif2f.jsonl and minif2f_valid_few_shot.jsonl (default: "
+        "$PROVER_DATA_DIR, else the pinned files, downloaded once into the user cache)",
+    )
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--timeout", type=float, default=60.0)
@@ -183,28 +189,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rounds < 1 or args.samples < 1 or args.limit < 1:
         ap.error("--rounds, --samples and --limit must be >= 1")
 
+    from benchmarks.datasets import resolve_data_file
     from prover.lean import make_checker
     from prover.policy.base import ProofTask
     from prover.policy.prompts import FENCE, PromptBuilder, PromptConfig, load_few_shot
     from prover.policy.tiny import build_tiny_model
-    from prover.rl.collect import GuardedChecker, default_data_dir, load_problems
+    from prover.rl.collect import GuardedChecker, load_problems, task_of
 
-    data = default_data_dir()
     work = args.work or Path(tempfile.mkdtemp(prefix="expert_iteration_"))
-    notes: list[str] = []
-    problems = load_problems(args.benchmark, args.split, args.limit, data_dir=data, notes=notes)
-    for note in notes:
-        print(f"note: {note}")
-    few_shot = load_few_shot(data / "minif2f_valid_few_shot.jsonl")
+    problems = load_problems(args.benchmark, args.split, args.limit, args.data_dir)
+    few_shot_file = resolve_data_file("minif2f_valid_few_shot.jsonl", args.data_dir)
+    few_shot = load_few_shot(few_shot_file)
     names = {p.name for p in problems}
     builder = PromptBuilder(PromptConfig())
 
     def prompt_of(task: ProofTask) -> str:
         return builder.build(task).text
 
+    # the few-shot rows are prompted under the evaluated problems' header (for minif2f-core the
+    # core-Lean header), so every training row shows the model one prompt format
+    header = problems[0].header
     fs_rows = [
         (
-            prompt_of(ProofTask(e.formal_statement, header="", informal_prefix=e.informal_prefix)),
+            prompt_of(
+                ProofTask(e.formal_statement, header=header, informal_prefix=e.informal_prefix)
+            ),
             e.formal_proof + "\n" + FENCE,
         )
         for e in few_shot
@@ -213,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     model_dir = build_tiny_model(
         work / "model-0",
-        [data / "minif2f.jsonl", data / "minif2f_valid_few_shot.jsonl"],
+        [resolve_data_file("minif2f.jsonl", args.data_dir), few_shot_file],
         seed=args.seed,
     )
     print(
@@ -261,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     prob = by_statement.get(rec.formal_statement)
                     if rec.proved and prob is not None:
                         expert_kept[(rec.formal_statement, rec.proof)] = (
-                            prompt_of(prob.task()),
+                            prompt_of(task_of(prob)),
                             rec.completion.rstrip("\n") + "\n" + FENCE,
                         )
                 expert_solved = len({rec.formal_statement for rec in erecs if rec.proved})

@@ -21,6 +21,7 @@ from pathlib import Path
 from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
+from prover.rl.records import RequestContext, check_with_context
 from search.base import Budget, SearchResult
 from search.truncate import NO_GOALS, cut_position
 
@@ -127,8 +128,20 @@ class BestFirstSearch:
                     )
                     for i, pr in enumerate(proofs)
                 ]
+                ctxs = [
+                    RequestContext(
+                        task.name,
+                        c.prompt,
+                        c.text,
+                        prefix,
+                        sampling=params,
+                        sample_index=used + i,
+                        kind="tactic",
+                    )
+                    for i, c in enumerate(outs)
+                ]
                 v0 = time.perf_counter()
-                results = checker.check(reqs) if reqs else []
+                results = check_with_context(checker, reqs, ctxs) if reqs else []
                 ver_s += time.perf_counter() - v0
                 in_run += max(len(outs), 1)
                 for c, pr, res in zip(outs, proofs, results, strict=True):
@@ -136,7 +149,7 @@ class BestFirstSearch:
                     if res.first_error is not None:
                         last_error = res.first_error.text
                     if res.verdict is Verdict.PROVED and first_sorry(pr) is None:
-                        if self._reverify(task, pr, checker):
+                        if self._reverify(task, pr, checker, used - 1):
                             wall = time.perf_counter() - t0
                             logger.info("bfs %s: proof at sample %d", task.name, used)
                             return SearchResult(
@@ -177,13 +190,15 @@ class BestFirstSearch:
             stats=self._stats(used, expansions, 0, gen_s, ver_s, wall),
         )
 
-    def _reverify(self, task: ProofTask, proof: str, checker: Checker) -> bool:
-        (res,) = checker.check(
+    def _reverify(self, task: ProofTask, proof: str, checker: Checker, index: int) -> bool:
+        (res,) = check_with_context(
+            checker,
             [
                 CheckRequest(
                     task.formal_statement, proof, task.header or None, id=f"{task.name}:final"
                 )
-            ]
+            ],
+            [RequestContext(task.name, sample_index=index, kind="final")],
         )
         return res.verdict is Verdict.PROVED
 

@@ -52,6 +52,7 @@ from typing import Any
 from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
+from prover.rl.records import RequestContext, check_with_context
 from search.base import Budget, SearchResult
 from search.tree import (
     Node,
@@ -155,6 +156,7 @@ class _Job:
     node: Node
     prefix: str
     task: ProofTask
+    index: int = 0  # 0-based global sample index of this expansion
     completion: Completion | None = None
     proof: str = ""
     result: CheckResult | None = None
@@ -277,8 +279,9 @@ class RMaxTS:
                 )
                 for p in fresh
             ]
+            ctxs = [RequestContext(p.task.name, kind="precheck") for p in fresh]
             v0 = time.perf_counter()
-            results = checker.check(reqs)
+            results = check_with_context(checker, reqs, ctxs)
             dv = time.perf_counter() - v0
             for p, res in zip(fresh, results, strict=True):
                 p.root_goal = _root_goal_from(p.task, res)
@@ -304,7 +307,7 @@ class RMaxTS:
         for p in problems:
             assert p.tree is not None
             batch_seed ^= p.rng.getrandbits(31)
-            for _ in range(min(cfg.concurrency, p.samples - p.count)):
+            for i in range(min(cfg.concurrency, p.samples - p.count)):
                 node = p.tree.select()
                 prefix, _comment = p.tree.pick_code(node, p.rng)
                 task = ProofTask(
@@ -315,7 +318,7 @@ class RMaxTS:
                     goals=node.goal if cfg.state_comment else "",
                     name=p.task.name,
                 )
-                jobs.append(_Job(p, node, prefix, task))
+                jobs.append(_Job(p, node, prefix, task, p.global_count + i))
         params = SamplingParams(
             n=1,
             temperature=cfg.temperature,
@@ -330,6 +333,7 @@ class RMaxTS:
             if len(outs) != len(jobs):
                 raise RuntimeError(f"policy returned {len(outs)} results for {len(jobs)} tasks")
             requests = []
+            ctxs: list[RequestContext] = []
             for j, out in zip(jobs, outs, strict=True):
                 j.completion = out[0] if out else Completion(text="")
                 j.proof = (j.prefix + j.completion.text).rstrip(" \n")
@@ -338,12 +342,23 @@ class RMaxTS:
                         j.task.formal_statement,
                         j.proof,
                         j.task.header or None,
-                        id=f"{j.task.name}:{j.problem.count}",
+                        id=f"{j.task.name}:{j.index}",
                         want_steps=True,
                     )
                 )
+                # an expansion is a whole-proof sample continuing a verified prefix (Sec. 3.1)
+                ctxs.append(
+                    RequestContext(
+                        j.task.name,
+                        j.completion.prompt,
+                        j.completion.text,
+                        j.prefix,
+                        sampling=params,
+                        sample_index=j.index,
+                    )
+                )
             v0 = time.perf_counter()
-            results = checker.check(requests)
+            results = check_with_context(checker, requests, ctxs)
             dv = time.perf_counter() - v0
             for j, res in zip(jobs, results, strict=True):
                 j.result = res
@@ -420,7 +435,8 @@ class RMaxTS:
         if not jobs:
             return set()
         v0 = time.perf_counter()
-        results = checker.check(
+        results = check_with_context(
+            checker,
             [
                 CheckRequest(
                     j.task.formal_statement,
@@ -430,7 +446,8 @@ class RMaxTS:
                     want_steps=False,
                 )
                 for j in jobs
-            ]
+            ],
+            [RequestContext(j.task.name, sample_index=j.index, kind="final") for j in jobs],
         )
         dv = time.perf_counter() - v0
         ok = set()

@@ -17,6 +17,7 @@ from pathlib import Path
 from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, Verdict
 from prover.policy.base import Policy, ProofTask, SamplingParams
+from prover.rl.records import RequestContext, check_with_context
 from search.base import Budget, SearchResult
 
 logger = logging.getLogger(__name__)
@@ -86,8 +87,14 @@ class SamplingSearch:
                     )
                     for i, pr in enumerate(proofs)
                 ]
+                ctxs = [
+                    RequestContext(
+                        task.name, c.prompt, c.text, sampling=params, sample_index=used + i
+                    )
+                    for i, c in enumerate(outs[:n])
+                ]
                 v0 = time.perf_counter()
-                results = checker.check(reqs) if reqs else []
+                results = check_with_context(checker, reqs, ctxs) if reqs else []
                 ver_s += time.perf_counter() - v0
                 for pr, res in zip(proofs, results, strict=True):
                     used += 1
@@ -97,7 +104,8 @@ class SamplingSearch:
                     if res.verdict is not Verdict.PROVED or first_sorry(pr) is not None:
                         continue
                     v0 = time.perf_counter()
-                    (again,) = checker.check(
+                    (again,) = check_with_context(
+                        checker,
                         [
                             CheckRequest(
                                 task.formal_statement,
@@ -105,7 +113,8 @@ class SamplingSearch:
                                 task.header or None,
                                 id=f"{task.name}:final",
                             )
-                        ]
+                        ],
+                        [RequestContext(task.name, sample_index=used - 1, kind="final")],
                     )
                     ver_s += time.perf_counter() - v0
                     if again.verdict is not Verdict.PROVED:

@@ -1,5 +1,5 @@
 """`prover collect` end to end with the tiny model and the real embedded Lean (one Lean batch),
-then resume (nothing re-drawn) and `prover export`."""
+then resume (nothing re-drawn), OUT/records.parquet, and `prover export`."""
 
 from __future__ import annotations
 
@@ -54,11 +54,12 @@ def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys):
     assert main(argv) == 0
     recs = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
     assert {(r["problem_id"], r["sample_index"]) for r in recs} <= {
-        ("c_add", 0),
-        ("c_add", 1),
-        ("c_two", 0),
-        ("c_two", 1),
+        ("bench/c_add", 0),
+        ("bench/c_add", 1),
+        ("bench/c_two", 0),
+        ("bench/c_two", 1),
     }
+    assert all(r["kind"] == "sample" and r["header"] is None for r in recs)
     assert all(r["backend"] and r["policy"] == f"hf:{model}" and r["prompt"] for r in recs)
     assert all(
         r["verdict"] in {"proved", "failed", "incomplete", "rejected", "timeout", "error"}
@@ -70,5 +71,6 @@ def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys):
     assert main(["export", str(out), "--format", "grpo", "--out", str(tmp_path / "g.parquet")]) == 0
     import pyarrow.parquet as pq
 
+    assert pq.read_table(out / "records.parquet").num_rows == len(recs)
     t = pq.read_table(tmp_path / "g.parquet")
     assert t.num_rows == len(recs) and {"prompt", "completion", "reward"} <= set(t.column_names)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.datasets import Problem
 from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
 from prover.policy.base import Completion, ProofTask, SamplingParams
-from prover.rl.collect import CollectConfig, Problem, collect
+from prover.rl.collect import CollectConfig, collect
 from prover.rl.export import COLUMNS, COMMON, build_rows, export
 from prover.rl.records import (
     FeedbackRecord,
@@ -129,11 +130,13 @@ def test_recording_checker_contexts(tmp_path: Path):
         assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.FAILED]
         rc.set_context(CheckRequest(STMT, "  sorry\n"), RequestContext(problem_id="side"))
         rc.check([CheckRequest(STMT, "  sorry\n")])
+        rc.check([CheckRequest(STMT.replace("t ", "u "), " sorry\n", id="u")])  # a precheck
     recs = list(read_records(tmp_path))
-    assert [(r.problem_id, r.source, r.verdict) for r in recs] == [
-        ("t", "prove", "proved"),
-        ("", "eval", "failed"),
-        ("side", "", "incomplete"),
+    assert [(r.problem_id, r.source, r.policy, r.verdict, r.kind) for r in recs] == [
+        ("t", "prove", "hf:m", "proved", "sample"),
+        ("", "eval", "p", "failed", "sample"),
+        ("side", "eval", "p", "incomplete", "sample"),  # empty fields from the default context
+        ("u", "eval", "p", "incomplete", "precheck"),
     ]
     assert (
         recs[0].prompt == "P" and recs[0].completion == "C" and recs[0].steps[0]["text"] == "omega"
@@ -164,7 +167,12 @@ class CyclingPolicy:
 
 def _collected(tmp_path: Path) -> Path:
     problems = [
-        Problem(name=f"p{i}", formal_statement=STMT.replace("t ", f"t{i} "), header="")
+        Problem(
+            id=f"bench/p{i}",
+            name=f"p{i}",
+            split="valid",
+            formal_statement=STMT.replace("t ", f"t{i} "),
+        )
         for i in range(3)
     ]
     cfg = CollectConfig(samples_per_problem=4, problems_per_batch=2)
@@ -183,16 +191,20 @@ def test_collect_resumes(tmp_path: Path):
     recs = list(read_records(d))
     assert len(recs) == 12
     assert {(r.problem_id, r.sample_index) for r in recs} == {
-        (f"p{i}", j) for i in range(3) for j in range(4)
+        (f"bench/p{i}", j) for i in range(3) for j in range(4)
     }
     assert all(r.source == "collect" and r.policy == "scripted" for r in recs)
+    assert all(
+        r.kind == "sample" and r.header is None and r.sampling["seed"] == r.sample_index
+        for r in recs
+    )
 
 
 def test_exports_load_with_datasets(tmp_path: Path):
     from datasets import load_dataset
 
     d = _collected(tmp_path / "run")
-    for fmt, n in (("grpo", 12), ("sft", 3), ("dpo", 9), ("error-fix", 9)):
+    for fmt, n in (("grpo", 12), ("sft", 3), ("dpo", 9), ("error-fix", 9), ("verl", 3)):
         for ext in ("jsonl", "parquet"):
             path, rows = export(d, fmt, tmp_path / f"{fmt}.{ext}")
             assert rows == n, fmt
@@ -201,10 +213,12 @@ def test_exports_load_with_datasets(tmp_path: Path):
                 kind, data_files=str(path), split="train", cache_dir=str(tmp_path / "hf")
             )
             assert len(ds) == n
-            assert set(COLUMNS[fmt]) | set(COMMON) == set(ds.column_names)
+            common = set() if fmt == "verl" else set(COMMON)
+            assert set(COLUMNS[fmt]) | common == set(ds.column_names)
     grpo = [json.loads(x) for x in (tmp_path / "grpo.jsonl").read_text().splitlines()]
     assert sorted(r["reward"] for r in grpo) == [0.0] * 9 + [1.0] * 3
     assert all(r["prompt"].startswith("P:p") for r in grpo)
+    assert all(r["header"] is None and r["prefix"] == "" for r in grpo)  # null stays null
     fix = json.loads((tmp_path / "error-fix.jsonl").read_text().splitlines()[0])
     assert fix["corrected_proof"] == GOOD and fix["error"]
     dpo = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
@@ -225,6 +239,8 @@ def test_export_empty_and_no_prompt(tmp_path: Path):
     import pyarrow.parquet as pq  # datasets refuses to load a 0-row file; check the schema
 
     assert set(pq.read_schema(path).names) == {"prompt", "completion", *COMMON}
+    path, n = export(tmp_path, "verl", tmp_path / "verl.parquet")
+    assert n == 1 and set(pq.read_schema(path).names) == set(COLUMNS["verl"])
     rows = build_rows(read_records(tmp_path), "grpo")
     assert "Complete the following Lean 4 code" in rows[0]["prompt"]
 

@@ -1,5 +1,5 @@
 """`prover collect`: RL rollouts (K whole-proof samples per problem), verified by Lean and
-recorded to OUT/records.jsonl; resumable."""
+recorded to OUT/records.jsonl (and, at the end, OUT/records.parquet); resumable."""
 
 from __future__ import annotations
 
@@ -16,16 +16,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="sample proofs, verify them, record Lean feedback for RL",
         description=(
             "Draw K whole-proof samples per problem from a policy, verify them in batches and "
-            "append one record per verification to OUT/records.jsonl (see prover.rl.records). "
-            "Re-running with the same OUT resumes: recorded samples are not drawn again."
+            "append one record per verification to OUT/records.jsonl (see prover.rl.records); at "
+            "the end, all records of OUT are also written to OUT/records.parquet.  Re-running with "
+            "the same OUT resumes: recorded samples are not drawn again (timeouts and errors are)."
         ),
     )
     p.add_argument(
         "--benchmark",
         default="minif2f-core",
-        help="minif2f, minif2f-core or a .jsonl file (default: minif2f-core)",
+        help="minif2f, minif2f-core, proofnet or a .jsonl file (default: minif2f-core)",
     )
     p.add_argument("--split", default="valid", help="valid, test or all (default: valid)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder with minif2f.jsonl / proofnet.jsonl (default: $PROVER_DATA_DIR, else the "
+        "pinned files, downloaded once into the user cache)",
+    )
     p.add_argument("--policy", required=True, help="policy spec, e.g. hf:/path/to/model")
     p.add_argument("--samples-per-problem", "-k", type=int, default=4)
     p.add_argument("--out", type=Path, required=True, help="output directory")
@@ -67,14 +74,11 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    notes: list[str] = []
-    problems = load_problems(args.benchmark, args.split, args.limit, notes=notes)
-    for note in notes:
-        print(f"collect: note: {note}", file=sys.stderr)
+    problems = load_problems(args.benchmark, args.split, args.limit, args.data_dir)
 
     from prover.lean import make_checker, resolve_backend
     from prover.policy import load_policy
-    from prover.rl.records import FeedbackWriter
+    from prover.rl.records import FeedbackWriter, to_parquet
 
     policy = load_policy(args.policy, lean_backend=resolve_backend(args.backend))
     try:
@@ -95,4 +99,12 @@ def run(args: argparse.Namespace) -> int:
         policy.close()
     print(f"collect: {summary}", file=sys.stderr)
     print(f"records: {args.out / 'records.jsonl'}", file=sys.stderr)
+    try:
+        print(f"records: {to_parquet(args.out)}", file=sys.stderr)
+    except ImportError:
+        print(
+            "collect: records.parquet not written: it needs the `datasets` package "
+            "(pip install 'lean-prover[rl]'); `prover export` also needs it for .parquet",
+            file=sys.stderr,
+        )
     return 0

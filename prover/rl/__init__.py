@@ -1,5 +1,6 @@
 """Proof-assistant feedback for RL: record every verification, collect rollouts, export training
-sets (GRPO, SFT, DPO, error-fix) and score completions with Lean (`LeanReward`).
+sets (GRPO, SFT, DPO, error-fix, verl) and score completions with Lean (`LeanReward` for TRL,
+`prover.rl.verl_reward.compute_score` for verl).
 
 Heavy dependencies (torch, transformers, datasets) are imported only inside functions."""
 
@@ -10,6 +11,8 @@ from prover.rl.records import (
     FeedbackWriter,
     RecordingChecker,
     RequestContext,
+    check_with_context,
+    load_records,
     read_records,
     to_parquet,
 )
@@ -21,6 +24,8 @@ __all__ = [
     "LeanReward",
     "RecordingChecker",
     "RequestContext",
+    "check_with_context",
+    "load_records",
     "read_records",
     "to_parquet",
 ]

@@ -1,71 +1,50 @@
 """Plain RL rollouts: K whole-proof samples per problem, verified in batches, every verification
 recorded to `OUT/records.jsonl` (see prover.rl.records for the columns).
 
-Resumable: samples already recorded for a problem (by sample index) are not drawn again, and a
-problem whose K samples are all recorded is skipped.  Sample `j` of a problem is drawn with seed
-`seed + j` (one policy call per remaining sample index), so a resumed run draws what the
+Problems are `benchmarks.datasets.Problem`s, keyed by their unique `id` (`minif2f/<name>`,
+`proofnet/<split>/<index>`: ProofNet repeats names), which is the records' `problem_id`.
+
+Resumable: samples already recorded for a problem (by sample index) with a settled verdict are not
+drawn again, and a problem whose K samples are all settled is skipped; a sample whose check timed
+out or errored is drawn and checked again by the next run.  Sample `j` of a problem is drawn with
+seed `seed + j` (one policy call per remaining sample index), so a resumed run draws what the
 uninterrupted run would have drawn (for policies that honour the seed).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from prover.errors import DataError, UsageError
+from benchmarks.datasets import SPLITS, Problem, load_benchmark, load_jsonl
+from prover.errors import UsageError
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 from prover.policy.base import Policy, ProofTask, SamplingParams
-from prover.rl.records import FeedbackRecord, FeedbackWriter, RequestContext, _drop_torn_tail
+from prover.rl.records import FeedbackRecord, FeedbackWriter, RequestContext, append_locked
 
 
-@dataclass(frozen=True)
-class Problem:
-    name: str
-    formal_statement: str
-    header: str | None = None
-    informal_prefix: str = ""
-    split: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.formal_statement:
-            raise ValueError("Problem needs a name and a formal_statement")
-
-    def task(self) -> ProofTask:
-        return ProofTask(
-            formal_statement=self.formal_statement,
-            header=self.header or "",
-            informal_prefix=self.informal_prefix,
-            name=self.name,
-        )
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("PROVER_DATA_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def _from_any(item: Any) -> Problem:
-    get = item.get if isinstance(item, dict) else lambda k, d=None: getattr(item, k, d)
-    return Problem(
-        name=str(get("name") or get("id") or ""),
-        formal_statement=str(get("formal_statement") or ""),
-        header=get("header"),
-        informal_prefix=str(get("informal_prefix") or ""),
-        split=str(get("split") or ""),
+def task_of(problem: Problem) -> ProofTask:
+    """The policy task of a benchmark problem (the header "" means the prompt's default)."""
+    return ProofTask(
+        formal_statement=problem.formal_statement,
+        header=problem.header,
+        informal_prefix=problem.informal_prefix,
+        name=problem.name,
     )
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _load_file(path: Path) -> list[Problem]:
+    """A DeepSeek-Prover-format JSONL file: ids `<stem>/<name>` when the names are unique, else
+    `<stem>/<split>/<line index>` (as for ProofNet)."""
     if not path.is_file():
-        raise DataError(f"{path}: benchmark file not found (set PROVER_DATA_DIR)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        raise UsageError(f"--benchmark {path}: no such file")
+    problems = load_jsonl(path, key="line")
+    if len({p.name for p in problems}) == len(problems):
+        problems = load_jsonl(path)
+    return problems
 
 
 def load_problems(
@@ -73,52 +52,20 @@ def load_problems(
     split: str,
     limit: int | None = None,
     data_dir: Path | None = None,
-    notes: list[str] | None = None,
 ) -> list[Problem]:
-    """Problems of a benchmark split.  Uses `benchmarks.datasets` when it is available; otherwise
-    `minif2f` reads minif2f.jsonl and `minif2f-core` is the same problems with the core-Lean
-    (empty) header, or a `.jsonl` path is read directly.  The same fallback is used when the
-    miniF2F-core problem list has not been built yet (a line saying so is added to `notes`)."""
+    """Problems of a benchmark split (`all`: both).  `minif2f`, `minif2f-core` and `proofnet` come
+    from `benchmarks.datasets.load_benchmark` (files from `data_dir`, else $PROVER_DATA_DIR, else
+    the pinned download); a path ending in `.jsonl` is read as a DeepSeek-Prover-format file."""
     if limit is not None and limit < 1:
         raise UsageError("--limit must be >= 1")
-    problems: list[Problem] | None = None
-    if not benchmark.endswith(".jsonl"):
-        bd: Any = None
-        try:
-            from benchmarks import datasets as bd
-        except ImportError:
-            pass
-        loader: Callable[..., Any] | None = getattr(bd, "load_benchmark", None) if bd else None
-        if loader is not None:
-            try:
-                items = loader(
-                    benchmark,
-                    split=None if split == "all" else split,
-                    data_dir=data_dir or default_data_dir(),
-                )
-                problems = [_from_any(x) for x in items]
-            except DataError as exc:
-                if benchmark != "minif2f-core":
-                    raise
-                if notes is not None:
-                    notes.append(
-                        f"miniF2F-core list unavailable ({str(exc).splitlines()[0]}); using "
-                        "miniF2F problems in file order under the core-Lean (empty) header"
-                    )
-    if problems is None:
-        if benchmark.endswith(".jsonl"):
-            rows = _read_jsonl(Path(benchmark))
-        elif benchmark in ("minif2f", "minif2f-core"):
-            rows = _read_jsonl((data_dir or default_data_dir()) / "minif2f.jsonl")
-            if benchmark == "minif2f-core":
-                rows = [{**r, "header": ""} for r in rows]
-        else:
-            raise UsageError(
-                f"unknown benchmark {benchmark!r}; use minif2f, minif2f-core or a .jsonl file"
-            )
-        problems = [_from_any(r) for r in rows]
+    if split != "all" and split not in SPLITS:
+        raise UsageError(f"--split {split!r}: choose valid, test or all")
+    if benchmark.endswith(".jsonl"):
+        problems = _load_file(Path(benchmark))
         if split != "all":
             problems = [p for p in problems if p.split == split]
+    else:
+        problems = load_benchmark(benchmark, None if split == "all" else split, data_dir)
     if not problems:
         raise UsageError(f"benchmark {benchmark!r} split {split!r} has no problems")
     return problems[:limit] if limit else problems
@@ -150,6 +97,7 @@ class CollectSummary:
     skipped_problems: int = 0
     samples: int = 0
     proved_samples: int = 0
+    unsettled_samples: int = 0  # timeout / error: drawn again by the next run
     solved: int = 0
     new_records: int = 0
     wall_s: float = 0.0
@@ -157,7 +105,8 @@ class CollectSummary:
     def __str__(self) -> str:
         return (
             f"{self.problems} problems ({self.skipped_problems} already done), "
-            f"{self.samples} samples verified, {self.proved_samples} proved; "
+            f"{self.samples} samples verified, {self.proved_samples} proved, "
+            f"{self.unsettled_samples} timeout/error (retried by the next run); "
             f"{self.solved} problems solved in this run; {self.new_records} new records; "
             f"{self.wall_s:.1f}s"
         )
@@ -172,12 +121,15 @@ def collect(
     progress: Callable[[str], None] | None = None,
 ) -> CollectSummary:
     t0 = time.monotonic()
+    ids = [p.id for p in problems]
+    if len(set(ids)) != len(ids):
+        raise UsageError("collect: problem ids repeat; every problem needs a unique id")
     load_done(writer)
     k = config.samples_per_problem
     summary = CollectSummary(problems=len(problems))
     todo: list[tuple[Problem, list[int]]] = []
     for p in problems:
-        missing = [j for j in range(k) if j not in writer.done.get(p.name, set())]
+        missing = [j for j in range(k) if j not in writer.done.get(p.id, set())]
         if missing:
             todo.append((p, missing))
         else:
@@ -199,28 +151,29 @@ def collect(
                 max_new_tokens=config.max_new_tokens,
                 seed=config.seed + j,
             )
-            outs = policy.generate([p.task() for p in ps], params)
+            outs = policy.generate([task_of(p) for p in ps], params)
             for p, comps in zip(ps, outs, strict=True):
                 c = comps[0]
                 reqs.append(
                     CheckRequest(
                         formal_statement=p.formal_statement,
                         proof=c.text,
-                        header=p.header,
-                        id=f"{p.name}#{j}",
+                        header=p.header or None,
+                        id=f"{p.id}#{j}",
                         want_steps=config.want_steps,
                         timeout_s=config.timeout_s,
                     )
                 )
                 ctxs.append(
                     RequestContext(
-                        problem_id=p.name,
+                        problem_id=p.id,
                         prompt=c.prompt,
                         completion=c.text,
                         policy=policy.spec,
                         sampling=params,
                         sample_index=j,
                         source="collect",
+                        kind="sample",
                     )
                 )
         results = checker.check(reqs)
@@ -234,12 +187,15 @@ def collect(
                 summary.proved_samples += 1
                 solved.add(ctx.problem_id)
         new = writer.write(recs)
-        # duplicates (same proof sampled twice) are not rewritten, but their index is done
-        for ctx in ctxs:
+        # a duplicate (same proof sampled twice) is not rewritten, but its index is done; a
+        # timeout / error is not done: the next run draws and checks that sample again
+        settled = [ctx for ctx, rec in zip(ctxs, recs, strict=True) if rec.settled]
+        for ctx in settled:
             writer.done.setdefault(ctx.problem_id, set()).add(ctx.sample_index)
-        _mark_done(writer, ctxs)
+        _mark_done(writer, settled)
         summary.new_records += new
         summary.samples += len(reqs)
+        summary.unsettled_samples += len(reqs) - len(settled)
         summary.solved += len(solved)
         if progress:
             progress(
@@ -254,30 +210,32 @@ PROGRESS_FILE = "collect_done.jsonl"
 
 
 def _mark_done(writer: FeedbackWriter, ctxs: Sequence[RequestContext]) -> None:
-    """Remember sample indices whose record was a duplicate (so resume does not redraw them)."""
-    lines = "".join(
-        json.dumps({"problem_id": c.problem_id, "sample_index": c.sample_index}) + "\n"
-        for c in ctxs
-    )
-    path = writer.out_dir / PROGRESS_FILE
-    with path.open("a", encoding="utf-8") as f:
-        f.write(lines)
-        f.flush()
-        os.fsync(f.fileno())
+    """Remember the settled sample indices, including duplicates (same proof as an earlier
+    sample: no record of their own), so a resumed run does not draw them again."""
+    if ctxs:
+        append_locked(
+            writer.out_dir / PROGRESS_FILE,
+            "".join(
+                json.dumps({"problem_id": c.problem_id, "sample_index": c.sample_index}) + "\n"
+                for c in ctxs
+            ),
+        )
 
 
 def load_done(writer: FeedbackWriter) -> None:
-    """Merge the progress file into `writer.done` (torn lines ignored)."""
+    """Merge the progress file into `writer.done` (torn and invalid lines ignored)."""
     path = writer.out_dir / PROGRESS_FILE
     if not path.exists():
         return
-    _drop_torn_tail(path)
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            d = json.loads(line)
-            writer.done.setdefault(str(d["problem_id"]), set()).add(int(d["sample_index"]))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # torn tail
+            try:
+                d = json.loads(line)
+                writer.done.setdefault(str(d["problem_id"]), set()).add(int(d["sample_index"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
 
 
 class GuardedChecker:

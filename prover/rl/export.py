@@ -1,17 +1,33 @@
 """Training sets from feedback records (`DIR/records.jsonl`, see prover.rl.records).
 
-Formats and their columns (every row also has `problem_id`, `formal_statement` and `header`):
+Only records of the selected kinds are used, by default `sample` (whole-proof samples: `collect`,
+the sampling search, RMaxTS expansions, LeanReward); `tactic` (best-first-search steps) can be
+added; `precheck` (statement + `sorry`) and `final` (a search's re-check) never make sense as
+training rows.  Records are read with `load_records`: one per (statement, proof), a settled
+verdict replacing an earlier `timeout` / `error`.
 
-grpo      {prompt, completion, reward}: every recorded sample; reward is 1.0 only for verdict
-          `proved` under the default axiom policy (no sorry, no native_decide), else 0.0.  Ready
-          for TRL's GRPOTrainer / verl (use `prompt` as the dataset prompt; `formal_statement` and
-          `header` are the columns `LeanReward` reads).
+Formats and their columns (every row except verl's also has `problem_id`, `formal_statement`,
+`header` (null: the checker's default header) and `prefix` (the verified proof prefix the
+completion continues; "" for a whole proof): the columns `LeanReward` reads):
+
+grpo      {prompt, completion, reward}: every selected record; reward is 1.0 only for verdict
+          `proved` under the default axiom policy (no sorry, no native_decide), else 0.0.  For
+          TRL's GRPOTrainer: `prompt` is the dataset prompt, the other columns reach the reward
+          function as keyword lists.
 sft       {prompt, completion}: verified (proved) samples only, one row per distinct proof.
-dpo       {prompt, chosen, rejected}: for each prompt with both a proved and a not-proved sample,
+dpo       {prompt, chosen, rejected}: for each prompt with both a proved and a failed sample,
           pairs (proved completion, failed completion); at most `max_pairs_per_prompt` pairs.
+          `timeout` / `error` samples are never `rejected` (the proof may be right).
 error-fix {prompt, failed_proof, error, corrected_proof}: a failed proof of a problem with its
           first Lean error (line:column: text; or the verdict reason) and a verified proof of the
-          same problem, for self-correction training.  `prompt` is the original problem prompt.
+          same problem, for self-correction training.  `prompt` is the failed sample's prompt.
+          `timeout` / `error` samples are never the failed proof.
+verl      {data_source, prompt, ability, reward_model, extra_info}: verl's RLHFDataset layout,
+          one row per distinct (problem, prompt): `prompt` is a chat message list
+          [{"role": "user", "content": <recorded prompt>}], `data_source` "lean4",
+          `reward_model` {"style": "rule", "ground_truth": JSON {formal_statement, header,
+          prefix}} (what `prover.rl.verl_reward.compute_score` verifies against), `extra_info`
+          {index, problem_id}.
 
 `prompt` is the exact prompt recorded with the sample; records without one (e.g. from `verify`)
 get the DeepSeek-Prover-V1.5 non-CoT prompt built from header + statement.
@@ -19,21 +35,25 @@ get the DeepSeek-Prover-V1.5 non-CoT prompt built from header + statement.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from prover.errors import UsageError
-from prover.rl.records import FeedbackRecord, read_records, rows_to_parquet
+from prover.rl.records import KINDS, FeedbackRecord, load_records, rows_to_parquet
 
-FORMATS = ("grpo", "sft", "dpo", "error-fix")
+FORMATS = ("grpo", "sft", "dpo", "error-fix", "verl")
+DEFAULT_KINDS = ("sample",)
 COLUMNS = {
     "grpo": ("prompt", "completion", "reward"),
     "sft": ("prompt", "completion"),
     "dpo": ("prompt", "chosen", "rejected"),
     "error-fix": ("prompt", "failed_proof", "error", "corrected_proof"),
+    "verl": ("data_source", "prompt", "ability", "reward_model", "extra_info"),
 }
-COMMON = ("problem_id", "formal_statement", "header")
+COMMON = ("problem_id", "formal_statement", "header", "prefix")
+VERL_DATA_SOURCE = "lean4"
 
 
 def _prompt(rec: FeedbackRecord) -> str:
@@ -54,8 +74,17 @@ def _common(rec: FeedbackRecord) -> dict[str, Any]:
     return {
         "problem_id": rec.problem_id,
         "formal_statement": rec.formal_statement,
-        "header": rec.header if rec.header is not None else "",
+        "header": rec.header,
+        "prefix": rec.prefix,
     }
+
+
+def ground_truth(rec: FeedbackRecord) -> str:
+    """verl's `reward_model.ground_truth`: what a completion of this prompt is verified against."""
+    return json.dumps(
+        {"formal_statement": rec.formal_statement, "header": rec.header, "prefix": rec.prefix},
+        ensure_ascii=False,
+    )
 
 
 def error_text(rec: FeedbackRecord) -> str:
@@ -74,12 +103,31 @@ def _groups(records: Iterable[FeedbackRecord]) -> dict[tuple[str, str], list[Fee
     return out
 
 
+def _failed(rec: FeedbackRecord) -> bool:
+    """Not proved, and the check finished (a timeout / error may be a correct proof)."""
+    return not rec.proved and rec.settled
+
+
+def parse_kinds(text: str) -> tuple[str, ...]:
+    """`sample,tactic` -> ("sample", "tactic"); UsageError naming the valid kinds."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise UsageError(
+            f"--kinds {text!r}: give a comma-separated list of {', '.join(KINDS)} (default: sample)"
+        )
+    return kinds
+
+
 def build_rows(
-    records: Iterable[FeedbackRecord], fmt: str, max_pairs_per_prompt: int = 4
+    records: Iterable[FeedbackRecord],
+    fmt: str,
+    max_pairs_per_prompt: int = 4,
+    kinds: Sequence[str] = DEFAULT_KINDS,
 ) -> list[dict[str, Any]]:
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose {', '.join(FORMATS)}")
-    recs = list(records)
+    recs = [r for r in records if r.kind in kinds]
     rows: list[dict[str, Any]] = []
     if fmt == "grpo":
         for r in recs:
@@ -103,7 +151,7 @@ def build_rows(
             by_prompt.setdefault(_prompt(r), []).append(r)
         for prompt, rs in by_prompt.items():
             good = [r for r in rs if r.proved]
-            bad = [r for r in rs if not r.proved]
+            bad = [r for r in rs if _failed(r)]
             pairs = [(g, b) for g in good for b in bad][:max_pairs_per_prompt]
             for g, b in pairs:
                 rows.append(
@@ -114,12 +162,12 @@ def build_rows(
                         **_common(g),
                     }
                 )
-    else:
+    elif fmt == "error-fix":
         for rs in _groups(recs).values():
             good = [r for r in rs if r.proved]
             if not good:
                 continue
-            bad = [r for r in rs if not r.proved and r.proof.strip()]
+            bad = [r for r in rs if _failed(r) and r.proof.strip()]
             for k, b in enumerate(bad[:max_pairs_per_prompt]):
                 g = good[k % len(good)]
                 rows.append(
@@ -131,11 +179,31 @@ def build_rows(
                         **_common(b),
                     }
                 )
+    else:
+        prompts: set[tuple[str, str]] = set()
+        for r in recs:
+            prompt = _prompt(r)
+            if (r.problem_id, prompt) in prompts:
+                continue
+            prompts.add((r.problem_id, prompt))
+            rows.append(
+                {
+                    "data_source": VERL_DATA_SOURCE,
+                    "prompt": [{"role": "user", "content": prompt}],
+                    "ability": "theorem_proving",
+                    "reward_model": {"style": "rule", "ground_truth": ground_truth(r)},
+                    "extra_info": {"index": len(rows), "problem_id": r.problem_id},
+                }
+            )
     return rows
 
 
 def export(
-    directory: str | Path, fmt: str, out: str | Path, max_pairs_per_prompt: int = 4
+    directory: str | Path,
+    fmt: str,
+    out: str | Path,
+    max_pairs_per_prompt: int = 4,
+    kinds: Sequence[str] = DEFAULT_KINDS,
 ) -> tuple[Path, int]:
     """Write the `fmt` rows of DIR's records to `out` (.jsonl or .parquet); (path, row count)."""
     src = Path(directory)
@@ -144,26 +212,34 @@ def export(
     target = Path(out)
     if target.suffix not in (".jsonl", ".parquet"):
         raise UsageError(f"--out {target}: use a .jsonl or .parquet file name")
-    rows = build_rows(read_records(src), fmt, max_pairs_per_prompt)
+    rows = build_rows(load_records(src), fmt, max_pairs_per_prompt, kinds)
     write_rows(rows, target, fmt)
     return target, len(rows)
 
 
-def write_rows(rows: list[dict[str, Any]], target: Path, fmt: str) -> None:
-    import json
+def features(fmt: str) -> Any:
+    """The `datasets.Features` of a format's rows (so empty files and all-null columns such as
+    `header` keep their types)."""
+    from datasets import Features, Value
 
+    text = Value("string")
+    if fmt == "verl":
+        return Features(
+            {
+                "data_source": text,
+                "prompt": [{"role": text, "content": text}],
+                "ability": text,
+                "reward_model": {"style": text, "ground_truth": text},
+                "extra_info": {"index": Value("int64"), "problem_id": text},
+            }
+        )
+    return Features({c: Value("float64") if c == "reward" else text for c in COLUMNS[fmt] + COMMON})
+
+
+def write_rows(rows: list[dict[str, Any]], target: Path, fmt: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix == ".parquet":
-        if not rows:
-            from datasets import Dataset, Features, Value
-
-            cols = COLUMNS[fmt] + COMMON
-            feats = Features(
-                {c: Value("float64") if c == "reward" else Value("string") for c in cols}
-            )
-            Dataset.from_dict({c: [] for c in cols}, features=feats).to_parquet(str(target))
-            return
-        rows_to_parquet(rows, target)
+        rows_to_parquet(rows, target, features(fmt))
         return
     tmp = target.with_suffix(target.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:

@@ -2,11 +2,19 @@
 
 `records.jsonl` (one JSON object per line, append-only) has the columns of `FeedbackRecord`:
 
-    problem_id        str    benchmark problem name (or the request id)
+    problem_id        str    benchmark problem id (e.g. minif2f/<name>, proofnet/<split>/<idx>)
+                             or the search task's name; the request id when nothing else is known
     header            str|None  Lean header the proof was checked under (None: backend default)
     formal_statement  str    theorem up to and including `:= by`
+    kind              str    sample: a whole-proof completion (from the empty prefix, or from a
+                             verified prefix as in RMaxTS: proof = prefix + completion);
+                             tactic: one best-first-search step (proof = prefix + step);
+                             precheck: statement + `sorry` (does the statement elaborate);
+                             final: a search's fresh re-check of a proof it found.
+                             Records written before this column existed read as `sample`.
     prompt            str    exact prompt text given to the policy ("" if unknown)
     completion        str    raw policy output (cut at the code fence)
+    prefix            str    verified proof prefix the policy continued ("" for whole proofs)
     proof             str    the text checked after the statement
     policy            str    policy spec, e.g. "hf:/path/to/model"
     sampling          dict   {n, temperature, top_p, max_new_tokens, seed} (values may be null)
@@ -27,27 +35,44 @@
     timestamp         float  Unix time the record was written
 
 `FeedbackWriter` appends records crash-safely (flush + fsync per batch; a torn last line left by
-kill -9 is cut off when the file is reopened) and deduplicates by (formal_statement, proof) across
-restarts.  `RecordingChecker` wraps any Checker so every verification is recorded.
+kill -9 is cut off) under an exclusive `fcntl.flock`, so several processes can append to one
+file, and deduplicates by (formal_statement, proof) across restarts and processes.  A `timeout`
+or `error` verdict says nothing about the proof, so it does not count for deduplication: the pair
+is checked and written again when it comes up again, and `load_records` keeps the later record.
+`RecordingChecker` wraps any Checker so every verification is recorded; searches attach what the
+checker cannot know (problem id, prompt, completion, sampling, sample index, kind) through
+`check_with_context`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 
 RECORDS_FILE = "records.jsonl"
 SAMPLING_KEYS = ("n", "temperature", "top_p", "max_new_tokens", "seed")
+KINDS = ("sample", "tactic", "precheck", "final")
+# verdicts that say nothing about the proof (the check did not finish): never deduplicated
+TRANSIENT = frozenset({Verdict.TIMEOUT.value, Verdict.ERROR.value})
 _VERDICTS = {v.value for v in Verdict}
+_SORRY_ONLY = re.compile(r"\s*(?:by\s+)?sorry\s*")
+
+
+def _check_kind(owner: str, kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"{owner}.kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
 def normalize_sampling(sampling: Any) -> dict[str, Any]:
@@ -77,8 +102,10 @@ class FeedbackRecord:
     proof: str
     verdict: str
     header: str | None = None
+    kind: str = "sample"
     prompt: str = ""
     completion: str = ""
+    prefix: str = ""
     policy: str = ""
     sampling: dict[str, Any] = field(default_factory=dict)
     sample_index: int = -1
@@ -102,7 +129,8 @@ class FeedbackRecord:
             raise ValueError(
                 f"FeedbackRecord.verdict must be one of {sorted(_VERDICTS)}, got {self.verdict!r}"
             )
-        for name in ("problem_id", "formal_statement", "proof", "prompt", "completion"):
+        _check_kind("FeedbackRecord", self.kind)
+        for name in ("problem_id", "formal_statement", "proof", "prompt", "completion", "prefix"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"FeedbackRecord.{name} must be a string")
         if self.header is not None and not isinstance(self.header, str):
@@ -119,6 +147,11 @@ class FeedbackRecord:
     @property
     def proved(self) -> bool:
         return self.verdict == Verdict.PROVED.value
+
+    @property
+    def settled(self) -> bool:
+        """False for `timeout` / `error`: the check did not finish, the proof may be fine."""
+        return self.verdict not in TRANSIENT
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,8 +172,10 @@ class FeedbackRecord:
             problem_id=ctx.problem_id or request.id,
             header=request.header,
             formal_statement=request.formal_statement,
+            kind=ctx.kind,
             prompt=ctx.prompt,
             completion=ctx.completion if ctx.completion is not None else request.proof,
+            prefix=ctx.prefix,
             proof=request.proof,
             policy=ctx.policy,
             sampling=normalize_sampling(ctx.sampling),
@@ -161,35 +196,75 @@ class FeedbackRecord:
 
 @dataclass(frozen=True)
 class RequestContext:
-    """What the checker does not know about a request: where the proof came from."""
+    """What the checker does not know about a request: where the proof came from (see the module
+    docstring for `kind`)."""
 
     problem_id: str = ""
     prompt: str = ""
     completion: str | None = None  # None: the proof itself
+    prefix: str = ""
     policy: str = ""
     sampling: Any = None  # SamplingParams, a mapping, or None
     sample_index: int = -1
     source: str = ""
+    kind: str = "sample"
 
     def __post_init__(self) -> None:
+        _check_kind("RequestContext", self.kind)
         if self.sample_index < -1:
             raise ValueError(f"RequestContext.sample_index must be >= -1, got {self.sample_index}")
 
 
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a partial last line (no trailing newline, e.g. after kill -9) off the file."""
-    if not path.exists():
-        return
+@contextlib.contextmanager
+def _flocked(f: BinaryIO) -> Iterator[None]:
+    """Hold an exclusive flock on `f` (held by one process at a time, across processes)."""
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _complete_tail(path: Path, start: int) -> bytes:
+    """The complete lines of `path` from byte `start` on.  A partial last line (a writer killed
+    in the middle of a line, e.g. by kill -9) is cut off the file; call this only under the flock,
+    when no live writer is between two bytes of a line."""
     with path.open("rb+") as f:
+        f.seek(start)
         data = f.read()
         if data and not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
+            data = data[: data.rfind(b"\n") + 1]
+            f.truncate(start + len(data))
             f.flush()
             os.fsync(f.fileno())
+    return data
+
+
+def append_locked(path: Path, text: str) -> None:
+    """Append whole lines to `path` under the flock (torn tail cut first), flush + fsync."""
+    with path.open("ab") as f, _flocked(f):
+        size = path.stat().st_size
+        if size:
+            with path.open("rb") as r:
+                r.seek(size - 1)
+                torn = r.read(1) != b"\n"
+            if torn:
+                _complete_tail(path, 0)
+        f.write(text.encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _parse(line: str) -> FeedbackRecord | None:
+    try:
+        return FeedbackRecord.from_json(json.loads(line))
+    except (json.JSONDecodeError, TypeError, ValueError):
+        return None
 
 
 def read_records(path: str | Path) -> Iterator[FeedbackRecord]:
-    """Records of a directory (its records.jsonl) or a jsonl file; torn/invalid lines skipped."""
+    """Every record of a directory (its records.jsonl) or a jsonl file, in file order; torn and
+    invalid lines are skipped.  See `load_records` for one record per (statement, proof)."""
     p = Path(path)
     if p.is_dir():
         p = p / RECORDS_FILE
@@ -199,30 +274,57 @@ def read_records(path: str | Path) -> Iterator[FeedbackRecord]:
         for line in f:
             if not line.endswith("\n"):
                 break  # torn tail
-            try:
-                yield FeedbackRecord.from_json(json.loads(line))
-            except (json.JSONDecodeError, TypeError, ValueError):
-                continue
+            rec = _parse(line)
+            if rec is not None:
+                yield rec
+
+
+def load_records(path: str | Path) -> list[FeedbackRecord]:
+    """One record per (formal_statement, proof), at the place of its first record: a later record
+    replaces an earlier one unless the later one is a `timeout` / `error` and the earlier is not
+    (a settled verdict replaces a transient one, never the other way round)."""
+    out: dict[str, FeedbackRecord] = {}
+    for rec in read_records(path):
+        old = out.get(rec.key)
+        if old is None or rec.settled or not old.settled:
+            out[rec.key] = rec
+    return list(out.values())
 
 
 class FeedbackWriter:
-    """Append-only, crash-safe, deduplicated, thread-safe writer of `DIR/records.jsonl`."""
+    """Append-only, crash-safe, deduplicated writer of `DIR/records.jsonl`, safe to share between
+    threads (a lock) and processes (an exclusive flock around each append; before appending, the
+    records other processes appended meanwhile are read, so their pairs are not written twice).
+
+    `done` maps problem id -> sample indices with a settled verdict (collect's resume state)."""
 
     def __init__(self, out_dir: str | Path) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / RECORDS_FILE
         self._lock = threading.Lock()
-        _drop_torn_tail(self.path)
         self._keys: set[str] = set()
-        self.done: dict[str, set[int]] = {}  # problem_id -> sample indices recorded
-        for rec in read_records(self.path):
-            self._note(rec)
-        self._f = self.path.open("a", encoding="utf-8")
+        self.done: dict[str, set[int]] = {}
+        self._pos = 0  # bytes of the file already read (a line boundary)
+        self._f = self.path.open("ab")
+        with self._lock, _flocked(self._f):
+            self._sync()
         self.written = 0
         self.skipped = 0
 
+    def _sync(self) -> None:
+        """Note the records appended since the last look (by this or another process)."""
+        data = _complete_tail(self.path, self._pos)
+        self._pos += len(data)
+        # split on "\n" only: JSON keeps other line separators (U+2028, ...) unescaped
+        for line in data.decode("utf-8", errors="replace").split("\n")[:-1]:
+            rec = _parse(line)
+            if rec is not None:
+                self._note(rec)
+
     def _note(self, rec: FeedbackRecord) -> None:
+        if not rec.settled:
+            return  # a timeout / error is checked and written again when the pair comes back
         self._keys.add(rec.key)
         if rec.sample_index >= 0:
             self.done.setdefault(rec.problem_id, set()).add(rec.sample_index)
@@ -236,22 +338,27 @@ class FeedbackWriter:
         return key in self._keys
 
     def write(self, records: Sequence[FeedbackRecord]) -> int:
-        """Append the records not seen before; flush + fsync once.  Returns how many were new."""
+        """Append the records whose (statement, proof) has no settled record yet; flush + fsync
+        once.  Returns how many were written."""
         with self._lock:
             if self._f.closed:
                 raise ValueError(f"FeedbackWriter for {self.path} is closed")
-            lines = []
-            for rec in records:
-                if rec.key in self._keys:
-                    self.skipped += 1
-                    continue
-                self._note(rec)
-                lines.append(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
-            if lines:
-                self._f.write("".join(lines))
-                self._f.flush()
-                os.fsync(self._f.fileno())
-                self.written += len(lines)
+            with _flocked(self._f):
+                self._sync()
+                lines = []
+                for rec in records:
+                    if rec.key in self._keys:
+                        self.skipped += 1
+                        continue
+                    self._note(rec)
+                    lines.append(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
+                if lines:
+                    payload = "".join(lines).encode("utf-8")
+                    self._f.write(payload)
+                    self._f.flush()
+                    os.fsync(self._f.fileno())
+                    self._pos += len(payload)
+                    self.written += len(lines)
             return len(lines)
 
     def close(self) -> None:
@@ -269,10 +376,12 @@ class FeedbackWriter:
 class RecordingChecker:
     """A Checker that records every verification into a FeedbackWriter.
 
-    `check(requests)` records with the default context (plus the request id as problem id);
-    `check_with_context(requests, contexts)` attaches a prompt/completion/policy context per
-    request.  Contexts can also be registered ahead with `set_context(request, ctx)` (a side map
-    keyed by the request, consumed by the next check)."""
+    `check_with_context(requests, contexts)` attaches a context per request (searches do this
+    through the module-level `check_with_context`); `policy` and `source` left empty in a context
+    are taken from the checker's default `context`.  Contexts can also be registered ahead with
+    `set_context(request, ctx)` (consumed by the next check of an equal request).  A request
+    checked with no context gets the default context, as kind `precheck` when its proof is just
+    `sorry` (a statement check, e.g. `prove` checking that its statements elaborate)."""
 
     def __init__(
         self, inner: Checker, writer: FeedbackWriter, context: RequestContext | None = None
@@ -281,17 +390,37 @@ class RecordingChecker:
         self.writer = writer
         self.context = context or RequestContext()
         self.name = inner.name
-        self._side: dict[CheckRequest, RequestContext] = {}
+        self._side: dict[CheckRequest, list[RequestContext]] = {}
         self._lock = threading.Lock()
 
     def set_context(self, request: CheckRequest, context: RequestContext) -> None:
         with self._lock:
-            self._side[request] = context
+            self._side.setdefault(request, []).append(context)
+
+    def _pop(self, request: CheckRequest) -> RequestContext | None:
+        queue = self._side.get(request)
+        if not queue:
+            return None
+        ctx = queue.pop(0)
+        if not queue:
+            del self._side[request]
+        return ctx
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         with self._lock:
-            contexts = [self._side.pop(r, None) for r in requests]
+            contexts = [self._pop(r) for r in requests]
         return self.check_with_context(requests, contexts)
+
+    def _context(self, request: CheckRequest, ctx: RequestContext | None) -> RequestContext:
+        if ctx is None:
+            if _SORRY_ONLY.fullmatch(request.proof):
+                return replace(self.context, kind="precheck")
+            return self.context
+        return replace(
+            ctx,
+            policy=ctx.policy or self.context.policy,
+            source=ctx.source or self.context.source,
+        )
 
     def check_with_context(
         self,
@@ -303,7 +432,7 @@ class RecordingChecker:
         results = self.inner.check(requests)
         recs = []
         for req, res, ctx in zip(requests, results, contexts, strict=True):
-            rec = FeedbackRecord.from_check(req, res, ctx or self.context)
+            rec = FeedbackRecord.from_check(req, res, self._context(req, ctx))
             if not rec.backend:
                 rec.backend = self.name
             recs.append(rec)
@@ -314,17 +443,39 @@ class RecordingChecker:
         self.inner.close()
 
 
+def check_with_context(
+    checker: Checker,
+    requests: Sequence[CheckRequest],
+    contexts: Sequence[RequestContext | None],
+) -> list[CheckResult]:
+    """`checker.check(requests)`; a checker that records (RecordingChecker) gets the contexts."""
+    attach = getattr(checker, "check_with_context", None)
+    if attach is None:
+        return checker.check(requests)
+    results: list[CheckResult] = attach(requests, contexts)
+    return results
+
+
 def to_parquet(directory: str | Path, out: str | Path | None = None) -> Path:
-    """Write the records of `directory` to parquet (default `DIR/records.parquet`) with the
-    `datasets` library; load it back with `load_dataset("parquet", data_files=...)`."""
-    rows = [r.to_json() for r in read_records(directory)]
+    """Write the records of `directory` (`load_records`: one per statement + proof) to parquet
+    (default `DIR/records.parquet`) with the `datasets` library; load it back with
+    `load_dataset("parquet", data_files=...)`."""
+    rows = [r.to_json() for r in load_records(directory)]
     target = Path(out) if out is not None else Path(directory) / "records.parquet"
     rows_to_parquet(rows, target)
     return target
 
 
-def rows_to_parquet(rows: list[dict[str, Any]], target: Path) -> None:
+def rows_to_parquet(rows: list[dict[str, Any]], target: Path, features: Any = None) -> None:
+    """Rows to a parquet file through `datasets` (`features`: a `datasets.Features`, or None to
+    infer the schema from the rows)."""
     from datasets import Dataset
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    Dataset.from_list(rows).to_parquet(str(target))
+    tmp = target.with_name(target.name + ".tmp")
+    if features is None:
+        ds = Dataset.from_list(rows)
+    else:  # from columns: also right for zero rows
+        ds = Dataset.from_dict({c: [r[c] for r in rows] for c in features}, features=features)
+    ds.to_parquet(str(tmp))
+    tmp.replace(target)

@@ -4,12 +4,20 @@ or any trainer that scores a batch of completions.
     reward = LeanReward(make_checker("embedded"))
     reward(prompts, completions, formal_statement=[...], header=[...]) -> [1.0, 0.0, ...]
 
-Each completion is cut at the first code fence (```` ``` ````), then all completions are verified
-in ONE checker call; the reward is 1.0 for `proved` (no errors, no sorry, default axiom policy:
-native_decide is refused unless `allow_native_decide=True`) and 0.0 otherwise.  Dataset columns
-arrive as keyword lists: `formal_statement` is required, `header` optional (None / missing: the
-backend's default header).  Conversational completions (lists of {"role", "content"}) use the
-last message's content.  Pass a FeedbackWriter to record every verification.
+GRPOTrainer calls it with keyword arguments only: `prompts=`, `completions=`, `completion_ids=`,
+`trainer_state=` and every other dataset column as a keyword list (one value per completion);
+those it does not use are ignored.  The proof of a completion (see `proof_of`): a completion that
+opens with a ```` ```lean4 ```` block (a chat answer holding the whole theorem) gives the text
+after the statement in its last such block; any other completion continues the prompt's code
+block and is cut at the first code fence, after the `prefix` column's verified prefix, if any.
+All completions are verified in ONE checker call; the reward is 1.0 for `proved` (no errors, no
+sorry, default axiom policy: native_decide is refused unless `allow_native_decide=True`) and 0.0
+otherwise.  Columns: `formal_statement` is required; `header` optional (None, "" or missing: the
+backend's default header -- an empty string from a dataset is a missing value, not "no
+imports"); `prefix` optional; `problem_id` (or `name`) names the records.  Conversational
+completions (lists of {"role", "content"} messages, as GRPOTrainer passes them for a
+conversational dataset) use the last message's content.  Pass a FeedbackWriter to record every
+verification.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prover.lean.types import Checker, CheckRequest, Verdict
-from prover.policy.prompts import cut_at_fence
+from prover.policy.prompts import FENCE, cut_at_fence, v2_extract_proof
 from prover.rl.records import FeedbackRecord, FeedbackWriter, RequestContext
 
 
@@ -30,6 +38,16 @@ def _text(completion: Any) -> str:
     if isinstance(completion, dict):
         return str(completion.get("content", ""))
     raise TypeError(f"LeanReward: unsupported completion type {type(completion).__name__}")
+
+
+def proof_of(text: str, formal_statement: str, prefix: str = "") -> str:
+    """The proof (text after the statement) that a completion stands for."""
+    start = text.find(FENCE)
+    if start >= 0 and text.startswith(FENCE + "lean4", start):
+        whole = v2_extract_proof(text, formal_statement)
+        if whole is not None:
+            return whole
+    return prefix + cut_at_fence(text)
 
 
 def _column(kwargs: dict[str, Any], name: str, n: int, required: bool) -> list[Any]:
@@ -76,17 +94,20 @@ class LeanReward:
         n = len(completions)
         stmts = _column(kwargs, "formal_statement", n, required=True)
         headers = _column(kwargs, "header", n, required=False)
-        ids = _column(kwargs, "name", n, required=False)
+        prefixes = _column(kwargs, "prefix", n, required=False)
+        ids = _column(kwargs, "problem_id" if "problem_id" in kwargs else "name", n, False)
         return [
             CheckRequest(
                 formal_statement=str(s),
-                proof=cut_at_fence(_text(c)),
-                header=h,
+                proof=proof_of(_text(c), str(s), pre or ""),
+                header=h or None,
                 id=str(i) if i is not None else f"reward-{k}",
                 allow_native_decide=self.allow_native_decide,
                 timeout_s=self.timeout_s,
             )
-            for k, (c, s, h, i) in enumerate(zip(completions, stmts, headers, ids, strict=True))
+            for k, (c, s, h, pre, i) in enumerate(
+                zip(completions, stmts, headers, prefixes, ids, strict=True)
+            )
         ]
 
     def __call__(
@@ -107,11 +128,20 @@ class LeanReward:
                         problem_id=req.id,
                         prompt=_text(p) if p is not None else "",
                         completion=_text(c),
+                        prefix=pre or "",
                         policy=self.policy,
                         source="reward",
+                        kind="sample",
                     ),
                 )
-                for req, res, p, c in zip(reqs, results, ps, completions, strict=True)
+                for req, res, p, c, pre in zip(
+                    reqs,
+                    results,
+                    ps,
+                    completions,
+                    _column(kwargs, "prefix", len(reqs), required=False),
+                    strict=True,
+                )
             ]
             self.writer.write(recs)
         return [1.0 if r.verdict is Verdict.PROVED else 0.0 for r in results]

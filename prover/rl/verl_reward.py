@@ -1,0 +1,88 @@
+"""Lean reward for verl: `compute_score(data_source, solution_str, ground_truth, extra_info=None)`.
+
+verl's reward manager calls a custom reward function once per response with these arguments;
+`ground_truth` is the row's `reward_model.ground_truth` as written by
+`prover export --format verl` (JSON {formal_statement, header, prefix}).  Each call runs ONE
+verification through a checker created on the first call and reused afterwards; the score is 1.0
+iff Lean says `proved` (default axiom policy), else 0.0.  The proof is taken from the response
+as `LeanReward` does (`prover.rl.reward.proof_of`): the text after the statement in the last
+```` ```lean4 ```` block of a chat answer, else the response cut at the first code fence, after
+the prefix.
+
+Point verl at this file (it loads the file by path, so `prover` must be importable in verl's
+workers, e.g. installed with `pip install -e .`)::
+
+    custom_reward_function.path=$(python -c "import prover.rl.verl_reward as m; print(m.__file__)")
+    custom_reward_function.name=compute_score
+    # optional: +custom_reward_function.reward_kwargs.backend=native
+    #           +custom_reward_function.reward_kwargs.timeout_s=60
+
+`backend` (auto | embedded | native) and `timeout_s` (per proof) only take effect on the call that
+creates the checker.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from prover.lean.types import Checker, CheckRequest, Verdict
+from prover.rl.reward import proof_of
+
+_lock = threading.Lock()
+_checker: Checker | None = None
+
+
+def set_checker(checker: Checker | None) -> None:
+    """Use `checker` for the following calls (None: create one on the next call)."""
+    global _checker
+    with _lock:
+        _checker = checker
+
+
+def _shared_checker(backend: str, timeout_s: float | None) -> Checker:
+    global _checker
+    with _lock:
+        if _checker is None:
+            from prover.lean import make_checker
+
+            options: dict[str, Any] = {} if timeout_s is None else {"timeout_s": timeout_s}
+            _checker = make_checker(backend, **options)
+        return _checker
+
+
+def parse_ground_truth(ground_truth: str | dict[str, Any]) -> tuple[str, str | None, str]:
+    """(formal_statement, header, prefix) of a verl export row's ground truth; ValueError if it
+    is not one."""
+    data = json.loads(ground_truth) if isinstance(ground_truth, str) else ground_truth
+    if not isinstance(data, dict) or not isinstance(data.get("formal_statement"), str):
+        raise ValueError(
+            "compute_score: ground_truth must be the JSON object of `prover export --format "
+            f"verl` with a formal_statement, got {str(ground_truth)[:80]!r}"
+        )
+    header = data.get("header")
+    return data["formal_statement"], header or None, data.get("prefix") or ""
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: str | dict[str, Any],
+    extra_info: dict[str, Any] | None = None,
+    *,
+    backend: str = "auto",
+    timeout_s: float | None = None,
+) -> float:
+    """1.0 iff `solution_str` proves the ground truth's statement (`data_source` and
+    `extra_info` are not needed: the ground truth says everything)."""
+    statement, header, prefix = parse_ground_truth(ground_truth)
+    request = CheckRequest(
+        formal_statement=statement,
+        proof=proof_of(solution_str, statement, prefix),
+        header=header,
+        id=str((extra_info or {}).get("problem_id", "")),
+        timeout_s=timeout_s,
+    )
+    (result,) = _shared_checker(backend, timeout_s).check([request])
+    return 1.0 if result.verdict is Verdict.PROVED else 0.0

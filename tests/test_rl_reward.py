@@ -1,0 +1,92 @@
+"""LeanReward called exactly as TRL's GRPOTrainer calls a reward function (keyword arguments only,
+every extra dataset column as a keyword list, plus `completion_ids` and `trainer_state`), for
+standard and conversational data; a null or empty header reaches the checker as None (the
+backend's default header).  A fake checker, no Lean."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.rl.records import FeedbackWriter, read_records
+from prover.rl.reward import LeanReward, proof_of
+
+STMT = "theorem t (a b : Nat) : a + b = b + a := by\n"
+
+
+class Capture:
+    """`omega` proves; remembers every request."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.requests: list[CheckRequest] = []
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        self.requests += requests
+        return [
+            CheckResult(Verdict.PROVED if r.proof.strip() == "omega" else Verdict.FAILED)
+            for r in requests
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+class TrainerState:  # stands in for transformers.TrainerState
+    global_step = 7
+
+
+def test_called_like_grpo_trainer_standard_format(tmp_path: Path):
+    chk = Capture()
+    with FeedbackWriter(tmp_path) as w:
+        reward = LeanReward(chk, writer=w, policy="hf:m")
+        out = reward(
+            prompts=["P1", "P1", "P2"],
+            completions=["  omega\n```\nmore", "  simp", "omega"],
+            completion_ids=[[1, 2], [3], [4]],
+            trainer_state=TrainerState(),
+            # the other columns of a `prover export --format grpo` file
+            formal_statement=[STMT] * 3,
+            header=[None, "", "import Mathlib\n"],
+            prefix=["", "", "  intro\n  "],
+            problem_id=["minif2f/t", "minif2f/t", "minif2f/u"],
+            reward=[1.0, 0.0, 0.0],
+        )
+    assert out == [1.0, 0.0, 0.0] and len(chk.requests) == 3
+    assert [r.header for r in chk.requests] == [None, None, "import Mathlib\n"]
+    assert chk.requests[2].proof == "  intro\n  omega" and chk.requests[0].id == "minif2f/t"
+    recs = list(read_records(tmp_path))
+    assert [r.problem_id for r in recs] == ["minif2f/t", "minif2f/t", "minif2f/u"]
+    assert [r.header for r in recs] == [None, None, "import Mathlib\n"]
+    assert recs[0].prompt == "P1" and recs[2].prefix == "  intro\n  " and recs[0].kind == "sample"
+
+
+def test_called_like_grpo_trainer_conversational_format():
+    chk = Capture()
+    reward = LeanReward(chk)
+    prompts = [[{"role": "user", "content": "Complete the following Lean 4 code: ..."}]] * 2
+    completions = [
+        [{"role": "assistant", "content": f"Plan: commute.\n```lean4\n{STMT}  omega\n```"}],
+        [{"role": "assistant", "content": "  simp\n```"}],
+    ]
+    out = reward(
+        prompts=prompts,
+        completions=completions,
+        completion_ids=[[1], [2]],
+        trainer_state=TrainerState(),
+        formal_statement=[STMT, STMT],
+        header=["", ""],
+    )
+    assert out == [1.0, 0.0]
+    # the text after the statement in the block, and a continuation cut at the fence
+    assert chk.requests[0].proof == "\n  omega\n" and chk.requests[1].proof == "  simp\n"
+    assert all(r.header is None for r in chk.requests)
+
+
+def test_proof_of():
+    assert proof_of("  omega\n```\n```lean4\nx", STMT) == "  omega\n"  # continuation
+    assert proof_of("  omega", STMT, prefix="  intro\n") == "  intro\n  omega"
+    chat = f"```lean4\nimport Mathlib\n{STMT}  omega\n```\nDone."
+    assert proof_of(chat, STMT, prefix="ignored: the block holds the whole proof") == "\n  omega\n"
