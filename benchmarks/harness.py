@@ -2,8 +2,10 @@
 append one JSON line per problem to `results.jsonl` (resumable), then write `summary.json`,
 `report.md` and `pass_curve.png`.
 
-Resume: problems whose id already has a complete line in `results.jsonl` are skipped; a torn
-last line (a kill in the middle of a write) is cut off before appending.
+Resume: problems whose id already has a complete line in `results.jsonl` are skipped, except
+those whose latest line records an `error` (an exception in the search or the policy, e.g. a
+model-server timeout): they are tried again and the new line wins.  A torn last line (a kill in
+the middle of a write) is cut off before appending.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from prover.policy.base import Policy, ProofTask
 from search.base import Budget, Search, SearchResult
 
 RESULTS = "results.jsonl"
-_CONFIG_KEYS = ("policy", "search", "budget", "seed")
+_CONFIG_KEYS = ("benchmark", "split", "policy", "search", "budget", "seed")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ProblemResult:
     verifier_s: float = 0.0
     found_at: int | None = None  # 1-based global sample index of the proof
     failure: str = ""
+    error: str = ""  # the search raised this: not finished, retried on resume
 
     def __post_init__(self) -> None:
         if self.samples < 0:
@@ -94,22 +97,34 @@ def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def unwrap_checker(checker: Any) -> Any:
+    """The checker under every wrapper layer (result cache, recorder, ...): `.inner` until none.
+    A claimed proof is re-verified on it, from scratch, so no cached answer is trusted."""
+    while hasattr(checker, "inner"):
+        checker = checker.inner
+    return checker
+
+
 def repair_results(path: Path) -> None:
-    """Cut a torn (newline-less or unparseable) last line off `path`."""
+    """Cut a torn (newline-less or unparseable) last line off `path` in place: the file is
+    truncated to its good prefix (never rewritten, so a kill here loses nothing) and fsynced."""
     if not path.exists():
         return
     data = path.read_bytes()
-    if not data:
-        return
-    keep = data if data.endswith(b"\n") else data[: data.rfind(b"\n") + 1]
+    keep = len(data) if data.endswith(b"\n") else data.rfind(b"\n") + 1
     if keep:
-        last = keep[:-1].rsplit(b"\n", 1)[-1]
+        start = data.rfind(b"\n", 0, keep - 1) + 1
         try:
-            json.loads(last)
+            json.loads(data[start : keep - 1])
         except (json.JSONDecodeError, UnicodeDecodeError):
-            keep = keep[: len(keep) - len(last) - 1]
-    if keep != data:
-        path.write_bytes(keep)
+            keep = start
+    if keep != len(data):
+        os.truncate(path, keep)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_results(out_dir: Path | str) -> dict[str, dict[str, Any]]:
@@ -192,7 +207,13 @@ def _solve_one(
     except Exception as exc:  # a bug or a policy failure costs this problem, not the run
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return ProblemResult(
-            rec.id, rec.name, rec.split, False, wall_s=time.monotonic() - t0, failure=f"error: {tb}"
+            rec.id,
+            rec.name,
+            rec.split,
+            False,
+            wall_s=time.monotonic() - t0,
+            failure=f"error: {tb}",
+            error=tb,
         )
     solved, proof, failure = res.solved, res.proof, res.failure
     verifier_s = res.verifier_s
@@ -285,7 +306,7 @@ def run_eval(
     _check_config(out, config)
     path = out / RESULTS
     repair_results(path)
-    done = read_results(out)
+    done = {i: x for i, x in read_results(out).items() if not x.get("error")}
     todo = [r for r in records if r.id not in done]
     prev_solved = sum(1 for r in records if r.id in done and done[r.id].get("solved"))
 
@@ -309,9 +330,7 @@ def run_eval(
 
             checker = make_checker(backend)
             own.append(checker)
-        verifier: Any = checker  # re-verify past any result cache / recorder: from scratch
-        while hasattr(verifier, "inner"):
-            verifier = verifier.inner
+        verifier = unwrap_checker(checker)
         progress = _Progress(len(records), len(records) - len(todo), prev_solved, quiet, stream)
         progress.draw()
         lock = threading.Lock()
@@ -358,11 +377,13 @@ def summarize(
         "pass_rate": k / n if n else 0.0,
         "wilson95": [lo, hi],
         "missing": len(records) - n,
+        "errors": sum(1 for x in rows if x.get("error")),
         "by_split": by_split,
         "samples_total": sum(int(x.get("samples", 0)) for x in rows),
         "wall_s_total": round(sum(float(x.get("wall_s", 0.0)) for x in rows), 3),
         "verifier_s_total": round(sum(float(x.get("verifier_s", 0.0)) for x in rows), 3),
         "config": config.to_json(),
+        "ids": [r.id for r in records if r.id in results],
     }
 
 
@@ -439,12 +460,25 @@ def write_outputs(out: Path, records: Sequence[Problem], config: EvalConfig) -> 
     return summary
 
 
+def run_rows(out_dir: Path | str) -> dict[str, dict[str, Any]]:
+    """The rows `summary.json` of `out_dir` counts: the latest line of each of its problems
+    (every problem of `results.jsonl` when there is no summary yet, e.g. after a kill)."""
+    d = Path(out_dir)
+    res = read_results(d)
+    try:
+        ids = json.loads((d / "summary.json").read_text(encoding="utf-8"))["ids"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return res
+    return {i: res[i] for i in ids if i in res}
+
+
 def compare_runs(dirs: Sequence[Path | str]) -> str:
-    """Side-by-side pass rates of several eval directories and the problems they disagree on."""
+    """Side-by-side pass rates of several eval directories and the problems they disagree on;
+    each directory counts as its `summary.json` does (latest line per problem)."""
     runs = []
     for d in dirs:
         d = Path(d)
-        res = read_results(d)
+        res = run_rows(d)
         if not res:
             raise UsageError(f"{d} has no {RESULTS} with results")
         runs.append((str(d), res))

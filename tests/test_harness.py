@@ -50,18 +50,19 @@ class FakeChecker:
 
 class FakeSearch:
     """Solves problems whose name starts with 'ok' (at sample 3), claims a bogus proof for
-    names starting with 'liar', fails the rest, and raises for 'boom'."""
+    names starting with 'liar', fails the rest, and raises for 'boom' unless `healed`."""
 
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, healed: bool = False) -> None:
+        self.healed = healed
         self.seen: list[str] = []
         self.lock = threading.Lock()
 
     def run(self, task, policy, checker, budget, seed=0, checkpoint_dir=None):  # noqa: ANN001
         with self.lock:
             self.seen.append(task.name)
-        if task.name == "boom":
+        if task.name == "boom" and not self.healed:
             raise RuntimeError("policy exploded")
         if task.name.startswith("ok"):
             return SearchResult(True, GOOD, samples_used=3, found_at=3, verifier_s=0.1)
@@ -144,13 +145,35 @@ def test_run_eval_outputs_and_reverification(tmp_path: Path) -> None:
     liar = rows["t/liar"]  # claimed solved, re-verification disagrees
     assert not liar["solved"] and "re-verification failed (failed)" in liar["failure"]
     assert rows["t/hard"]["proof"] == "  intro x\n" and rows["t/hard"]["samples"] == 4
-    assert "policy exploded" in rows["t/boom"]["failure"]
+    boom = rows["t/boom"]  # written (nothing is lost) but marked as an error, not finished
+    assert not boom["solved"] and boom["error"] == "RuntimeError: policy exploded"
+    assert "policy exploded" in boom["failure"] and summary["errors"] == 1
     # every claimed proof was re-checked from scratch, without steps
     rechecks = [c for c in checker.calls]
     assert len(rechecks) == 3 and not any(c.want_steps for c in rechecks)
     for f in ("summary.json", "report.md", "pass_curve.png", "config.json"):
         assert (tmp_path / f).stat().st_size > 0
     assert json.loads((tmp_path / "summary.json").read_text())["solved"] == 2
+
+
+def test_resume_retries_errors_and_counts_each_problem_once(tmp_path: Path) -> None:
+    recs = _recs("ok1", "boom", "hard")
+    _run(recs, tmp_path)
+    search = FakeSearch()
+    summary = _run(recs, tmp_path, search=search)  # still failing: tried again, row appended
+    assert search.seen == ["boom"] and summary["problems"] == 3 and summary["errors"] == 1
+    search = FakeSearch(healed=True)
+    summary = _run(recs, tmp_path, search=search)
+    assert search.seen == ["boom"]
+    lines = (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["id"] for x in lines].count("t/boom") == 3
+    assert summary["problems"] == 3 and summary["errors"] == 0 and summary["solved"] == 1
+    assert not read_results(tmp_path)["t/boom"]["error"]  # the latest row wins
+    assert "| 3 | 1 | 33.3% |" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert compare_runs([tmp_path]).splitlines()[2].split()[1:4] == ["3", "1", "33.3%"]
+    search = FakeSearch(healed=True)
+    _run(recs, tmp_path, search=search)
+    assert search.seen == []
 
 
 def test_resume_skips_done_and_handles_torn_line(tmp_path: Path) -> None:
@@ -177,8 +200,12 @@ def test_repair_results_variants(tmp_path: Path) -> None:
     repair_results(p)
     assert p.read_text() == '{"id": "a"}\n{"id": "b"}\n'
     p.write_text('{"id": "a"}\n{"id"', encoding="utf-8")
+    inode = p.stat().st_ino
     repair_results(p)
-    assert p.read_text() == '{"id": "a"}\n'
+    assert p.read_text() == '{"id": "a"}\n' and p.stat().st_ino == inode  # truncated in place
+    p.write_text('{"id"', encoding="utf-8")
+    repair_results(p)
+    assert p.read_text() == ""
     p.write_text('{"id": "a"}\n{"id": \n', encoding="utf-8")  # newline made it, JSON did not
     repair_results(p)
     assert p.read_text() == '{"id": "a"}\n'
@@ -188,6 +215,11 @@ def test_config_change_refused(tmp_path: Path) -> None:
     _run(_recs("ok1"), tmp_path)
     with pytest.raises(UsageError, match="different configuration"):
         _run(_recs("ok1"), tmp_path, budget="2x4")
+    _run(_recs("ok1"), tmp_path / "b", benchmark="minif2f", split="valid")
+    with pytest.raises(UsageError, match="split 'valid' -> 'test'"):
+        _run(_recs("ok1"), tmp_path / "b", benchmark="minif2f", split="test")
+    with pytest.raises(UsageError, match="benchmark 'minif2f' -> 'proofnet'"):
+        _run(_recs("ok1"), tmp_path / "b", benchmark="proofnet", split="valid")
     with pytest.raises(UsageError, match="RUNSxSAMPLES"):
         _run(_recs("ok1"), tmp_path / "other", budget="3x")
 
@@ -221,6 +253,73 @@ def test_report_rendering_and_compare(tmp_path: Path) -> None:
         compare_runs([tmp_path / "empty"])
 
 
+def test_compare_agrees_with_summary(tmp_path: Path) -> None:
+    _run(_recs("ok1", "hard", "ok2"), tmp_path)
+    summary = _run(_recs("ok1", "hard"), tmp_path)  # a smaller selection in the same directory
+    assert summary["problems"] == 2 and summary["solved"] == 1
+    row = compare_runs([tmp_path]).splitlines()[2].split()
+    assert row[1:4] == ["2", "1", "50.0%"]
+    (tmp_path / "summary.json").unlink()  # killed before any summary: every problem counts
+    assert compare_runs([tmp_path]).splitlines()[2].split()[1:3] == ["3", "2"]
+
+
 def test_budget_object_accepted(tmp_path: Path) -> None:
     summary = _run(_recs("hard"), tmp_path, budget=Budget(2, 3))
     assert read_results(tmp_path)["t/hard"]["samples"] == 6 and summary["config"]["budget"] == "2x3"
+
+
+def _jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _row(name: str, split: str = "valid") -> dict[str, str]:
+    return {
+        "name": name,
+        "split": split,
+        "informal_prefix": "",
+        "formal_statement": f"theorem {name} : True := by\n",
+        "goal": "⊢ True",
+        "header": "",
+    }
+
+
+def test_eval_cli_on_a_jsonl_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prover.cli import main
+
+    data = _jsonl(tmp_path / "mine.jsonl", [_row("ok1"), _row("hard"), _row("ok2", "test")])
+    monkeypatch.setattr("prover.lean.make_checker", lambda backend: FakeChecker())
+    monkeypatch.setattr("prover.lean.resolve_backend", lambda backend: "embedded")
+    monkeypatch.setattr("prover.policy.load_policy", lambda spec, lean_backend: NoPolicy())
+    monkeypatch.setattr("search.get_search", lambda name: FakeSearch())
+    out = tmp_path / "out"
+    argv = ["eval", "--benchmark", str(data), "--split", "valid", "--search", "sample"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    assert sorted(read_results(out)) == ["mine/hard", "mine/ok1"]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["solved"] == 1 and summary["config"]["benchmark"] == str(data.resolve())
+    assert "solved 1/2" in capsys.readouterr().err
+    assert main([*argv[:4], "test", *argv[5:], "--out", str(out)]) == 2  # another split
+    assert "split 'valid' -> 'test'" in capsys.readouterr().err
+
+
+def test_eval_jsonl_ids_and_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from prover.cli import main
+    from prover.commands.eval import load_records
+
+    data = _jsonl(tmp_path / "pn.jsonl", [_row("x"), _row("x"), _row("y", "test")])
+    name, recs = load_records(str(data), "valid")  # names repeat: keyed by line index
+    assert name == str(data.resolve()) and [r.id for r in recs] == ["pn/valid/0", "pn/valid/1"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(_row("a")) + '\n{"name": "b", "split": "valid"}\n', encoding="utf-8")
+    for benchmark, split, message in [
+        (str(tmp_path / "none.jsonl"), "valid", "none.jsonl does not exist"),
+        (str(bad), "valid", "bad.jsonl:2: missing field 'formal_statement'"),
+        (str(data), "train", "pn.jsonl: no problems with split 'train' (splits: test, valid)"),
+        ("putnam", "valid", "unknown benchmark 'putnam'"),
+    ]:
+        argv = ["eval", "--benchmark", benchmark, "--split", split, "--out", str(tmp_path / "o")]
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err

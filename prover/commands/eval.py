@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prover.errors import UsageError
+
+if TYPE_CHECKING:
+    from benchmarks.datasets import Problem
 
 BENCHMARKS = ("minif2f", "minif2f-core", "proofnet")
 
@@ -21,8 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "OUT/report.md and OUT/pass_curve.png."
         ),
     )
-    p.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
-    p.add_argument("--split", required=True, help="valid or test")
+    p.add_argument(
+        "--benchmark",
+        required=True,
+        help=f"one of {', '.join(BENCHMARKS)}, or a PATH.jsonl in DeepSeek-Prover-V1.5's format "
+        "(fields name, split, formal_statement; optional informal_prefix, goal, header)",
+    )
+    p.add_argument("--split", required=True, help="valid or test (a PATH.jsonl: any of its splits)")
     p.add_argument("--limit", type=int, help="only the first N problems of the split")
     p.add_argument("--names", nargs="+", help="only these problem names (or ids)")
     p.add_argument("--policy", default="automation", help="policy spec (default: automation)")
@@ -42,11 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from search import SEARCH_NAMES
     from search.base import Budget
 
-    if args.benchmark not in BENCHMARKS:
+    if args.benchmark not in BENCHMARKS and not args.benchmark.endswith(".jsonl"):
         raise UsageError(
-            f"unknown benchmark {args.benchmark!r}; choose one of {', '.join(BENCHMARKS)}"
+            f"unknown benchmark {args.benchmark!r}; choose one of {', '.join(BENCHMARKS)} "
+            "or give a PATH.jsonl"
         )
-    if args.split not in ("valid", "test"):
+    if args.benchmark in BENCHMARKS and args.split not in ("valid", "test"):
         raise UsageError(f"unknown split {args.split!r}; choose valid or test")
     try:
         budget = Budget.parse(args.budget)
@@ -62,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     parse_spec(args.policy)  # raises UsageError for a malformed spec
 
-    from benchmarks.datasets import load_benchmark
-
-    records = load_benchmark(args.benchmark, args.split, args.data_dir)
+    benchmark, records = load_records(args.benchmark, args.split, args.data_dir)
     if args.names:
         wanted = set(args.names)
         records = [r for r in records if r.name in wanted or r.id in wanted]
@@ -83,16 +91,16 @@ def run(args: argparse.Namespace) -> int:
         checker = RecordingChecker(
             make_checker(args.backend),
             FeedbackWriter(args.record),
-            RequestContext(policy=args.policy, source=f"eval:{args.benchmark}/{args.split}"),
+            RequestContext(policy=args.policy, source=f"eval:{benchmark}/{args.split}"),
         )
     try:
-        summary = _run(args, records, budget, checker)
+        summary = _run(args, benchmark, records, budget, checker)
     finally:
         if checker is not None:
             checker.close()
     lo, hi = summary["wilson95"]
     print(
-        f"{args.benchmark}/{args.split}: solved {summary['solved']}/{summary['problems']} "
+        f"{benchmark}/{args.split}: solved {summary['solved']}/{summary['problems']} "
         f"({100 * summary['pass_rate']:.1f}%, 95% CI {100 * lo:.1f}-{100 * hi:.1f}%); "
         f"report: {args.out / 'report.md'}",
         file=sys.stderr,
@@ -100,7 +108,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, records: list, budget: Any, checker: Any) -> dict:
+def load_records(
+    benchmark: str, split: str, data_dir: Path | None = None
+) -> tuple[str, list[Problem]]:
+    """(name stored in the run's config, problems of `split`) of a named benchmark or of a
+    DeepSeek-Prover-format PATH.jsonl.  A file's ids are `<stem>/<name>`, or `<stem>/<split>/<line
+    index>` when names repeat (as in ProofNet).  Bad lines raise DataError (file:line: field)."""
+    from benchmarks.datasets import load_benchmark, load_jsonl
+
+    if benchmark in BENCHMARKS:
+        return benchmark, load_benchmark(benchmark, split, data_dir)
+    path = Path(benchmark)
+    if not path.is_file():
+        why = "is not a file" if path.exists() else "does not exist"
+        raise UsageError(f"--benchmark: {path} {why}")
+    records = load_jsonl(path, key="line")
+    names = [r.name for r in records]
+    if len(set(names)) == len(names):
+        records = [dataclasses.replace(r, id=f"{path.stem}/{r.name}") for r in records]
+    selected = [r for r in records if r.split == split]
+    if not selected:
+        have = ", ".join(sorted({r.split for r in records})) or "none"
+        raise UsageError(f"{path}: no problems with split {split!r} (splits: {have})")
+    return str(path.resolve()), selected
+
+
+def _run(
+    args: argparse.Namespace, benchmark: str, records: list[Problem], budget: Any, checker: Any
+) -> dict:
     from benchmarks.harness import run_eval
 
     return run_eval(
@@ -113,7 +148,7 @@ def _run(args: argparse.Namespace, records: list, budget: Any, checker: Any) -> 
         seed=args.seed,
         quiet=args.quiet,
         backend=args.backend,
-        benchmark=args.benchmark,
+        benchmark=benchmark,
         split=args.split,
         checker=checker,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.errors import UsageError
+from prover.lean.soundness import LexError, mask_comments, tokenize
 
 _DECL = re.compile(
     r"^(?:@\[[^\]]*\]\s*)?(?:private\s+|protected\s+)?(theorem|lemma|example)\b", re.M
@@ -43,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "The statement comes from --statement, a .lean file, or stdin and must end with "
             "':= by' (or ':='). A file may hold several theorems, each ending with ':= by' "
-            "followed by nothing or 'sorry'; text before the first one is used as the header. "
+            "followed by nothing or 'sorry'; text before the first one (less its trailing "
+            "comments, such as the first theorem's doc comment) is used as the header, and a "
+            "preamble of only comments leaves the backend's default header. "
             "Exit 0: every theorem proved (verified proof printed); 1: some not proved (best "
             "partial proof and the reason printed); 2: bad input."
         ),
@@ -61,18 +64,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def split_theorems(text: str, source: str) -> tuple[str, list[Goal]]:
-    """(preamble, goals) of Lean text holding one or more unproved declarations."""
-    starts = [m.start() for m in _DECL.finditer(text)]
+def _header_of(preamble: str) -> str | None:
+    """The header in the text before the first declaration: the text less its trailing comments
+    (a doc comment there belongs to the declaration; left in the header it would be followed by
+    the backend's `set_option ... in`), or None (the backend's default header) when only
+    comments and whitespace are left."""
+    try:
+        toks = tokenize(preamble)
+    except LexError:
+        return preamble.strip() + "\n\n"  # Lean reports what is wrong with it
+    if not toks:
+        return None
+    end = toks[-1].offset + len(toks[-1].text)
+    end += len(mask_comments(preamble[end:]).rstrip())  # the rest of a «quoted» identifier
+    return preamble[:end].strip() + "\n\n"
+
+
+def split_theorems(text: str, source: str) -> tuple[str | None, list[Goal]]:
+    """(header, goals) of Lean text holding one or more unproved declarations; the header is
+    None when the text before the first declaration holds nothing but comments."""
+    starts = [m.start() for m in _DECL.finditer(mask_comments(text))]
     if not starts:
         body = text.strip()
         if not body:
             raise UsageError(f"{source}: no statement given")
         starts, text = [0], body
-    preamble = text[: starts[0]]
+    header = _header_of(text[: starts[0]])
     goals: list[Goal] = []
     for k, s in enumerate(starts):
         chunk = text[s : starts[k + 1] if k + 1 < len(starts) else len(text)]
+        chunk = chunk[: len(mask_comments(chunk).rstrip())]  # drop comments before the next one
         chunk = _SORRY_TAIL.sub("", chunk.rstrip()).rstrip()
         line = text.count("\n", 0, s) + 1
         m = re.match(r"(?:theorem|lemma)\s+(\S+)", chunk)
@@ -83,7 +104,7 @@ def split_theorems(text: str, source: str) -> tuple[str, list[Goal]]:
                 "followed by 'sorry'); give only the statement, not a proof"
             )
         goals.append(Goal(chunk + "\n", name))
-    return preamble, goals
+    return header, goals
 
 
 def _read_input(args: argparse.Namespace) -> tuple[str, str]:
@@ -108,17 +129,16 @@ def run(args: argparse.Namespace) -> int:
         budget = Budget.parse(args.budget)
     except ValueError as exc:
         raise UsageError(f"--budget: {exc}") from None
+    from prover.policy import parse_spec
     from search import SEARCH_NAMES
 
+    parse_spec(args.policy)  # a malformed spec is exit 2 before Lean starts
     if args.search not in SEARCH_NAMES:
         raise UsageError(f"unknown search {args.search!r}")
-    preamble, goals = split_theorems(text, source)
-    header = (
-        args.header
-        if args.header is not None
-        else (preamble.strip() + "\n\n" if preamble.strip() else None)
-    )
+    file_header, goals = split_theorems(text, source)
+    header = args.header if args.header is not None else file_header
 
+    from benchmarks.harness import unwrap_checker
     from prover.lean import CheckRequest, Verdict, make_checker
     from prover.policy import ProofTask, load_policy
     from search import get_search
@@ -154,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("\n".join(lines))
         policy = load_policy(args.policy, lean_backend=checker.name)
         search = get_search(args.search)
-        verifier = getattr(checker, "inner", checker)
+        verifier = unwrap_checker(checker)  # re-verify from scratch, past cache and recorder
         outputs: list[dict[str, Any]] = []
         for g in goals:
             task = ProofTask(formal_statement=g.statement, header=header or "", name=g.name)
@@ -173,7 +193,9 @@ def run(args: argparse.Namespace) -> int:
                     "solved": solved,
                     "statement": g.statement,
                     "proof": proof,
-                    "text": g.statement + proof,
+                    # the statement keeps its newline; a proof starting on a new line gets
+                    # no blank line between them
+                    "text": g.statement + (proof[1:] if proof.startswith("\n") else proof),
                     "samples": res.samples_used,
                     "found_at": res.found_at if solved else None,
                     "failure": "" if solved else (failure or "budget exhausted"),

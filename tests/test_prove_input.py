@@ -1,0 +1,154 @@
+"""`prover prove` without Lean: theorems split out of a .lean file, the header taken from it,
+input checks that come before Lean starts, and the from-scratch re-verification of a found
+proof (fake checkers and a scripted search, not Lean)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from prover.cli import main
+from prover.commands.prove import split_theorems
+from prover.errors import UsageError
+from prover.lean.cache import CachedChecker
+from prover.lean.types import CheckRequest, CheckResult, Verdict
+from search.base import SearchResult
+
+FILE = """import Foo
+open Nat
+
+/-- doc of a -/
+theorem a (n : Nat) : n + 0 = n := by
+  sorry
+
+-- a comment that belongs to the next theorem, not to `a`'s statement
+/- and a block comment
+   over two lines -/
+theorem b (x : Nat) (h₀ : x ∈ [1, 2]) : x ≤ 2 := by
+
+lemma c : True := sorry
+"""
+
+
+def test_split_theorems_drops_sorry_and_trailing_comments() -> None:
+    header, goals = split_theorems(FILE, "f.lean")
+    assert header == "import Foo\nopen Nat\n\n"  # a's doc comment is not header
+    assert [g.name for g in goals] == ["a", "b", "c"]
+    assert goals[0].statement == "theorem a (n : Nat) : n + 0 = n := by\n"
+    assert goals[1].statement == "theorem b (x : Nat) (h₀ : x ∈ [1, 2]) : x ≤ 2 := by\n"
+    assert goals[2].statement == "lemma c : True :=\n" and goals[2].term_mode
+
+
+def test_comment_only_preamble_keeps_the_default_header() -> None:
+    text = "-- demo theorems\n/- a block\n   comment -/\n\n/-- doc -/\ntheorem t : True := by\n"
+    header, goals = split_theorems(text, "demo.lean")
+    assert header is None and [g.name for g in goals] == ["t"]
+    assert split_theorems("theorem t : True := by\n", "-")[0] is None
+
+
+def test_header_keeps_code_and_strings_but_not_commented_out_theorems() -> None:
+    text = (
+        'import Foo\nnotation "ℕ" => Nat -- why\n'
+        "/-\ntheorem old : False := by\n-/\n"
+        '/-- doc with a "quote" -/\ntheorem t : True := by\n'
+    )
+    header, goals = split_theorems(text, "f.lean")
+    assert header == 'import Foo\nnotation "ℕ" => Nat\n\n'
+    assert [g.name for g in goals] == ["t"]
+    header, _ = split_theorems('set_option trace.x "a" -- c\ntheorem t : True := by\n', "f")
+    assert header == 'set_option trace.x "a"\n\n'
+
+
+def test_a_statement_with_a_proof_names_file_and_line() -> None:
+    with pytest.raises(UsageError, match=r"f\.lean:3: statement 'd' must end with ':= by'"):
+        split_theorems("import Foo\n\ntheorem d : 1 = 1 := by rfl\n", "f.lean")
+    with pytest.raises(UsageError, match="no statement given"):
+        split_theorems("  \n", "<stdin>")
+
+
+GOOD = "  exact trivial_fake\n"
+STATEMENT = "theorem t : True := by\n"
+
+
+class HonestChecker:
+    """Not Lean: `sorry` is incomplete, GOOD is proved, anything else failed."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[CheckRequest] = []
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        self.calls.extend(requests)
+        return [
+            CheckResult(
+                Verdict.INCOMPLETE
+                if "sorry" in r.proof
+                else (Verdict.PROVED if r.proof == GOOD else Verdict.FAILED)
+            )
+            for r in requests
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+class LyingChecker(HonestChecker):
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        return [CheckResult(Verdict.PROVED) for _ in requests]
+
+
+class ClaimingSearch:
+    """Claims `proof` solves every task without checking anything."""
+
+    name = "fake"
+
+    def __init__(self, proof: str) -> None:
+        self.proof = proof
+
+    def run(self, task, policy, checker, budget, seed=0, checkpoint_dir=None):  # noqa: ANN001
+        return SearchResult(True, self.proof, samples_used=1, found_at=1)
+
+
+class NoPolicy:
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("proof", "solved"), [("  exact bogus\n", False), (GOOD, True)])
+def test_found_proof_is_rechecked_past_cache_and_recorder(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    proof: str,
+    solved: bool,
+) -> None:
+    db = tmp_path / "cache.sqlite"
+    stale = CachedChecker(LyingChecker(), path=db)  # a stale on-disk cache says `proved`
+    assert stale.check([CheckRequest(STATEMENT, proof)])[0].proved
+    stale.close()
+    honest = HonestChecker()
+    monkeypatch.setattr("prover.lean.make_checker", lambda backend: CachedChecker(honest, path=db))
+    monkeypatch.setattr("prover.policy.load_policy", lambda spec, lean_backend: NoPolicy())
+    monkeypatch.setattr("search.get_search", lambda name: ClaimingSearch(proof))
+    argv = ["prove", "--statement", STATEMENT, "--record", str(tmp_path / "rec"), "--json"]
+    assert main(argv) == (0 if solved else 1)
+    out = json.loads(capsys.readouterr().out)
+    assert out["solved"] is solved
+    assert [c.proof for c in honest.calls] == ["  sorry\n", proof]  # pre-check, then re-check
+    if not solved:
+        assert out["failure"].startswith("re-verification failed (failed)")
+
+
+def test_bad_policy_is_refused_before_lean_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_lean(backend: str) -> None:
+        raise AssertionError("Lean must not start for a bad --policy")
+
+    monkeypatch.setattr("prover.lean.make_checker", no_lean)
+    assert main(["prove", "--statement", STATEMENT, "--policy", "foo:bar"]) == 2
+    assert "unknown policy spec 'foo:bar'" in capsys.readouterr().err
