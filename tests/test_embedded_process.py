@@ -31,6 +31,12 @@ FAKE = textwrap.dedent(
         if line.startswith("#check"):
             if mode == "hang" and "_1." in line:
                 time.sleep(600)
+            if mode == "chatty" and "_1." in line:
+                while True:  # keeps printing progress, never finishes the item
+                    print(json.dumps({"severity": "information", "pos": {"line": i - 1,
+                          "column": 0}, "endPos": {"line": i - 1, "column": 1},
+                          "data": "tick"}), flush=True)
+                    time.sleep(0.05)
             msg = {"severity": "information", "pos": {"line": i, "column": 0},
                    "endPos": {"line": i, "column": 6}, "data": "ok"}
             print(json.dumps(msg), flush=True)
@@ -75,6 +81,19 @@ def test_stall_timeout_kills_group_and_keeps_partial_output(fake, monkeypatch):
     with pytest.raises(ProcessLookupError):
         os.kill(proc.pid, 0)
     assert not scratch.exists()
+
+
+def test_whole_run_deadline_stops_a_process_that_keeps_printing(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "chatty")
+    proc = LeanProcess(fake, memory_mb=4096)
+    src = "#check Nat\n\n#check @P_0.t\n\n#check @P_1.t\n"
+    t0 = time.monotonic()
+    with pytest.raises(LeanProcessFailure) as info:
+        proc.run(src, startup_s=30, item_s=1.0, total_s=2.0)
+    assert info.value.kind == "timeout" and "whole batch" in str(info.value)
+    assert 2.0 <= time.monotonic() - t0 < 15
+    with pytest.raises(ProcessLookupError):
+        os.kill(proc.pid, 0)
 
 
 def test_checker_salvages_finished_items_and_times_out_the_culprit(fake, monkeypatch):

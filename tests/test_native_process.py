@@ -412,3 +412,35 @@ def test_checker_parallel_order_and_no_leaks(fake, no_screen) -> None:  # type: 
 def test_default_header_constant() -> None:
     assert native.NATIVE_DEFAULT_HEADER.startswith("import Mathlib\nimport Aesop\n")
     assert "maxHeartbeats 400000" in native.NATIVE_DEFAULT_HEADER
+
+
+def test_make_checker_builds_native_from_a_built_project(fake, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`--backend auto|native` goes through `make_checker`: a built project (REPL binary +
+    Mathlib package + `lake` on PATH) resolves to native, and backend-neutral options map."""
+    from prover.lean import make_checker, resolve_backend
+
+    project = tmp_path / "lean_project"
+    repl = project / ".lake" / "packages" / "REPL" / ".lake" / "build" / "bin" / "repl"
+    repl.parent.mkdir(parents=True)
+    repl.write_text("")
+    (project / ".lake" / "packages" / "mathlib").mkdir()
+    (project / "lean-toolchain").write_text("leanprover/lean4:v4.15.0\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    lake = bin_dir / "lake"  # `lake env <repl>` runs the fake REPL
+    lake.write_text(
+        f"#!/bin/sh\nexec {sys.executable} {tmp_path / 'fake_repl.py'} {fake.state} 0\n"
+    )
+    lake.chmod(0o755)
+    monkeypatch.setenv("PROVER_LEAN_PROJECT", str(project))
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert resolve_backend("auto") == "native"
+    checker = make_checker("auto", cache=False, timeout_s=7.0, workers=1)
+    try:
+        assert isinstance(checker, NativeChecker)
+        assert checker.config.command_timeout_s == 7.0 and checker.config.pool_size == 1
+        assert checker.lean_version == "4.15.0"
+        (res,) = checker.check([_req("  rfl")])
+        assert res.verdict is Verdict.PROVED and res.backend == "native"
+    finally:
+        checker.close()

@@ -57,6 +57,15 @@ SCREENED = {
     "meta_api": (S_FALSE, "  exact Lean.Elab.admitGoal\n"),
     "internal_names": (S_FALSE, "  exact prover_steps\n"),
     "quoted_keyword": (S_FALSE, "  omega\n«theorem» x : False := sorry\n"),
+    "lambda_glued_keyword": (S_FALSE, "  exact λtheorem x : False := sorry\n"),
+    # the statement and header are screened too (`prover verify` input may come from a model)
+    "statement_axiom": ("axiom cheat : False\n" + S_FALSE, "  exact cheat.elim\n"),
+}
+# header attacks: (header, statement, proof)
+SCREENED_HEADERS = {
+    "header_axiom": ("axiom cheat : False\n", S_FALSE, "  exact cheat.elim\n"),
+    "header_sorry_lemma": ("theorem cheat : False := sorry\n", S_FALSE, "  exact cheat.elim\n"),
+    "header_variable": ("variable (h : False)\ninclude h\n", S_FALSE, "  exact h.elim\n"),
 }
 
 # attacks that reach Lean and must come back not proved
@@ -72,18 +81,37 @@ LEAN_LEVEL = {
     "indented_quote": (S_FALSE, "  '\n"),
     "open_paren": (S_FALSE, "  exact (\n"),
     "superscript": (S_FALSE, "  exact x⁻¹ ¹\n"),
+    # library search over the environment: earlier items of the batch left `t_false` (with a
+    # sorry from a failed proof) in it; the search must not find them
+    "library_search": (S_FALSE, "  exact?\n"),
+    "apply_search": (S_FALSE, "  apply?\n"),
 }
+# Lean-level attacks whose verdict is exactly known (the rest: failed or incomplete)
+EXACT = {"sorry_in_have": Verdict.INCOMPLETE, "admit": Verdict.INCOMPLETE}
 
 
-def _req(key: str, stmt: str, proof: str, steps: bool = False) -> CheckRequest:
-    return CheckRequest(formal_statement=stmt, proof=proof, id=key, want_steps=steps)
+def _req(
+    key: str, stmt: str, proof: str, steps: bool = False, header: str | None = None
+) -> CheckRequest:
+    return CheckRequest(stmt, proof, header=header, id=key, want_steps=steps)
+
+
+def _attacks() -> list[CheckRequest]:
+    reqs = [_req(k, s, p) for k, (s, p) in {**SCREENED, **LEAN_LEVEL}.items()]
+    return reqs + [_req(k, s, p, header=h) for k, (h, s, p) in SCREENED_HEADERS.items()]
+
+
+def _expected(key: str) -> set[Verdict]:
+    if key in SCREENED or key in SCREENED_HEADERS:
+        return {Verdict.REJECTED}
+    return {EXACT[key]} if key in EXACT else {Verdict.FAILED, Verdict.INCOMPLETE}
 
 
 @pytest.fixture(scope="module")
 def mixed(embedded_checker):
     """Honest items and every attack in one batch."""
     reqs = [_req(k, s, p, steps=True) for k, (s, p, _) in HONEST.items()]
-    reqs += [_req(k, s, p) for k, (s, p) in {**SCREENED, **LEAN_LEVEL}.items()]
+    reqs += _attacks()
     return {r.id: res for r, res in zip(reqs, embedded_checker.check(reqs), strict=True)}
 
 
@@ -99,11 +127,10 @@ def test_statement_error_is_reported_as_such(mixed):
 
 
 def test_every_attack_in_batch_is_not_proved(mixed):
-    for key in SCREENED:
-        assert mixed[key].verdict is Verdict.REJECTED, (key, mixed[key])
-        assert mixed[key].reason
-    for key in LEAN_LEVEL:
-        assert mixed[key].verdict in {Verdict.FAILED, Verdict.INCOMPLETE}, (key, mixed[key])
+    for req in _attacks():
+        assert mixed[req.id].verdict in _expected(req.id), (req.id, mixed[req.id])
+        if req.id not in LEAN_LEVEL:
+            assert mixed[req.id].reason
 
 
 def test_each_attack_alone_is_not_proved():
@@ -111,12 +138,10 @@ def test_each_attack_alone_is_not_proved():
 
     # batch_size=1: every item runs alone in its own Lean file and process
     with EmbeddedChecker(EmbeddedConfig(workers=2, batch_size=1, warm=2)) as checker:
-        items = {**SCREENED, **LEAN_LEVEL}
-        res = checker.check([_req(k, s, p) for k, (s, p) in items.items()])
-    for key, r in zip(items, res, strict=True):
-        assert r.verdict is not Verdict.PROVED, key
-        expected = Verdict.REJECTED if key in SCREENED else {Verdict.FAILED, Verdict.INCOMPLETE}
-        assert r.verdict is expected or r.verdict in expected, (key, r)
+        reqs = _attacks()
+        res = checker.check(reqs)
+    for req, r in zip(reqs, res, strict=True):
+        assert r.verdict in _expected(req.id), (req.id, r)
 
 
 def test_error_position_counts_code_points(mixed):

@@ -47,8 +47,9 @@ def resolve_backend(backend: str = "auto") -> str:
 def make_checker(
     backend: str = "auto", cache: bool = True, cache_path: Path | None = None, **options: Any
 ) -> Checker:
-    """Build a checker.  `options` go to the backend's config dataclass
-    (`EmbeddedConfig` or `NativeConfig`)."""
+    """Build a checker.  `options` go to the backend's config dataclass (`EmbeddedConfig`, or
+    `NativeConfig.from_toolchain` for native); the backend-neutral `timeout_s` (per proof) and
+    `workers` (parallel Lean processes) are understood by both."""
     name = resolve_backend(backend)
     inner: Checker
     if name == "embedded":
@@ -58,7 +59,9 @@ def make_checker(
     else:
         from prover.lean.native import NativeChecker, NativeConfig
 
-        inner = NativeChecker(NativeConfig(**options))
+        neutral = {"timeout_s": "command_timeout_s", "workers": "pool_size"}
+        native = {neutral.get(k, k): v for k, v in options.items()}
+        inner = NativeChecker(NativeConfig.from_toolchain(**native))
     if not cache:
         return inner
     from prover.lean.cache import CachedChecker

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO
 
 from prover.lean.segment import base_indent, segment_tactics
-from prover.lean.soundness import first_sorry, rename_statement, screen_proof, theorem_name
+from prover.lean.soundness import first_sorry, rename_statement, screen_request, theorem_name
 from prover.lean.toolchain import EMBEDDED_LEAN_VERSION, EmbeddedToolchain, require_embedded
 from prover.lean.types import (
     CheckRequest,
@@ -126,13 +126,16 @@ class LeanProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def run(self, source: str, startup_s: float, item_s: float) -> str:
+    def run(
+        self, source: str, startup_s: float, item_s: float, total_s: float | None = None
+    ) -> str:
         """Feed `source`, return stdout.  Raises LeanProcessFailure on timeout/memory/crash.
 
         Lean prints each message as soon as its command finishes, and the batch file puts a
         `#check` after every command group, so stdout shows progress.  Limits: `startup_s` until
         Lean prints its first message (wasm compile + imports), then `item_s` between two
-        consecutive messages (a per-item wall clock).
+        consecutive messages (a per-item wall clock), and `total_s` for the whole run (so a
+        proof that keeps printing cannot hold the process forever).
         """
         out_lines: list[str] = []
         err_lines: list[str] = []
@@ -148,7 +151,7 @@ class LeanProcess:
             self.proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass  # the process died; reported below as a crash
-        last_progress = time.monotonic()
+        begun = last_progress = time.monotonic()
         seen_messages = 0
         problem: tuple[str, str] | None = None
         while self.proc.poll() is None:
@@ -158,7 +161,9 @@ class LeanProcess:
             if n != seen_messages:
                 seen_messages, last_progress = n, now
             allowed = startup_s if seen_messages == 0 else item_s
-            if now - last_progress > allowed:
+            if total_s is not None and now - begun > total_s:
+                problem = ("timeout", f"Lean took more than {total_s:.0f}s for the whole batch")
+            elif now - last_progress > allowed:
                 what = "start up" if seen_messages == 0 else "finish an item"
                 problem = ("timeout", f"Lean took more than {allowed:.0f}s to {what}")
             else:
@@ -544,9 +549,7 @@ class EmbeddedChecker:
         pending: list[_Item] = []
         for i, req in enumerate(requests):
             try:
-                reason = screen_proof(req.proof, req.allow_native_decide)
-                if reason is None:
-                    reason = _screen_statement(req)
+                reason = screen_request(req) or _embedded_screen(req)
             except Exception as exc:  # a screen bug must not take the batch down
                 reason = f"input could not be screened ({type(exc).__name__}: {exc})"
             if reason is not None:
@@ -615,7 +618,11 @@ class EmbeddedChecker:
             self._live.add(proc)
             self.stats["processes"] += 1
         try:
-            stdout = proc.run(source, self.config.startup_s, item_s)
+            # whole-batch limit: start-up, plus the per-item limit for each item (twice with the
+            # instrumented copy that collects tactic states)
+            copies = sum(2 if it.request.want_steps else 1 for it in items)
+            total_s = self.config.startup_s + item_s * copies
+            stdout = proc.run(source, self.config.startup_s, item_s, total_s)
         except LeanProcessFailure as exc:
             return self._salvage(header, items, exc, t0)
         finally:
@@ -719,17 +726,15 @@ class EmbeddedChecker:
         return self._run_batch(header, items[:mid]) + self._run_batch(header, items[mid:])
 
 
-def _screen_statement(req: CheckRequest) -> str | None:
+def _embedded_screen(req: CheckRequest) -> str | None:
+    """What the batch file needs on top of `screen_request`: a named (or `example`) theorem,
+    and no reference to the checker's own names (`prover_*`, item namespaces)."""
     try:
         theorem_name(req.formal_statement)
     except ValueError as exc:
         return f"formal_statement: {exc}"
-    from prover.lean.soundness import LexError, tokenize
+    from prover.lean.soundness import tokenize
 
-    try:
-        tokenize(req.formal_statement)
-    except LexError as exc:
-        return f"formal_statement: {exc}"
     for tok in tokenize(req.proof):
         if tok.kind == "ident" and any(
             p.startswith("prover_") or _INTERNAL_NS.match(p) for p in tok.text.split(".")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
-import inspect
 import os
 import queue
 import signal
@@ -415,14 +414,6 @@ class ReplPool:
             p.close()
 
 
-def _screen(screen: Callable[..., str | None], request: CheckRequest) -> str | None:
-    """Call `soundness.screen_proof`, accepting `(request)` or `(proof, allow_native_decide)`."""
-    params = list(inspect.signature(screen).parameters)
-    if params and params[0] == "request":
-        return screen(request)
-    return screen(request.proof, allow_native_decide=request.allow_native_decide)
-
-
 class NativeChecker:
     """`Checker` over real Lean + Mathlib via the REPL."""
 
@@ -449,7 +440,7 @@ class NativeChecker:
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         from prover.lean import soundness  # lazy: owned by another module, patched in tests
 
-        screen = soundness.screen_proof
+        screen = soundness.screen_request
         if not requests:
             return []
         workers = min(self.config.pool_size, len(requests))
@@ -468,7 +459,7 @@ class NativeChecker:
         return result
 
     def _check_one(self, request: CheckRequest, screen: Callable[..., str | None]) -> CheckResult:
-        reason = _screen(screen, request)
+        reason = screen(request)
         if reason:
             return CheckResult(Verdict.REJECTED, reason=reason)
         header = request.header if request.header is not None else NATIVE_DEFAULT_HEADER

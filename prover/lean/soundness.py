@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 COMMAND_KEYWORDS = frozenset(
     """theorem lemma def abbrev instance axiom axioms example structure class inductive
@@ -38,7 +39,8 @@ COMMAND_KEYWORDS = frozenset(
     prefix postfix attribute open namespace section end universe universes variable variables
     import export mutual noncomputable private protected partial unsafe initialize
     builtin_initialize deriving declare_syntax_cat register_option omit include module
-    add_decl_doc irreducible_def recall set_option_fn""".split()
+    add_decl_doc irreducible_def recall set_option_fn seal unseal simproc dsimproc simproc_decl
+    dsimproc_decl grind_pattern binder_predicate local scoped nonrec""".split()
 )
 META_KEYWORDS = frozenset(
     """run_tac run_cmd run_elab run_meta by_elab implemented_by extern csimp
@@ -74,10 +76,16 @@ class LexError(ValueError):
     pass
 
 
-_IDENT_START = re.compile(r"[A-Za-z_\u00C0-\u024F\u0370-\u03FF\u1F00-\u1FFF\u2100-\u214F𝒜-𝔷]")
-_IDENT_REST = re.compile(
-    r"[A-Za-z0-9_'!?\u00C0-\u024F\u0370-\u03FF\u1F00-\u1FFF\u2080-\u209C\u2100-\u214F\u1D62-\u1D6A]"
+# Lean's `isLetterLike` (Init/Meta): Greek except λ Π Σ (those are tokens), Coptic, polytonic
+# Greek, the letter-like block and mathematical alphanumerics.  Exactly Lean's sets: a wider
+# class would glue a keyword onto a neighbour (`λtheorem`) and hide it from the screen.
+_LETTER_LIKE = (
+    "\u03b1-\u03ba\u03bc-\u03c9\u0391-\u039f\u03a1-\u03a2\u03a4-\u03a9\u03ca-\u03fb"
+    "\u1f00-\u1ffe\u2100-\u214f\U0001d49c-\U0001d59f"
 )
+_SUBSCRIPT_ALNUM = "\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a"  # Lean's `isSubScriptAlnum`
+_IDENT_START = re.compile(f"[A-Za-z_{_LETTER_LIKE}]")
+_IDENT_REST = re.compile(f"[A-Za-z0-9_'!?{_LETTER_LIKE}{_SUBSCRIPT_ALNUM}]")
 
 
 def tokenize(text: str) -> list[Token]:
@@ -203,19 +211,100 @@ def screen_proof(proof: str, allow_native_decide: bool = False) -> str | None:
         return f"{exc} (would swallow the rest of the file)"
     except Exception as exc:  # never let odd input take down a whole batch
         return f"proof could not be lexed ({type(exc).__name__}: {exc})"
+    return _screen_tokens(
+        toks, COMMAND_KEYWORDS, ALLOWED_OPTIONS, allow_native_decide, "inside a proof"
+    )
+
+
+# A header (the text before the statement) may import, open, set safe options, declare
+# notations, sections and definitions.  It may not add axioms or hypotheses (`variable`),
+# change how code is elaborated or trusted (macros, attributes, unsafe code), or hide a `sorry`.
+HEADER_KEYWORDS = frozenset(
+    """axiom axioms unsafe opaque variable variables include omit macro macro_rules syntax elab
+    elab_rules declare_syntax_cat initialize builtin_initialize attribute register_option seal
+    unseal simproc dsimproc simproc_decl dsimproc_decl grind_pattern binder_predicate sorry
+    admit""".split()
+)
+HEADER_OPTIONS = re.compile(
+    r"^(maxHeartbeats|maxRecDepth|autoImplicit|relaxedAutoImplicit|checkBinderAnnotations"
+    r"|synthInstance\.maxHeartbeats|synthInstance\.maxSize|pp\.[A-Za-z0-9_.]+"
+    r"|linter\.[A-Za-z0-9_.]+)$"
+)
+
+
+def screen_header(header: str, allow_native_decide: bool = False) -> str | None:
+    """Return a rejection reason for a header that could make a false statement provable."""
+    try:
+        toks = tokenize(header)
+    except LexError as exc:
+        return f"header: {exc}"
+    reason = _screen_tokens(toks, HEADER_KEYWORDS, HEADER_OPTIONS, allow_native_decide, "")
+    return f"header: {reason}" if reason else None
+
+
+def screen_statement(statement: str, allow_native_decide: bool = False) -> str | None:
+    """A statement is exactly one declaration (`theorem`, `lemma`, `example`, or a `def` to
+    construct, as some ProofNet items are; optionally `private`/`protected`/`noncomputable`)
+    and nothing else: no second declaration, command or option around it."""
+    try:
+        toks = tokenize(statement)
+    except LexError as exc:
+        return f"formal_statement: {exc}"
+    decl = next(
+        (k for k, t in enumerate(toks) if t.kind == "ident" and t.text in _DECL_KEYWORDS), None
+    )
+    if decl is None:
+        return "formal_statement: must start with `theorem NAME`, `lemma NAME`, `example` or `def`"
+    for t in toks[:decl]:
+        if t.text not in {"private", "protected", "noncomputable"}:
+            return f"formal_statement: {t.text!r} before the declaration is not allowed"
+    reason = _screen_tokens(
+        toks[decl + 1 :], COMMAND_KEYWORDS, ALLOWED_OPTIONS, allow_native_decide, ""
+    )
+    return f"formal_statement: {reason}" if reason else None
+
+
+def screen_request(request: Any) -> str | None:
+    """Screen one check request (a `CheckRequest`): proof, statement and header, in that order.
+    The backend's default header (`header=None`) is trusted."""
+    return (
+        screen_proof(request.proof, allow_native_decide=request.allow_native_decide)
+        or screen_statement(request.formal_statement, request.allow_native_decide)
+        or (
+            screen_header(request.header, request.allow_native_decide)
+            if request.header is not None
+            else None
+        )
+    )
+
+
+_DECL_KEYWORDS = frozenset({"theorem", "lemma", "example", "def", "abbrev", "instance"})
+
+
+def _screen_tokens(
+    toks: list[Token],
+    keywords: frozenset[str],
+    options: re.Pattern[str],
+    allow_native_decide: bool,
+    where: str,
+) -> str | None:
+    """The first forbidden token in `toks`, as a reason ending with `where`, or None."""
+    at = f" {where}" if where else ""
     for k, tok in enumerate(toks):
         if tok.kind == "hash":
-            return f"command {tok.text!r} is not allowed inside a proof"
+            return f"command {tok.text!r} is not allowed{at}"
         if tok.kind == "symbol" and tok.text == "@[":
-            return "attributes (`@[...]`) are not allowed inside a proof"
+            return f"attributes (`@[...]`) are not allowed{at}"
         if tok.kind != "ident":
             continue
         parts = tok.text.split(".")
+        while len(parts) > 1 and parts[0] == "_root_":
+            parts = parts[1:]
         last = parts[-1]
-        if tok.text in COMMAND_KEYWORDS:
-            return f"command keyword {tok.text!r} is not allowed inside a proof"
+        if tok.text in keywords:
+            return f"command keyword {tok.text!r} is not allowed{at}"
         if tok.text in META_KEYWORDS:
-            return f"metaprogramming construct {tok.text!r} is not allowed inside a proof"
+            return f"metaprogramming construct {tok.text!r} is not allowed{at}"
         if any(p in SORRY_AXIOM_NAMES for p in parts):
             return f"{tok.text!r} (the sorry axiom) is not allowed; write `sorry` for an incomplete proof"
         if not allow_native_decide and any(p in NATIVE_NAMES for p in parts):
@@ -224,7 +313,7 @@ def screen_proof(proof: str, allow_native_decide: bool = False) -> str | None:
                 "pass --allow-native-decide to accept it"
             )
         if parts[0] == "Lean" and len(parts) > 1 and parts[1] in {"Elab", "Meta", "Compiler", "IR"}:
-            return f"metaprogramming API {tok.text!r} is not allowed inside a proof"
+            return f"metaprogramming API {tok.text!r} is not allowed{at}"
         if last == "native" and not allow_native_decide:
             prev = toks[k - 1] if k else None
             if prev is not None and prev.text in {"+", "("}:
@@ -235,12 +324,9 @@ def screen_proof(proof: str, allow_native_decide: bool = False) -> str | None:
                 return "`native := true` relies on Lean.ofReduceBool; pass --allow-native-decide"
         if tok.text == "set_option":
             opt = toks[k + 1] if k + 1 < len(toks) else None
-            if opt is None or opt.kind != "ident" or not ALLOWED_OPTIONS.match(opt.text):
+            if opt is None or opt.kind != "ident" or not options.match(opt.text):
                 name = opt.text if opt is not None else "<missing>"
-                return (
-                    f"set_option {name} is not allowed inside a proof "
-                    "(only maxRecDepth and pp.* may be set)"
-                )
+                return f"set_option {name} is not allowed{at} (it could weaken checking)"
     return None
 
 
