@@ -198,7 +198,7 @@ def _solve_one(
         formal_statement=rec.formal_statement,
         header=rec.header,
         informal_prefix=rec.informal_prefix,
-        name=rec.name,
+        name=rec.id,  # unique (ProofNet repeats names): recorded feedback is keyed by it
     )
     try:
         res: SearchResult = search.run(task, policy, checker, budget, seed=seed)
