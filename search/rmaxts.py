@@ -16,9 +16,16 @@ One iteration ("expansion") of the search, top to bottom:
        W' = W gamma^j,   N' = N gamma^j + (1 - gamma^j) / (1 - gamma)      (N + j when gamma = 1)
    so k concurrent selections spread over the tree.
 3. Expansion by truncate-and-resume (Sec. 3.1).  The prompt is one of the node's verified
-   prefixes (uniformly chosen) plus, when enabled, its tactic-state comment.  One sample is
-   drawn; prefix + completion is verified as a whole proof; `search.truncate` cuts it at the
-   first error / `sorry` and inserts the chain of new tactic states under the root.
+   (prefix, tactic-state comment) pairs, uniformly chosen; the comment (when enabled) is the one
+   stored with that prefix, indented like the proof's top-level tactics.  One sample is drawn
+   with the job's own seed (derived from the search seed, the run and the sample index, so the
+   k jobs that all expand the root in the first round do not sample identical completions, and
+   a resumed run draws the same seeds); prefix + completion is verified as a whole proof;
+   `search.truncate` cuts it at the first error / `sorry` and inserts the chain of new tactic
+   states under the root.  Prefixes are measured with the policy's tokenizer (`count_tokens`)
+   when it has one, else estimated at `chars_per_token`.  A job whose prompt does not fit in the
+   model's context (the backend names it in PromptTooLongError.indices) is not generated; it is
+   a reward-0 expansion, logged and counted in the stats as `prompt_too_long`.
 4. Reward (Sec. 3.3, Eq. 5, "RMax"): R_intrinsic = 1 if the expansion added at least one node,
    else 0.  With `intrinsic_reward=False` (the paper's "w/o intrinsic reward" ablation, plain UCT
    with the sparse extrinsic reward) the reward is 1 iff the sample is a complete verified proof,
@@ -44,14 +51,15 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
-from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
+from prover.policy.base import Completion, Policy, ProofTask, SamplingParams, derive_seed
+from prover.policy.prompts import PromptTooLongError
 from prover.rl.records import RequestContext, check_with_context
 from search.base import Budget, SearchResult
 from search.tree import (
@@ -77,7 +85,7 @@ class RMaxTSConfig:
     intrinsic_reward: bool = True  # False: sparse extrinsic reward only (see module docstring)
     state_comment: bool = True  # pass the tactic state with the prefix (prompt comment)
     max_prefix_tokens: int = 2048  # prefixes (+ comment) longer than this never become nodes
-    chars_per_token: float = 3.5  # for the approximate token count
+    chars_per_token: float = 3.5  # token estimate for policies without `count_tokens`
     checkpoint_every: int = 128  # samples between checkpoints (when checkpoint_dir is given)
     log_every: int = 256  # samples between progress log lines
     temperature: float = 1.0
@@ -184,6 +192,7 @@ class _Problem:
     last_error: str = ""
     best_partial: str = ""
     generated: int = 0  # completions drawn, including those discarded after a proof
+    prompt_too_long: int = 0  # expansions whose prompt did not fit in the model's context
     gen_s: float = 0.0
     verifier_s: float = 0.0
     wall_base: float = 0.0  # wall time of earlier sessions (restored from a checkpoint)
@@ -229,7 +238,7 @@ class RMaxTS:
         if config is not None and overrides:
             raise ValueError("pass either an RMaxTSConfig or keyword overrides, not both")
 
-    def _tokens(self, text: str) -> int:
+    def _approx_tokens(self, text: str) -> int:
         return approx_tokens(text, self.config.chars_per_token)
 
     # ---- public API ----
@@ -288,28 +297,33 @@ class RMaxTS:
                 p.verifier_s += dv / len(fresh)
                 p.new_run(cfg.effective_gamma)
 
+        count_tokens = getattr(policy, "count_tokens", None) or self._approx_tokens
         while True:
             active = [p for p in problems if not p.done]
             if not active:
                 break
-            self._round(active, policy, checker)
+            self._round(active, policy, checker, count_tokens)
             for p in active:
                 self._after_round(p)
         return [self._result(p) for p in problems]
 
     # ---- one round: select, generate (one call), verify (one call), absorb ----
 
-    def _round(self, problems: list[_Problem], policy: Policy, checker: Checker) -> None:
+    def _round(
+        self,
+        problems: list[_Problem],
+        policy: Policy,
+        checker: Checker,
+        count_tokens: Callable[[str], int],
+    ) -> None:
         cfg = self.config
         jobs: list[_Job] = []
         snapshots = {id(p): p.rng.getstate() for p in problems}
-        batch_seed = 0
         for p in problems:
             assert p.tree is not None
-            batch_seed ^= p.rng.getrandbits(31)
-            for i in range(min(cfg.concurrency, p.samples - p.count)):
+            for k in range(min(cfg.concurrency, p.samples - p.count)):
                 node = p.tree.select()
-                prefix, _comment = p.tree.pick_code(node, p.rng)
+                prefix, comment = p.tree.pick_code(node, p.rng)
                 task = ProofTask(
                     formal_statement=p.task.formal_statement,
                     header=p.task.header,
@@ -317,25 +331,24 @@ class RMaxTS:
                     prefix=prefix,
                     goals=node.goal if cfg.state_comment else "",
                     name=p.task.name,
+                    comment=comment if cfg.state_comment else "",
+                    seed=derive_seed("rmaxts", p.seed, p.run_index, p.count + k),
                 )
-                jobs.append(_Job(p, node, prefix, task, p.global_count + i))
+                jobs.append(_Job(p, node, prefix, task, p.global_count + k))
         params = SamplingParams(
             n=1,
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             max_new_tokens=cfg.max_new_tokens,
-            seed=batch_seed,
         )
         try:
             g0 = time.perf_counter()
-            outs = policy.generate([j.task for j in jobs], params)
+            generated = self._generate(jobs, policy, params)
             dg = time.perf_counter() - g0
-            if len(outs) != len(jobs):
-                raise RuntimeError(f"policy returned {len(outs)} results for {len(jobs)} tasks")
             requests = []
             ctxs: list[RequestContext] = []
-            for j, out in zip(jobs, outs, strict=True):
-                j.completion = out[0] if out else Completion(text="")
+            for j in generated:
+                assert j.completion is not None
                 j.proof = (j.prefix + j.completion.text).rstrip(" \n")
                 requests.append(
                     CheckRequest(
@@ -353,16 +366,16 @@ class RMaxTS:
                         j.completion.prompt,
                         j.completion.text,
                         j.prefix,
-                        sampling=params,
+                        sampling=replace(params, seed=j.task.seed),  # the job's own seed
                         sample_index=j.index,
                     )
                 )
             v0 = time.perf_counter()
-            results = check_with_context(checker, requests, ctxs)
+            results = check_with_context(checker, requests, ctxs) if requests else []
             dv = time.perf_counter() - v0
-            for j, res in zip(jobs, results, strict=True):
+            for j, res in zip(generated, results, strict=True):
                 j.result = res
-            survivors = self._reverify([j for j in jobs if _complete(j)], checker)
+            survivors = self._reverify([j for j in generated if _complete(j)], checker)
         except BaseException:
             # Nothing of this round counts: undo the virtual losses and rewind the RNG so a
             # checkpoint written now (Ctrl-C) resumes exactly where the last round ended.
@@ -376,18 +389,53 @@ class RMaxTS:
         for j in jobs:
             j.problem.gen_s += dg / len(jobs)
             j.problem.verifier_s += dv / len(jobs)
+        for j in generated:
             j.problem.generated += 1
         for p in problems:
-            self._absorb(p, [j for j in jobs if j.problem is p], survivors)
+            self._absorb(p, [j for j in jobs if j.problem is p], survivors, count_tokens)
 
-    def _absorb(self, p: _Problem, jobs: list[_Job], survivors: set[int]) -> None:
+    def _generate(self, jobs: list[_Job], policy: Policy, params: SamplingParams) -> list[_Job]:
+        """One completion per job (one `policy.generate` call); the jobs that got one.  Jobs
+        whose prompt does not fit in the model's context are left out and the call is repeated
+        for the rest, so one long prefix cannot stop the other jobs and trees of the batch."""
+        live = list(jobs)
+        while live:
+            try:
+                outs = policy.generate([j.task for j in live], params)
+            except PromptTooLongError as e:
+                if not e.indices:
+                    raise
+                logger.warning(
+                    "rmaxts: %d prompt(s) too long, expanded with reward 0: %s", len(e.indices), e
+                )
+                too_long = set(e.indices)
+                live = [j for i, j in enumerate(live) if i not in too_long]
+                continue
+            if len(outs) != len(live):
+                raise RuntimeError(f"policy returned {len(outs)} results for {len(live)} tasks")
+            for j, out in zip(live, outs, strict=True):
+                j.completion = out[0] if out else Completion(text="")
+            break
+        return live
+
+    def _absorb(
+        self,
+        p: _Problem,
+        jobs: list[_Job],
+        survivors: set[int],
+        count_tokens: Callable[[str], int],
+    ) -> None:
         cfg = self.config
         tree = p.tree
         assert tree is not None
         for idx, j in enumerate(jobs):
-            assert j.result is not None
-            res = j.result
             p.count += 1
+            if j.result is None:  # the prompt did not fit in the context: nothing was sampled
+                p.prompt_too_long += 1
+                tree.update_reward(j.node, 0.0)  # Eq. 7-8 with r = 0
+                tree.complete_job(j.node)
+                continue
+            res = j.result
             size_before = len(tree)
             segments = truncate_and_resume(
                 j.proof,
@@ -395,7 +443,7 @@ class RMaxTS:
                 p.root_goal,
                 with_state_comment=cfg.state_comment,
                 max_tokens=cfg.max_prefix_tokens,
-                count_tokens=self._tokens,
+                count_tokens=count_tokens,
             )
             path = tree.insert(segments, with_state_comment=cfg.state_comment)
             if path and len(path[-1].codes[0][0]) > len(p.best_partial):
@@ -498,6 +546,7 @@ class RMaxTS:
             "run_index": p.run_index,
             "samples_in_run": p.count,
             "samples_generated": p.generated,
+            "prompt_too_long": p.prompt_too_long,
             "expansions_per_s": p.global_count / p.wall_s if p.wall_s > 0 else 0.0,
             "generator_s": round(p.gen_s, 4),
             "verifier_s": round(p.verifier_s, 4),
@@ -555,6 +604,7 @@ class RMaxTS:
                 "samples": p.count,
                 "samples_before": p.samples_before,
                 "generated": p.generated,
+                "prompt_too_long": p.prompt_too_long,
                 "root_goal": p.root_goal,
                 "rng_state": rng_state_to_json(p.rng),
                 "finished": finished or p.done,
@@ -595,6 +645,7 @@ class RMaxTS:
         p.count = p.last_ckpt = int(last["samples"])
         p.samples_before = int(last["samples_before"])
         p.generated = int(last.get("generated", 0))
+        p.prompt_too_long = int(last.get("prompt_too_long", 0))
         p.root_goal = last["root_goal"]
         p.tree = SearchTree.from_json(last["tree"])
         p.rng = rng_from_json(last["rng_state"])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, Verdict
-from prover.policy.base import Policy, ProofTask, SamplingParams
+from prover.policy.base import Policy, ProofTask, SamplingParams, derive_seed
 from prover.rl.records import RequestContext, check_with_context
 from search.base import Budget, SearchResult
 
@@ -74,7 +74,7 @@ class SamplingSearch:
                     temperature=cfg.temperature,
                     top_p=cfg.top_p,
                     max_new_tokens=cfg.max_new_tokens,
-                    seed=seed * 1_000_003 + batches,
+                    seed=derive_seed("sample", seed, batches),  # no overlap with batch + 1
                 )
                 batches += 1
                 g0 = time.perf_counter()

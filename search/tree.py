@@ -215,7 +215,8 @@ class SearchTree:
         return path
 
     def pick_code(self, node: Node, rng: random.Random) -> tuple[str, str]:
-        """Uniform choice among the distinct prefixes reaching `node` (reference `node.code`)."""
+        """Uniform choice among the distinct (prefix, state comment) pairs reaching `node`
+        (reference `node.code`); the prompt uses the pair as stored."""
         return node.codes[rng.randrange(len(node.codes))]
 
     # -- statistics and export --

@@ -17,6 +17,15 @@ Rules (mirroring `Proof.segmentation` + `RMaxTS._tree_update` of the reference i
    exceeds the token limit is skipped the same way.
 4. A proved proof whose last segment is not "no goals" gets a final "no goals" segment.
 
+Deviation from the reference: the reference cuts a segment at *every* line where some tactic ends,
+including tactics nested inside `have ... := by` blocks, bullets (`·`), `case` arms and `calc`
+steps, using the REPL's full tactic list.  Here the checkers report only the top-level steps
+(`CheckResult.steps`), so only top-level steps become nodes: a multi-line `have` block or bullet
+is one step, and no node (hence no resumption point) lies inside it.  The tree is therefore
+coarser than the paper's, and a prompt's state comment is always at the proof's base indentation
+(the reference's rule, "the indent of the segment's first tactic", gives the same for top-level
+segments).
+
 All offsets are code points (Python `str` indices), as in `prover.lean.types`.
 """
 
@@ -29,6 +38,7 @@ from dataclasses import dataclass
 
 from prover.lean.soundness import first_sorry, mask_comments
 from prover.lean.types import CheckResult, TacticStep, Verdict
+from prover.policy.prompts import state_comment
 
 NO_GOALS = "no goals"
 
@@ -42,16 +52,8 @@ class Segment:
 
 
 def approx_tokens(text: str, chars_per_token: float = 3.5) -> int:
-    """Cheap token estimate used for the prefix-length limit (no tokenizer needed)."""
+    """Cheap token estimate for the prefix-length limit when the policy has no tokenizer."""
     return math.ceil(len(text) / chars_per_token)
-
-
-def state_comment(goals: str, indent: int) -> str:
-    """The reference's tactic-state comment, indented like the step it follows."""
-    pad = " " * indent
-    nl = "\n" + pad
-    body = "  " + goals.replace("\n", nl + "  ")
-    return nl.join([pad + "/- tactic state:", body, "-/\n"])
 
 
 def _line_starts(text: str) -> list[int]:

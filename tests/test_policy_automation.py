@@ -72,10 +72,16 @@ def test_ranking_is_reproducible_per_config_seed() -> None:
     )
 
 
-def test_continuation_is_indented_like_the_prefix() -> None:
+def test_continuation_is_at_the_proofs_base_indentation() -> None:
     task = ProofTask(formal_statement=STMT, prefix="  constructor\n  · simp\n    ", goals=GOALS)
     (text,) = _texts(AutomationPolicy(), task, 1)
-    assert text == f"\n  {ONE_SHOT}\n"  # the last non-blank line's indentation
+    assert text == f"\n  {ONE_SHOT}\n"
+    # after a closed multi-line `have` block: the top level, not inside the block
+    have = "  have h : a = 2 := by\n    omega\n"
+    (text,) = _texts(AutomationPolicy(), ProofTask(STMT, prefix=have, goals=GOALS), 1)
+    assert text == f"  {ONE_SHOT}\n"
+    (text,) = _texts(AutomationPolicy(), ProofTask(STMT, prefix="\n    exact h", goals=GOALS), 1)
+    assert text == f"\n    {ONE_SHOT}\n"  # a proof indented by 4 continues at 4
     task = ProofTask(formal_statement=STMT, prefix="  obtain ⟨h1, h2⟩ := h₀", goals=GOALS)
     (text,) = _texts(AutomationPolicy(), task, 1)
     assert text == f"\n  {ONE_SHOT}\n"

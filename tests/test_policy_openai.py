@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from prover.policy.base import ProofTask, SamplingParams
 from prover.policy.openai_backend import OpenAIPolicy, OpenAIRequestError, completion_body
-from prover.policy.prompts import FENCE
+from prover.policy.prompts import FENCE, PromptTooLongError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DATA_FILES = [DATA / "minif2f_valid_few_shot.jsonl", DATA / "minif2f.jsonl"]
@@ -68,6 +69,16 @@ def test_completions_against_local_model(served: str) -> None:
         pol.close()
 
 
+def test_identical_prompts_in_one_call_sample_differently(served: str) -> None:
+    pol = OpenAIPolicy(served, "tiny", timeout=60)
+    try:
+        out = pol.generate([TASK] * 6, SamplingParams(max_new_tokens=16, seed=0))
+        assert len({rows[0].text for rows in out}) > 1
+        assert [rows[0].meta["seed"] for rows in out] == list(range(6))
+    finally:
+        pol.close()
+
+
 def test_server_rejects_too_long_prompt(served: str) -> None:
     pol = OpenAIPolicy(served, "tiny", max_retries=0)
     with pytest.raises(OpenAIRequestError, match="HTTP 400.*too long"):
@@ -83,9 +94,10 @@ def test_chat_endpoint_for_v2(served: str) -> None:
 
 
 class _Stub:
-    """A stub server answering POSTs from a script of (delay_s, status) pairs."""
+    """A stub server answering POSTs from a script of (delay_s, status) or (delay_s, status,
+    response headers) entries."""
 
-    def __init__(self, script: list[tuple[float, int]]) -> None:
+    def __init__(self, script: list[tuple[Any, ...]]) -> None:
         self.script = list(script)
         self.calls: list[float] = []
         self.bodies: list[dict[str, Any]] = []
@@ -101,7 +113,7 @@ class _Stub:
                 stub.calls.append(time.monotonic())
                 stub.bodies.append(body)
                 stub.headers.append(self.headers.get("Authorization"))
-                delay, status = stub.script.pop(0) if stub.script else (0.0, 200)
+                delay, status, *extra = stub.script.pop(0) if stub.script else (0.0, 200)
                 time.sleep(delay)
                 if status == 200:
                     choices = [
@@ -114,6 +126,8 @@ class _Stub:
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
+                    for key, value in (extra[0] if extra else {}).items():
+                        self.send_header(key, value)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -154,6 +168,42 @@ def test_retries_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
         pol.close()
     finally:
         stub.close()
+
+
+def test_429_waits_for_retry_after() -> None:
+    stub = _Stub([(0.0, 429, {"Retry-After": "0.5"}), (0.0, 200)])
+    try:
+        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=2)
+        (rows,) = pol.generate([TASK], SamplingParams())
+        assert [c.text for c in rows] == ["  rfl\n"]
+        assert len(stub.calls) == 2
+        assert stub.calls[1] - stub.calls[0] >= 0.49  # Retry-After, not the 0.01 s backoff
+        pol.close()
+    finally:
+        stub.close()
+
+
+def test_each_request_carries_its_own_seed() -> None:
+    stub = _Stub([])
+    try:
+        pol = OpenAIPolicy(stub.url, "m", max_concurrency=1)
+        pol.generate([TASK] * 3, SamplingParams(seed=5))
+        assert [b["seed"] for b in stub.bodies] == [5, 6, 7]  # identical prompts, distinct seeds
+        own = [replace(TASK, seed=s) for s in (11, 42)]
+        pol.generate(own, SamplingParams(seed=5))
+        assert [b["seed"] for b in stub.bodies[3:]] == [11, 42]  # a task's own seed wins
+        pol.close()
+    finally:
+        stub.close()
+
+
+def test_too_long_prompts_are_named_by_index() -> None:
+    pol = OpenAIPolicy("http://127.0.0.1:9/v1", "m", max_context_tokens=300, count_tokens=len)
+    long = replace(TASK, prefix="  skip\n" * 40, name="long")
+    with pytest.raises(PromptTooLongError, match="'long'") as err:
+        pol.generate([TASK, long, TASK, long], SamplingParams(max_new_tokens=100))
+    assert err.value.indices == (1, 3)  # nothing was sent: the server is not even running
+    pol.close()
 
 
 def test_gives_up_after_retries() -> None:

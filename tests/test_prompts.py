@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from prover.policy.prompts import (
     PromptConfig,
     PromptTooLongError,
     check_token_budget,
+    check_token_budgets,
     cut_at_fence,
     extract_last_lean4_block,
     few_shot_block,
@@ -41,7 +43,7 @@ RESUME = ProofTask(
     formal_statement=TASK.formal_statement,
     header="import Mathlib\n\n",
     prefix="  subst h\n  have : 1 + 1 = 2 := by\n    norm_num",
-    goals="x : ℕ\n⊢ 1 + 1 = 2",
+    goals="this : 1 + 1 = 2\n⊢ 1 + 1 = 2",
     name="t",
 )
 EXAMPLES = [
@@ -82,6 +84,8 @@ def test_default_header_when_task_has_none() -> None:
 
 
 def test_resume_with_state_comment_golden() -> None:
+    # the prefix ends inside a closed multi-line `have` block: the comment goes at the proof's
+    # base indentation (DeepSeek-Prover-V1.5's layout), so the model continues at the top level
     built = v1_prompt(RESUME, "cot")
     assert built.text == (
         "Complete the following Lean 4 code with explanatory comments preceding each line of "
@@ -90,12 +94,21 @@ def test_resume_with_state_comment_golden() -> None:
         "  subst h\n"
         "  have : 1 + 1 = 2 := by\n"
         "    norm_num\n"
-        "    /- tactic state:\n"
-        "      x : ℕ\n"
-        "      ⊢ 1 + 1 = 2\n"
-        "    -/\n"
+        "  /- tactic state:\n"
+        "    this : 1 + 1 = 2\n"
+        "    ⊢ 1 + 1 = 2\n"
+        "  -/\n"
     )
     assert built.proof_lead == "\n"  # the prefix had no trailing newline
+
+
+def test_resume_uses_the_stored_comment_verbatim() -> None:
+    stored = "  /- tactic state:\n    stored\n  -/\n"
+    task = replace(RESUME, prefix=RESUME.prefix + "\n", comment=stored)
+    built = v1_prompt(task)
+    assert built.text.endswith("  have : 1 + 1 = 2 := by\n    norm_num\n" + stored)
+    assert built.proof_lead == ""
+    assert "tactic state" not in v1_prompt(task, with_state_comment=False).text
 
 
 def test_resume_without_comment_and_prefix_with_newline() -> None:
@@ -225,6 +238,13 @@ def test_token_budget() -> None:
     msg = str(err.value)
     assert "mathd_algebra_10" in msg and "5 prompt tokens" in msg and "10" in msg
     assert isinstance(err.value, ValueError)
+
+
+def test_token_budgets_name_every_prompt_that_does_not_fit() -> None:
+    assert check_token_budgets([("ab", "a"), ("abc", "b")], len, 10, 6) == [2, 3]
+    with pytest.raises(PromptTooLongError, match=r"problem 'b'.*and 1 more") as err:
+        check_token_budgets([("ab", "a"), ("abcde", "b"), ("abcdef", "c")], len, 10, 6)
+    assert err.value.indices == (1, 2)
 
 
 @pytest.mark.parametrize(

@@ -36,15 +36,11 @@ class WholeProofPolicy:
         pass
 
 
-@pytest.fixture(scope="module")
-def checker():
-    lean = pytest.importorskip("prover.lean")
-    try:
-        c = lean.make_checker("embedded", cache=False)
-    except Exception as exc:  # not installed in this environment
-        pytest.skip(f"embedded Lean checker unavailable: {exc}")
-    yield c
-    c.close()
+@pytest.fixture
+def checker(embedded_checker):
+    """The session's real embedded checker (conftest): a missing Lean fails these tests, it
+    never skips them."""
+    return embedded_checker
 
 
 def _fresh_check(checker, proof: str):

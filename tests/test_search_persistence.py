@@ -21,7 +21,8 @@ import pytest
 
 from prover.cli import main as cli_main
 from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
-from prover.policy.base import Completion, ProofTask, SamplingParams
+from prover.policy.base import Completion, ProofTask, SamplingParams, task_seeds
+from prover.policy.prompts import check_token_budgets, v1_prompt
 from search import get_search
 from search.base import Budget
 from search.draw import draw_tree
@@ -97,13 +98,14 @@ class FakeChecker:
 
 
 class ScriptedPolicy:
-    """Deterministic in (params.seed, position in batch, prefix): 1-3 lines of `add k`, with an
-    occasional bad tactic or `sorry`."""
+    """Deterministic in (task seed, sample index, prefix): 1-3 lines of `add k`, with an
+    occasional bad tactic or `sorry`.  Records every task it is asked to continue."""
 
     spec = "scripted"
 
     def __init__(self, interrupt_at_call: int | None = None, on_call=None) -> None:
         self.calls: list[int] = []
+        self.tasks: list[list[ProofTask]] = []
         self.interrupt_at_call = interrupt_at_call
         self.on_call = on_call
 
@@ -111,15 +113,16 @@ class ScriptedPolicy:
         self, tasks: Sequence[ProofTask], params: SamplingParams
     ) -> list[list[Completion]]:
         self.calls.append(len(tasks))
+        self.tasks.append(list(tasks))
         if self.on_call is not None:
             self.on_call(len(self.calls))
         if self.interrupt_at_call is not None and len(self.calls) == self.interrupt_at_call:
             raise KeyboardInterrupt
         out = []
-        for i, t in enumerate(tasks):
+        for t, seed in zip(tasks, task_seeds(tasks, params), strict=True):
             comps = []
             for j in range(params.n):
-                rng = random.Random(f"{params.seed}:{i}:{j}:{t.prefix}")
+                rng = random.Random(f"{seed}:{j}:{t.prefix}")
                 lines = []
                 for _ in range(rng.randint(1, 3)):
                     r = rng.random()
@@ -244,8 +247,9 @@ def test_finds_and_reverifies_proof(tmp_path):
     )
     assert res.solved and res.found_at is not None and res.samples_used == res.found_at
     assert sum(int(k) for k in re.findall(r"add (\d)", res.proof)) == 7
-    final = [r for batch in checker.calls for r in batch if not r.want_steps]
-    assert [r.proof for r in final] == [res.proof]  # fresh re-verification without steps
+    # the round's complete proofs are re-verified fresh (no steps) in one batch; the first wins
+    (final,) = [batch for batch in checker.calls if not batch[0].want_steps]
+    assert not any(r.want_steps for r in final) and final[0].proof == res.proof
     ck = _ckpt(tmp_path, res.run_index or 0)
     assert ck["solved"] and ck["found_at"] == res.found_at
     tree = SearchTree.from_json(ck["tree"])
@@ -266,19 +270,126 @@ def test_several_trees_share_batches():
     assert policy.calls == [8, 8, 8, 8] and len(checker.calls) == 1 + 4
 
 
-def test_ablation_switches():
-    for cfg in (
-        dict(state_comment=False),
-        dict(discounted_ucb=False),
-        dict(intrinsic_reward=False),
-        dict(concurrency=1),
-    ):
-        res = RMaxTS(**{**CFG, **cfg}).run(_task(), ScriptedPolicy(), FakeChecker(), Budget(1, 12))
-        assert res.samples_used == 12 and res.stats["nodes"] >= 2
-    res = RMaxTS(**CFG, intrinsic_reward=False).run(
+def _run_tree(tmp_path: Path, policy: Any = None, budget: int = 12, **cfg: Any) -> SearchTree:
+    RMaxTS(**{**CFG, **cfg}).run(
+        _task(),
+        policy or ScriptedPolicy(),
+        FakeChecker(),
+        Budget(1, budget),
+        checkpoint_dir=tmp_path,
+    )
+    return SearchTree.from_json(_ckpt(tmp_path)["tree"])
+
+
+def test_ablation_switches(tmp_path):
+    res = RMaxTS(**{**CFG, "concurrency": 1}).run(
         _task(), ScriptedPolicy(), FakeChecker(), Budget(1, 12)
     )
-    assert res.stats["root_visits"] == 12
+    assert res.samples_used == 12 and res.stats["nodes"] >= 2
+    # without the intrinsic reward (and no proof) every reward is 0: all W stay 0
+    tree = _run_tree(tmp_path / "sparse", budget=24, intrinsic_reward=False)
+    assert len(tree) >= 3 and tree.root.visits == 24
+    assert all(nd.w == 0.0 and nd.w_sub == 0.0 for nd in tree.nodes)
+    # with it, some expansion was rewarded
+    assert _run_tree(tmp_path / "rmax", budget=24).root.w_sub > 0
+    # plain UCB1 statistics: gamma = 1, so N counts expansions exactly (no discount)
+    tree = _run_tree(tmp_path / "ucb1", budget=24, discounted_ucb=False)
+    assert tree.gamma == 1.0 and tree.root.n_sub == 24.0
+    assert all(nd.n == nd.expansions and nd.n_sub == nd.visits for nd in tree.nodes)
+    assert _run_tree(tmp_path / "disc", budget=24).root.n_sub < 24.0  # discounted: 0.99 < 1
+    # without the comment, nodes store none and prompts get none
+    policy = ScriptedPolicy()
+    tree = _run_tree(tmp_path / "plain", policy, budget=24, state_comment=False)
+    assert len(tree) >= 3 and all(c == "" for nd in tree.nodes for _, c in nd.codes)
+    resumed = [t for call in policy.tasks for t in call if t.prefix]
+    assert resumed and all(t.comment == "" and t.goals == "" for t in resumed)
+    assert all("tactic state" not in v1_prompt(t).text for t in resumed)
+
+
+def test_prompt_gets_the_stored_comment_at_the_base_indent(tmp_path):
+    policy = ScriptedPolicy()
+    tree = _run_tree(tmp_path, policy, budget=24)
+    codes = {c for nd in tree.nodes for c in nd.codes}
+    resumed = [t for call in policy.tasks for t in call if t.prefix]
+    assert resumed
+    for t in resumed:
+        assert (t.prefix, t.comment) in codes  # the picked (prefix, comment) pair, as stored
+        assert t.comment.startswith("  /- tactic state:\n") and t.goals in t.comment
+        assert v1_prompt(t).text.endswith(t.prefix + t.comment)
+
+
+def test_each_job_samples_with_its_own_seed():
+    def first_round_seeds(seed: int) -> list[int | None]:
+        policy = ScriptedPolicy()
+        RMaxTS(**CFG).run(_task(), policy, FakeChecker(), Budget(1, 8), seed=seed)
+        assert all(t.prefix == "" for t in policy.tasks[0])  # k identical root prompts ...
+        return [t.seed for t in policy.tasks[0]]
+
+    seeds = first_round_seeds(0)
+    assert len(set(seeds)) == 4 and None not in seeds  # ... each with its own seed
+    assert first_round_seeds(0) == seeds  # reproducible
+    assert set(first_round_seeds(1)).isdisjoint(seeds)
+
+
+def test_reward_is_one_only_for_the_first_job_reaching_a_new_node(tmp_path):
+    class Same:  # both jobs of the round expand the root and reach the same new node
+        spec = "same"
+
+        def generate(self, tasks, params):
+            return [[Completion(text="\n  add 1")] for _ in tasks]
+
+        def close(self) -> None:
+            pass
+
+    tree = _run_tree(tmp_path, Same(), budget=2, concurrency=2)
+    assert len(tree) == 2 and tree.root.expansions == 2
+    # rewards 1 then 0 (Eq. 5 per job, in order), Eq. 7-8: W = 0.99 * 1 + 0, N = 0.99 * 1 + 1
+    assert (tree.root.w, tree.root.n) == pytest.approx((0.99, 1.99))
+
+
+class TooLongPolicy(ScriptedPolicy):
+    """A ScriptedPolicy with a tokenizer whose context holds prompts of at most `limit`
+    characters, failing like the model backends (one error naming every such task)."""
+
+    def __init__(self, limit: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.limit = limit
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def generate(self, tasks, params):
+        texts = [(v1_prompt(t).text, t.name) for t in tasks]
+        check_token_budgets(texts, self.count_tokens, self.limit + 1, 1)
+        return super().generate(tasks, params)
+
+
+def test_too_long_prompt_is_a_reward_zero_expansion_not_a_crash():
+    root_prompt = len(v1_prompt(_task("never", "a")).text)
+    # "a": only its root prompt fits; "b": even the root prompt is too long (longer name)
+    policy = TooLongPolicy(limit=root_prompt + 2)
+    tasks = [_task("never", "a"), _task("nothing", "b")]
+    res_a, res_b = RMaxTS(**CFG, max_prefix_tokens=10**6).run_many(
+        tasks, policy, FakeChecker(), Budget(1, 16)
+    )
+    assert res_a.samples_used == res_b.samples_used == 16  # both budgets spent, no exception
+    assert res_b.stats["prompt_too_long"] == 16 and res_b.stats["samples_generated"] == 0
+    assert res_b.stats["nodes"] == 1
+    assert 0 < res_a.stats["prompt_too_long"] < 16 and res_a.stats["nodes"] >= 2
+    assert res_a.stats["samples_generated"] == 16 - res_a.stats["prompt_too_long"]
+
+
+def test_prefix_limit_uses_the_policy_tokenizer():
+    class Heavy(ScriptedPolicy):  # a tokenizer that counts 100 tokens per character
+        def count_tokens(self, text: str) -> int:
+            return 100 * len(text)
+
+    res = RMaxTS(**CFG, max_prefix_tokens=1000).run(_task(), Heavy(), FakeChecker(), Budget(1, 12))
+    assert res.stats["nodes"] == 1  # no prefix + comment is under 10 characters
+    res = RMaxTS(**CFG, max_prefix_tokens=1000).run(
+        _task(), ScriptedPolicy(), FakeChecker(), Budget(1, 12)
+    )
+    assert res.stats["nodes"] >= 2  # the chars/3.5 estimate lets them in
 
 
 def test_statement_that_does_not_elaborate():

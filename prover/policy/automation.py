@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prover.lean.segment import base_indent
 from prover.policy.base import Completion, ProofTask, SamplingParams
 
 COMBINED = "first | omega | decide | grind | simp_all | rfl"
@@ -286,7 +287,8 @@ class AutomationPolicy:
         for task in tasks:
             key = _task_key(task, self.config.seed, params.temperature)
             rng = random.Random(key)
-            indent = _indent_of(task.prefix)
+            # continue at the proof's top level (after a `have ... := by` block, not inside it)
+            indent = base_indent(task.prefix) or "  "
             # the statement ends with `by`: a proof starts on a new line, as does a continuation
             lead = "" if task.prefix.endswith("\n") else "\n"
             if task.prefix or task.goals:
@@ -313,13 +315,6 @@ class AutomationPolicy:
 
     def close(self) -> None:
         return None
-
-
-def _indent_of(prefix: str) -> str:
-    for line in reversed(prefix.splitlines()):
-        if line.strip():
-            return line[: len(line) - len(line.lstrip())] or "  "
-    return "  "
 
 
 def _task_key(task: ProofTask, seed: int, temperature: float) -> str:

@@ -3,6 +3,7 @@ state) in, candidate continuations out.  Search and benchmarks do not care which
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -14,7 +15,11 @@ class ProofTask:
 
     `formal_statement` ends with `:= by` (or `:=`); `prefix` is an already verified proof prefix
     (text that follows the statement, possibly empty); `goals` is Lean's pretty-printed goal
-    state after `prefix` (empty if unknown).
+    state after `prefix` (empty if unknown).  `comment` is the exact `/- tactic state: ... -/`
+    comment a search stored with the prefix (truncate-and-resume indents it like the proof's
+    top-level tactics); when empty, prompts build it from `goals`.  `seed` is this task's own
+    sampling seed, set by searches that send many identical prompts in one call; it overrides
+    `SamplingParams.seed` (see `task_seeds`).
     """
 
     formal_statement: str
@@ -23,6 +28,8 @@ class ProofTask:
     prefix: str = ""
     goals: str = ""
     name: str = ""
+    comment: str = ""
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,23 @@ class SamplingParams:
             raise ValueError(
                 f"SamplingParams.max_new_tokens must be >= 1, got {self.max_new_tokens}"
             )
+
+
+def task_seeds(tasks: Sequence[ProofTask], params: SamplingParams) -> list[int | None]:
+    """The sampling seed of each task of one `generate` call: the task's own `seed`, else
+    `params.seed + i` for the i-th task (so identical prompts in one call never share a seed),
+    else None (unseeded)."""
+    return [
+        t.seed if t.seed is not None else None if params.seed is None else params.seed + i
+        for i, t in enumerate(tasks)
+    ]
+
+
+def derive_seed(*parts: object) -> int:
+    """A 31-bit seed determined by `parts` (e.g. search seed, run, sample index).  Unlike
+    `seed + i`, seeds derived from different parts do not collide with each other's neighbours."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
 
 
 @dataclass(frozen=True)

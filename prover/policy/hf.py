@@ -2,9 +2,14 @@
 
 Prompts from several tasks (times `n` samples each) are generated together in batches of
 `batch_size` sequences with left padding.  V1.5 prompts stop at the closing code fence (a
-StoppingCriteria that decodes the generated tail of each row).  With `SamplingParams.seed` set,
-batch `i` of a call is seeded with `seed + i`, so the same call with the same seed (and the same
-batch_size, device and library versions) returns the same completions.
+StoppingCriteria that decodes the generated tail of each row).  A batch samples all its rows from
+one generator: with `SamplingParams.seed` set, batch `i` of a call is seeded with `seed + i`; when
+the tasks carry their own seeds (`ProofTask.seed`, set by searches), a batch is seeded from the
+(task seed, sample index) pairs of its rows.  Either way the same call (with the same batch_size,
+device and library versions) returns the same completions.
+
+A prompt that does not fit in the context fails the call before anything is generated, with one
+PromptTooLongError whose `indices` name every such task.
 
 torch and transformers are imported only when a policy is constructed.
 """
@@ -15,12 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prover.policy.base import Completion, ProofTask, SamplingParams
+from prover.policy.base import Completion, ProofTask, SamplingParams, derive_seed, task_seeds
 from prover.policy.prompts import (
     BuiltPrompt,
     PromptBuilder,
     PromptConfig,
     check_token_budget,
+    check_token_budgets,
 )
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -175,22 +181,23 @@ class HFPolicy:
         self, tasks: Sequence[ProofTask], params: SamplingParams
     ) -> list[list[Completion]]:
         built: list[BuiltPrompt] = [self.prompts.build(t, params.seed) for t in tasks]
-        ntoks = [
-            check_token_budget(
-                b.text,
-                self.count_tokens,
-                self.max_context_tokens,
-                params.max_new_tokens,
-                name=t.name,
-            )
-            for t, b in zip(tasks, built, strict=True)
-        ]
+        ntoks = check_token_budgets(
+            [(b.text, t.name) for t, b in zip(tasks, built, strict=True)],
+            self.count_tokens,
+            self.max_context_tokens,
+            params.max_new_tokens,
+        )
+        seeds = task_seeds(tasks, params)
+        own_seeds = any(t.seed is not None for t in tasks)
         jobs = [(i, j) for i in range(len(tasks)) for j in range(params.n)]
         results: list[list[Completion]] = [[] for _ in tasks]
         bs = self.config.batch_size
         for chunk_no, start in enumerate(range(0, len(jobs), bs)):
             chunk = jobs[start : start + bs]
-            seed = None if params.seed is None else params.seed + chunk_no
+            if own_seeds:
+                seed: int | None = derive_seed(*(f"{seeds[i]}/{j}" for i, j in chunk))
+            else:
+                seed = None if params.seed is None else params.seed + chunk_no
             texts = self._generate_batch(
                 [built[i].text for i, _ in chunk], params, seed, self.prompts.config.stop
             )

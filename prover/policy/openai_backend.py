@@ -4,7 +4,8 @@
 One request per task asks for `n` samples.  Requests run concurrently (a thread pool of
 `max_concurrency`), optionally rate-limited (`requests_per_second`), each with a timeout; 429,
 5xx, timeouts and connection errors are retried with exponential backoff (honouring
-Retry-After), other errors fail at once.  V2 prompts go to /v1/chat/completions.
+Retry-After), other errors fail at once.  V2 prompts go to /v1/chat/completions.  Each request
+carries its task's seed (`task_seeds`), so identical prompts in one call sample differently.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
-from prover.policy.base import Completion, ProofTask, SamplingParams
+from prover.policy.base import Completion, ProofTask, SamplingParams, task_seeds
 from prover.policy.hf import as_prompt_config
-from prover.policy.prompts import BuiltPrompt, PromptBuilder, PromptConfig, check_token_budget
+from prover.policy.prompts import BuiltPrompt, PromptBuilder, PromptConfig, check_token_budgets
 
 
 class OpenAIRequestError(RuntimeError):
@@ -236,20 +237,20 @@ class OpenAIPolicy:
     ) -> list[list[Completion]]:
         built = [self.prompts.build(t, params.seed) for t in tasks]
         if self.count_tokens is not None and self.config.max_context_tokens is not None:
-            for t, b in zip(tasks, built, strict=True):
-                check_token_budget(
-                    b.text,
-                    self.count_tokens,
-                    self.config.max_context_tokens,
-                    params.max_new_tokens,
-                    name=t.name,
-                )
-        if len(tasks) <= 1 or self.config.max_concurrency == 1:
-            return [self._one(t, b, params) for t, b in zip(tasks, built, strict=True)]
-        with ThreadPoolExecutor(max_workers=min(self.config.max_concurrency, len(tasks))) as ex:
-            futures = [
-                ex.submit(self._one, t, b, params) for t, b in zip(tasks, built, strict=True)
-            ]
+            check_token_budgets(
+                [(b.text, t.name) for t, b in zip(tasks, built, strict=True)],
+                self.count_tokens,
+                self.config.max_context_tokens,
+                params.max_new_tokens,
+            )
+        jobs = [
+            (t, b, replace(params, seed=s))
+            for t, b, s in zip(tasks, built, task_seeds(tasks, params), strict=True)
+        ]
+        if len(jobs) <= 1 or self.config.max_concurrency == 1:
+            return [self._one(*job) for job in jobs]
+        with ThreadPoolExecutor(max_workers=min(self.config.max_concurrency, len(jobs))) as ex:
+            futures = [ex.submit(self._one, *job) for job in jobs]
             return [f.result() for f in futures]
 
     def close(self) -> None:

@@ -12,12 +12,20 @@ The model continues the code block; its output is cut at the first ```` ``` ````
 example is the same with the example's `formal_proof` appended, then ``\\n```\\n\\n\\n``.
 
 The tactic-state comment (resumption from a verified prefix) follows the prefix on its own lines,
-indented like the last tactic line of the prefix::
+indented like the proof's top-level tactics (DeepSeek-Prover-V1.5's truncate-and-resume indents it
+like the first tactic of the resumed segment), so after a multi-line `have ... := by` block the
+model continues at the top level, not inside the closed block::
 
+      have h : x = x := by
+        rfl
       /- tactic state:
         x : ℕ
+        h : x = x
         ⊢ x = x
       -/
+
+A search passes the comment it stored with the prefix (`ProofTask.comment`); otherwise it is built
+from `ProofTask.goals`.
 
 V2 asks for a proof plan, then the complete Lean 4 code; the answer is the last ```lean4 block.
 """
@@ -32,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prover.errors import DataError
+from prover.lean.segment import base_indent
 from prover.policy.base import ProofTask
 
 __all__ = [
@@ -47,6 +56,7 @@ __all__ = [
     "PromptMode",
     "PromptTooLongError",
     "check_token_budget",
+    "check_token_budgets",
     "cut_at_fence",
     "extract_last_lean4_block",
     "few_shot_block",
@@ -79,7 +89,13 @@ V2_PLAN_INSTRUCTION = (
 
 
 class PromptTooLongError(ValueError):
-    """The prompt plus the requested new tokens do not fit in the model's context."""
+    """The prompt plus the requested new tokens do not fit in the model's context.  `indices`:
+    the positions, in the `generate` call's task list, of every prompt that does not fit (a
+    search drops those tasks and generates for the rest)."""
+
+    def __init__(self, message: str, indices: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.indices = tuple(indices)
 
 
 @dataclass(frozen=True)
@@ -150,10 +166,6 @@ def _instruction(mode: str) -> str:
     return COT_INSTRUCTION if mode == "cot" else NON_COT_INSTRUCTION
 
 
-def _indent_of(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
 def state_comment(goals: str, indent: int) -> str:
     """The tactic-state comment: each goal line indented by `indent + 2`, ending with a newline."""
     pad = " " * indent
@@ -161,15 +173,16 @@ def state_comment(goals: str, indent: int) -> str:
     return f"{pad}/- tactic state:\n{pad}  {body}\n{pad}-/\n"
 
 
-def _prefix_and_comment(prefix: str, goals: str, with_state_comment: bool) -> tuple[str, str]:
+def _prefix_and_comment(task: ProofTask, with_state_comment: bool) -> tuple[str, str]:
     """(text after the statement, proof_lead).  The comment is added only when resuming: the
-    prefix holds a tactic and the goals are known."""
-    if not (with_state_comment and prefix.strip() and goals.strip()):
+    prefix holds a tactic and the comment (or the goals) is known.  A built comment is indented
+    like the prefix's first tactic line (the proof's base indentation)."""
+    prefix = task.prefix
+    if not (with_state_comment and prefix.strip() and (task.comment or task.goals.strip())):
         return prefix, ""
     lead = "" if prefix.endswith("\n") else "\n"
-    last = [ln for ln in prefix.split("\n") if ln.strip()][-1]
-    indent = _indent_of(last)
-    return prefix + lead + state_comment(goals, indent), lead
+    comment = task.comment or state_comment(task.goals, len(base_indent(prefix)))
+    return prefix + lead + comment, lead
 
 
 def v1_prompt(
@@ -181,7 +194,7 @@ def v1_prompt(
 ) -> BuiltPrompt:
     """The DeepSeek-Prover-V1.5 prompt for one task (without few-shot examples)."""
     header = task.header or default_header
-    rest, lead = _prefix_and_comment(task.prefix, task.goals, with_state_comment)
+    rest, lead = _prefix_and_comment(task, with_state_comment)
     text = (
         f"{_instruction(mode)}\n\n{FENCE}lean4\n"
         f"{header}{task.informal_prefix}{task.formal_statement}{rest}"
@@ -325,6 +338,8 @@ class PromptBuilder:
         )
         if cfg.few_shot == 0:
             return main
+        if task.seed is not None:  # a task's own seed picks its examples (see ProofTask)
+            seed = task.seed
         rng = random.Random(f"{seed}:{task.name}:{task.formal_statement}")
         shots = select_few_shot(self.examples, cfg.few_shot, task.name, rng)
         text = "".join(few_shot_block(e, cfg.mode) for e in shots) + main.text
@@ -363,3 +378,29 @@ def check_token_budget(
             "use fewer few-shot examples, or shorten the proof prefix"
         )
     return n
+
+
+def check_token_budgets(
+    prompts: Sequence[tuple[str, str]],
+    count_tokens: Callable[[str], int],
+    max_context_tokens: int,
+    max_new_tokens: int,
+) -> list[int]:
+    """`check_token_budget` for each `(prompt, name)` of one call: the prompt token counts, or
+    one PromptTooLongError naming the first prompt that does not fit, with `indices` listing all
+    of them."""
+    counts: list[int] = []
+    failures: list[tuple[int, PromptTooLongError]] = []
+    for i, (text, name) in enumerate(prompts):
+        try:
+            counts.append(
+                check_token_budget(
+                    text, count_tokens, max_context_tokens, max_new_tokens, name=name
+                )
+            )
+        except PromptTooLongError as e:
+            failures.append((i, e))
+    if failures:
+        more = f" (and {len(failures) - 1} more prompt(s))" if len(failures) > 1 else ""
+        raise PromptTooLongError(f"{failures[0][1]}{more}", [i for i, _ in failures])
+    return counts

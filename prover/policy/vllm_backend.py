@@ -16,12 +16,12 @@ e.g. a DeepSeek-Prover-V1.5 checkpoint directory)::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from prover.policy.base import Completion, ProofTask, SamplingParams
+from prover.policy.base import Completion, ProofTask, SamplingParams, task_seeds
 from prover.policy.hf import as_prompt_config
-from prover.policy.prompts import PromptBuilder, PromptConfig, check_token_budget
+from prover.policy.prompts import PromptBuilder, PromptConfig, check_token_budgets
 
 
 def vllm_sampling_kwargs(params: SamplingParams, stop: Sequence[str]) -> dict[str, Any]:
@@ -133,20 +133,22 @@ class VLLMPolicy:
         self, tasks: Sequence[ProofTask], params: SamplingParams
     ) -> list[list[Completion]]:
         built = [self.prompts.build(t, params.seed) for t in tasks]
-        ntoks = [
-            check_token_budget(
-                b.text,
-                self.count_tokens,
-                self.max_context_tokens,
-                params.max_new_tokens,
-                name=t.name,
-            )
-            for t, b in zip(tasks, built, strict=True)
+        ntoks = check_token_budgets(
+            [(b.text, t.name) for t, b in zip(tasks, built, strict=True)],
+            self.count_tokens,
+            self.max_context_tokens,
+            params.max_new_tokens,
+        )
+        # one request per task, each with its own seed (identical prompts must not share one)
+        seeds = task_seeds(tasks, params)
+        stop = self.prompts.config.stop
+        sps = [
+            self._vllm.SamplingParams(**vllm_sampling_kwargs(replace(params, seed=s), stop))
+            for s in seeds
         ]
-        sp = self._vllm.SamplingParams(**vllm_sampling_kwargs(params, self.prompts.config.stop))
-        outputs = self.llm.generate([b.text for b in built], sp, use_tqdm=False)
+        outputs = self.llm.generate([b.text for b in built], sps, use_tqdm=False)
         results: list[list[Completion]] = []
-        for task, b, nt, out in zip(tasks, built, ntoks, outputs, strict=True):
+        for task, b, nt, seed, out in zip(tasks, built, ntoks, seeds, outputs, strict=True):
             results.append(
                 [
                     Completion(
@@ -157,7 +159,7 @@ class VLLMPolicy:
                             "backend": "vllm",
                             "stop": o.finish_reason,
                             "prompt_tokens": nt,
-                            "seed": params.seed,
+                            "seed": seed,
                             "few_shot": list(b.few_shot_names),
                         },
                     )
