@@ -20,7 +20,7 @@ from pathlib import Path
 
 from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
-from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
+from prover.policy.base import Completion, Policy, ProofTask, SamplingParams, derive_seed
 from prover.rl.records import RequestContext, check_with_context
 from search.base import Budget, SearchResult
 from search.truncate import NO_GOALS, cut_position
@@ -102,7 +102,7 @@ class BestFirstSearch:
                     temperature=cfg.temperature,
                     top_p=cfg.top_p,
                     max_new_tokens=cfg.max_new_tokens,
-                    seed=seed * 1_000_003 + expansions,
+                    seed=derive_seed("bfs", seed, expansions),  # no overlap with seed + i
                 )
                 expansions += 1
                 node_task = ProofTask(
