@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,11 @@ pytest.importorskip("transformers")
 from prover.policy.base import ProofTask, SamplingParams  # noqa: E402
 from prover.policy.prompts import FENCE, PromptConfig, PromptTooLongError  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(
+    os.environ.get(
+        "PROVER_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 DATA_FILES = [DATA / "minif2f_valid_few_shot.jsonl", DATA / "minif2f.jsonl"]
 
 
@@ -140,3 +145,32 @@ def test_config_validation(tiny_model: Path) -> None:
         HFPolicy(str(tiny_model), batch_size=0)
     with pytest.raises(ValueError, match="mode must be one of"):
         HFPolicy(str(tiny_model), prompt=PromptConfig(mode="bad"))  # type: ignore[arg-type]
+
+
+@pytest.mark.gpu
+def test_cuda_generation(tiny_model: Path) -> None:
+    """The same contract on a GPU (bf16): shapes, stop at the fence, seeded reproducibility.
+    Runs where CUDA is available, e.g. `PROVER_DATA_DIR=... pytest -m gpu tests/test_policy_hf.py`
+    on a GPU machine; CI has no GPU, so there it is skipped with this reason."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here (CI has none); run `pytest -m gpu` on a GPU machine")
+    from prover.policy.hf import HFPolicy
+
+    p = HFPolicy(str(tiny_model), device="cuda", batch_size=8)
+    try:
+        if torch.cuda.is_bf16_supported():
+            assert next(p.model.parameters()).dtype == torch.bfloat16
+        tasks = _tasks(4)
+        params = SamplingParams(n=3, max_new_tokens=48, seed=7)
+        a, b = p.generate(tasks, params), p.generate(tasks, params)
+        assert [len(r) for r in a] == [3, 3, 3, 3]
+        assert [[c.text for c in r] for r in a] == [[c.text for c in r] for r in b]
+        comps = [c for r in a for c in r]
+        assert all(
+            FENCE not in c.text and c.meta["stop"] in ("stop", "eos", "length") for c in comps
+        )
+        assert all(c.num_tokens <= 48 for c in comps)
+    finally:
+        p.close()

@@ -86,17 +86,36 @@ def _make_stop_criteria(
             self.stopped_at: list[int | None] = [None] * batch
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            gen = input_ids[:, prompt_len:]
+            generated = input_ids.shape[1] - prompt_len
+            # one device-to-host copy per step for the whole batch (a copy per row synchronised
+            # the GPU `batch` times a step and made CUDA generation slower than the CPU)
+            tails = input_ids[:, input_ids.shape[1] - min(window, generated) :].tolist()
             done = []
-            for row in range(gen.shape[0]):
+            for row, ids in enumerate(tails):
                 if self.stopped_at[row] is None:
-                    tail = tokenizer.decode(gen[row, -window:], skip_special_tokens=True)
+                    tail = tokenizer.decode(ids, skip_special_tokens=True)
                     if any(s in tail for s in stop):
-                        self.stopped_at[row] = gen.shape[1]
+                        self.stopped_at[row] = generated
                 done.append(self.stopped_at[row] is not None)
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
     return StopStrings()
+
+
+def _no_cudnn_attention(device_type: str) -> Any:
+    """Context: SDPA without its cuDNN backend on CUDA.  cuDNN attention plans a graph for every
+    new key length, i.e. at every decoding step: on an H100 (torch 2.11, bf16) generation ran
+    8x slower with it (284 vs 2267 tokens/s, `python -m benchmarks.policy_throughput --device
+    cuda --batch-size 64`).  Flash / memory-efficient / math kernels are kept."""
+    import contextlib
+
+    if device_type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(
+        [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    )
 
 
 class HFPolicy:
@@ -283,7 +302,7 @@ class HFPolicy:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if seed is not None:
             torch.manual_seed(seed)
-        with torch.inference_mode():
+        with torch.inference_mode(), _no_cudnn_attention(self.device.type):
             out = self.model.generate(**enc, **kwargs)
         gen = out[:, prompt_len:].tolist()
         eos = self.tokenizer.eos_token_id
