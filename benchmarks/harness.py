@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +30,7 @@ from prover.policy.base import Policy, ProofTask
 from search.base import Budget, Search, SearchResult
 
 RESULTS = "results.jsonl"
-_CONFIG_KEYS = ("benchmark", "split", "policy", "search", "budget", "seed")
+_CONFIG_KEYS = ("benchmark", "split", "policy", "search", "budget", "seed", "extra")
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,7 @@ def _solve_one(
     verifier: Checker,
     budget: Budget,
     seed: int,
+    tree_dir: Path | None = None,
 ) -> ProblemResult:
     t0 = time.monotonic()
     task = ProofTask(
@@ -201,7 +202,9 @@ def _solve_one(
         name=rec.id,  # unique (ProofNet repeats names): recorded feedback is keyed by it
     )
     try:
-        res: SearchResult = search.run(task, policy, checker, budget, seed=seed)
+        res: SearchResult = search.run(
+            task, policy, checker, budget, seed=seed, checkpoint_dir=tree_dir
+        )
     except LeanInfraError:
         raise
     except Exception as exc:  # a bug or a policy failure costs this problem, not the run
@@ -277,6 +280,8 @@ def run_eval(
     benchmark: str = "",
     split: str = "",
     stream: TextIO | None = None,
+    search_options: Mapping[str, Any] | None = None,
+    tree_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate `records`; returns the summary (also written to `out_dir/summary.json`).
 
@@ -299,6 +304,7 @@ def run_eval(
         benchmark=benchmark,
         split=split,
         backend=backend if checker is None else checker.name,
+        extra={"search_options": dict(search_options)} if search_options else {},
     )
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):
@@ -316,7 +322,7 @@ def run_eval(
             from search import get_search
 
             try:
-                search = get_search(search_name)
+                search = get_search(search_name, **(search_options or {}))
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         if todo and policy is None:
@@ -338,7 +344,7 @@ def run_eval(
 
             def one(rec: Problem) -> ProblemResult:
                 assert policy is not None and checker is not None and search is not None
-                r = _solve_one(rec, search, policy, checker, verifier, budget, seed)
+                r = _solve_one(rec, search, policy, checker, verifier, budget, seed, tree_dir)
                 with lock:
                     sink.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
                     sink.flush()

@@ -114,7 +114,8 @@ def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path) -> None:
 
 
 @pytest.mark.lean
-def test_prove_statement_and_non_elaborating() -> None:
+def test_prove_statement_and_non_elaborating(tmp_path: Path) -> None:
+    trees = tmp_path / "trees"
     r = _prover(
         "prove",
         "--statement",
@@ -123,11 +124,18 @@ def test_prove_statement_and_non_elaborating() -> None:
         "automation",
         "--budget",
         "1x8",
+        "--tree-dir",
+        str(trees),
         timeout=400,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith("theorem x (a b : Nat) : a + b = b + a := by")
     assert len(r.stdout.strip().splitlines()[0]) < len(r.stdout.strip())  # a proof follows
+    # the search tree was checkpointed and can be drawn
+    (tree,) = trees.glob("rmaxts-x*.run0.json")
+    shown = _prover("tree", "show", str(tree), "--out", str(tmp_path / "tree.png"))
+    assert shown.returncode == 0, shown.stderr
+    assert (tmp_path / "tree.png").stat().st_size > 0
     bad = _prover(
         "prove",
         "--statement",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prover.commands.search_args import add_search_args, search_from_args
 from prover.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="one line per problem, no progress bar")
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
+    add_search_args(p)
     p.set_defaults(func=run)
 
 
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from prover.policy import parse_spec
 
     parse_spec(args.policy)  # raises UsageError for a malformed spec
+    search, search_options = search_from_args(args)
 
     benchmark, records = load_records(args.benchmark, args.split, args.data_dir)
     if args.names:
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             RequestContext(policy=args.policy, source=f"eval:{benchmark}/{args.split}"),
         )
     try:
-        summary = _run(args, benchmark, records, budget, checker)
+        summary = _run(args, benchmark, records, budget, checker, search, search_options)
     finally:
         if checker is not None:
             checker.close()
@@ -134,7 +137,13 @@ def load_records(
 
 
 def _run(
-    args: argparse.Namespace, benchmark: str, records: list[Problem], budget: Any, checker: Any
+    args: argparse.Namespace,
+    benchmark: str,
+    records: list[Problem],
+    budget: Any,
+    checker: Any,
+    search: Any,
+    search_options: dict[str, Any],
 ) -> dict:
     from benchmarks.harness import run_eval
 
@@ -151,4 +160,7 @@ def _run(
         benchmark=benchmark,
         split=args.split,
         checker=checker,
+        search=search,
+        search_options=search_options,
+        tree_dir=args.tree_dir,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prover.commands.search_args import add_search_args, search_from_args
 from prover.errors import UsageError
 from prover.lean.soundness import LexError, mask_comments, tokenize
 
@@ -61,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--json", action="store_true", help="machine-readable output (one JSON object)")
     p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
+    add_search_args(p)
     p.set_defaults(func=run)
 
 
@@ -130,18 +132,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--budget: {exc}") from None
     from prover.policy import parse_spec
-    from search import SEARCH_NAMES
 
     parse_spec(args.policy)  # a malformed spec is exit 2 before Lean starts
-    if args.search not in SEARCH_NAMES:
-        raise UsageError(f"unknown search {args.search!r}")
+    search, _ = search_from_args(args)  # likewise bad search options
     file_header, goals = split_theorems(text, source)
     header = args.header if args.header is not None else file_header
 
     from benchmarks.harness import unwrap_checker
     from prover.lean import CheckRequest, Verdict, make_checker
     from prover.policy import ProofTask, load_policy
-    from search import get_search
 
     checker = make_checker(args.backend)
     if args.record:
@@ -173,12 +172,13 @@ def run(args: argparse.Namespace) -> int:
                 lines.append(f"{source}: statement {g.name!r} does not elaborate: {err}")
             raise UsageError("\n".join(lines))
         policy = load_policy(args.policy, lean_backend=checker.name)
-        search = get_search(args.search)
         verifier = unwrap_checker(checker)  # re-verify from scratch, past cache and recorder
         outputs: list[dict[str, Any]] = []
         for g in goals:
             task = ProofTask(formal_statement=g.statement, header=header or "", name=g.name)
-            res = search.run(task, policy, checker, budget, seed=args.seed)
+            res = search.run(
+                task, policy, checker, budget, seed=args.seed, checkpoint_dir=args.tree_dir
+            )
             solved, failure = res.solved, res.failure
             if solved:
                 v = verifier.check([CheckRequest(g.statement, res.proof, header=header)])[0]
