@@ -40,6 +40,8 @@ FAKE = textwrap.dedent(
             msg = {"severity": "information", "pos": {"line": i, "column": 0},
                    "endPos": {"line": i, "column": 6}, "data": "ok"}
             print(json.dumps(msg), flush=True)
+    if mode == "linger":  # everything printed, but the process takes its time to exit
+        time.sleep(600)
     """
 )
 
@@ -81,6 +83,18 @@ def test_stall_timeout_kills_group_and_keeps_partial_output(fake, monkeypatch):
     with pytest.raises(ProcessLookupError):
         os.kill(proc.pid, 0)
     assert not scratch.exists()
+
+
+def test_end_marker_returns_without_waiting_for_exit(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "linger")
+    proc = LeanProcess(fake, memory_mb=4096)
+    src = "#check Nat\n\n#check @P_0.t\n\n#check Nat\n"
+    t0 = time.monotonic()
+    out = proc.run(src, startup_s=30, item_s=30, end_line=5)
+    assert time.monotonic() - t0 < 10
+    assert out.count('"severity"') == 3  # every message up to the end marker
+    with pytest.raises(ProcessLookupError):
+        os.kill(proc.pid, 0)
 
 
 def test_whole_run_deadline_stops_a_process_that_keeps_printing(fake, monkeypatch):
