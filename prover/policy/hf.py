@@ -22,11 +22,9 @@ from typing import Any
 
 from prover.policy.base import Completion, ProofTask, SamplingParams, derive_seed, task_seeds
 from prover.policy.prompts import (
-    BuiltPrompt,
     PromptBuilder,
     PromptConfig,
     check_token_budget,
-    check_token_budgets,
 )
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -199,12 +197,8 @@ class HFPolicy:
     def generate(
         self, tasks: Sequence[ProofTask], params: SamplingParams
     ) -> list[list[Completion]]:
-        built: list[BuiltPrompt] = [self.prompts.build(t, params.seed) for t in tasks]
-        ntoks = check_token_budgets(
-            [(b.text, t.name) for t, b in zip(tasks, built, strict=True)],
-            self.count_tokens,
-            self.max_context_tokens,
-            params.max_new_tokens,
+        built, ntoks = self.prompts.build_checked(
+            tasks, params, self.count_tokens, self.max_context_tokens
         )
         seeds = task_seeds(tasks, params)
         own_seeds = any(t.seed is not None for t in tasks)

@@ -23,7 +23,7 @@ import httpx
 
 from prover.policy.base import Completion, ProofTask, SamplingParams, task_seeds
 from prover.policy.hf import as_prompt_config
-from prover.policy.prompts import BuiltPrompt, PromptBuilder, PromptConfig, check_token_budgets
+from prover.policy.prompts import BuiltPrompt, PromptBuilder, PromptConfig
 
 
 class OpenAIRequestError(RuntimeError):
@@ -235,14 +235,12 @@ class OpenAIPolicy:
     def generate(
         self, tasks: Sequence[ProofTask], params: SamplingParams
     ) -> list[list[Completion]]:
-        built = [self.prompts.build(t, params.seed) for t in tasks]
         if self.count_tokens is not None and self.config.max_context_tokens is not None:
-            check_token_budgets(
-                [(b.text, t.name) for t, b in zip(tasks, built, strict=True)],
-                self.count_tokens,
-                self.config.max_context_tokens,
-                params.max_new_tokens,
+            built, _ = self.prompts.build_checked(
+                tasks, params, self.count_tokens, self.config.max_context_tokens
             )
+        else:
+            built = [self.prompts.build(t, params.seed) for t in tasks]
         jobs = [
             (t, b, replace(params, seed=s))
             for t, b, s in zip(tasks, built, task_seeds(tasks, params), strict=True)

@@ -324,6 +324,24 @@ class PromptBuilder:
             assert self.config.few_shot_path is not None
             self.examples = load_few_shot(self.config.few_shot_path)
 
+    def build_checked(
+        self,
+        tasks: Sequence[ProofTask],
+        params: Any,
+        count_tokens: Callable[[str], int],
+        max_context_tokens: int,
+    ) -> tuple[list[BuiltPrompt], list[int]]:
+        """The prompts of one generate call (`params`: its SamplingParams) and their token
+        counts; PromptTooLongError (see `check_token_budgets`) if any does not fit."""
+        built = [self.build(t, params.seed) for t in tasks]
+        counts = check_token_budgets(
+            [(b.text, t.name) for t, b in zip(tasks, built, strict=True)],
+            count_tokens,
+            max_context_tokens,
+            params.max_new_tokens,
+        )
+        return built, counts
+
     def build(self, task: ProofTask, seed: int | None = None) -> BuiltPrompt:
         cfg = self.config
         if cfg.mode == "v2":

@@ -21,7 +21,7 @@ from typing import Any
 
 from prover.policy.base import Completion, ProofTask, SamplingParams, task_seeds
 from prover.policy.hf import as_prompt_config
-from prover.policy.prompts import PromptBuilder, PromptConfig, check_token_budgets
+from prover.policy.prompts import PromptBuilder, PromptConfig
 
 
 def vllm_sampling_kwargs(params: SamplingParams, stop: Sequence[str]) -> dict[str, Any]:
@@ -132,12 +132,8 @@ class VLLMPolicy:
     def generate(
         self, tasks: Sequence[ProofTask], params: SamplingParams
     ) -> list[list[Completion]]:
-        built = [self.prompts.build(t, params.seed) for t in tasks]
-        ntoks = check_token_budgets(
-            [(b.text, t.name) for t, b in zip(tasks, built, strict=True)],
-            self.count_tokens,
-            self.max_context_tokens,
-            params.max_new_tokens,
+        built, ntoks = self.prompts.build_checked(
+            tasks, params, self.count_tokens, self.max_context_tokens
         )
         # one request per task, each with its own seed (identical prompts must not share one)
         seeds = task_seeds(tasks, params)
