@@ -22,7 +22,7 @@ from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 from prover.policy.base import Completion, Policy, ProofTask, SamplingParams, derive_seed
 from prover.rl.records import RequestContext, check_with_context
-from search.base import Budget, SearchResult
+from search.base import Budget, SearchResult, uncached
 from search.truncate import NO_GOALS, cut_position
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class BestFirstSearch:
 
     def _reverify(self, task: ProofTask, proof: str, checker: Checker, index: int) -> bool:
         (res,) = check_with_context(
-            checker,
+            uncached(checker),  # a fresh check: past the result cache, to Lean
             [
                 CheckRequest(
                     task.formal_statement, proof, task.header or None, id=f"{task.name}:final"

@@ -35,8 +35,10 @@ One iteration ("expansion") of the search, top to bottom:
    `discounted_ucb=False` uses gamma = 1 (plain UCB1 statistics).
 
 Budget: `runs x samples`; each sample is one policy completion and one verification.  A run stops
-at its first complete proof, which counts only after a fresh `want_steps=False` re-verification;
-`found_at` is the 1-based global sample index (earlier runs count their full budget).
+at its first complete proof, which counts only after a fresh `want_steps=False` re-verification
+that bypasses the result cache (`search.base.uncached`); a proof that fails it adds nothing to
+the tree (a reward-0 expansion) and the run goes on.  `found_at` is the 1-based global sample
+index (earlier runs count their full budget).
 
 Beyond the reference: k expansions per tree (and several trees) share one `policy.generate` call
 and one `checker.check` call per round; the tree, the per-run sample counter, the RNG state and
@@ -61,7 +63,7 @@ from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 from prover.policy.base import Completion, Policy, ProofTask, SamplingParams, derive_seed
 from prover.policy.prompts import PromptTooLongError
 from prover.rl.records import RequestContext, check_with_context
-from search.base import Budget, SearchResult
+from search.base import Budget, SearchResult, uncached
 from search.tree import (
     Node,
     SearchTree,
@@ -391,8 +393,19 @@ class RMaxTS:
             j.problem.verifier_s += dv / len(jobs)
         for j in generated:
             j.problem.generated += 1
-        for p in problems:
-            self._absorb(p, [j for j in jobs if j.problem is p], survivors, count_tokens)
+        absorbed = 0
+        try:
+            for p in problems:
+                self._absorb(p, [j for j in jobs if j.problem is p], survivors, count_tokens)
+                absorbed += 1
+        finally:
+            # `_absorb` undoes its own problem's virtual losses even when it raises; the jobs of
+            # the problems after it were never absorbed: undo theirs too
+            for p in problems[absorbed + 1 :]:
+                for j in jobs:
+                    if j.problem is p:
+                        assert p.tree is not None
+                        p.tree.complete_job(j.node)
 
     def _generate(self, jobs: list[_Job], policy: Policy, params: SamplingParams) -> list[_Job]:
         """One completion per job (one `policy.generate` call); the jobs that got one.  Jobs
@@ -425,57 +438,85 @@ class RMaxTS:
         survivors: set[int],
         count_tokens: Callable[[str], int],
     ) -> None:
-        cfg = self.config
+        """Grow the tree with one round's jobs of `p`, in order, and back their rewards up; stop
+        at the first proof that survived re-verification.  Every job's virtual loss is undone
+        whatever happens: after its own update, for the jobs discarded after a proof, and for
+        the rest when an exception escapes (so a checkpoint written then has nothing pending)."""
         tree = p.tree
         assert tree is not None
-        for idx, j in enumerate(jobs):
-            p.count += 1
-            if j.result is None:  # the prompt did not fit in the context: nothing was sampled
-                p.prompt_too_long += 1
-                tree.update_reward(j.node, 0.0)  # Eq. 7-8 with r = 0
-                tree.complete_job(j.node)
-                continue
-            res = j.result
-            size_before = len(tree)
-            segments = truncate_and_resume(
-                j.proof,
-                res,
-                p.root_goal,
-                with_state_comment=cfg.state_comment,
-                max_tokens=cfg.max_prefix_tokens,
-                count_tokens=count_tokens,
+        started = 0  # jobs[:started] undo their own virtual loss (the inner `finally`)
+        try:
+            for j in jobs:
+                started += 1
+                try:
+                    if self._absorb_one(p, tree, j, survivors, count_tokens):
+                        return  # a proof: the run stops, the later jobs are discarded
+                finally:
+                    tree.complete_job(j.node)
+        finally:
+            for rest in jobs[started:]:
+                tree.complete_job(rest.node)
+
+    def _absorb_one(
+        self,
+        p: _Problem,
+        tree: SearchTree,
+        j: _Job,
+        survivors: set[int],
+        count_tokens: Callable[[str], int],
+    ) -> bool:
+        """One job's expansion and reward (Eq. 5, 7-8), without its virtual loss; True iff it is
+        the proof that ends the run."""
+        cfg = self.config
+        p.count += 1
+        if j.result is None:  # the prompt did not fit in the context: nothing was sampled
+            p.prompt_too_long += 1
+            tree.update_reward(j.node, 0.0)  # Eq. 7-8 with r = 0
+            return False
+        res = j.result
+        if _complete(j) and id(j) not in survivors:
+            # the first check said "proved" but the fresh re-check did not: that verdict is
+            # contradicted, so nothing of it enters the tree (in particular no "no goals" node
+            # that later rounds could select); a reward-0 expansion, and the search goes on
+            p.last_error = "a proof failed its fresh re-verification"
+            tree.update_reward(j.node, 0.0)
+            return False
+        size_before = len(tree)
+        segments = truncate_and_resume(
+            j.proof,
+            res,
+            p.root_goal,
+            with_state_comment=cfg.state_comment,
+            max_tokens=cfg.max_prefix_tokens,
+            count_tokens=count_tokens,
+        )
+        path = tree.insert(segments, with_state_comment=cfg.state_comment)
+        if path and len(path[-1].codes[0][0]) > len(p.best_partial):
+            p.best_partial = path[-1].codes[0][0]
+        if res.first_error is not None:
+            p.last_error = res.first_error.text
+        if id(j) in survivors:
+            tree.update_reward(j.node, 1.0)  # a proof is new (R-max) or extrinsic reward
+            tree.proof = j.proof
+            tree.proof_path = [0] + [n.id for n in path]
+            p.solved, p.proof, p.found_at = True, j.proof, p.global_count
+            p.finish()
+            logger.info(
+                "rmaxts %s: proof found at sample %d (run %d), tree %d nodes",
+                p.task.name,
+                p.found_at,
+                p.run_index,
+                len(tree),
             )
-            path = tree.insert(segments, with_state_comment=cfg.state_comment)
-            if path and len(path[-1].codes[0][0]) > len(p.best_partial):
-                p.best_partial = path[-1].codes[0][0]
-            if res.first_error is not None:
-                p.last_error = res.first_error.text
-            if id(j) in survivors:
-                reward = 1.0  # a proof is new (R-max) or extrinsic reward
-                tree.update_reward(j.node, reward)
-                tree.complete_job(j.node)
-                tree.proof = j.proof
-                tree.proof_path = [0] + [n.id for n in path]
-                p.solved, p.proof, p.found_at = True, j.proof, p.global_count
-                p.finish()
-                for rest in jobs[idx + 1 :]:  # discarded: undo their virtual loss
-                    tree.complete_job(rest.node)
-                logger.info(
-                    "rmaxts %s: proof found at sample %d (run %d), tree %d nodes",
-                    p.task.name,
-                    p.found_at,
-                    p.run_index,
-                    len(tree),
-                )
-                return
-            # Eq. 5 (R-max): 1 iff the expansion added a node; without the intrinsic reward the
-            # sparse extrinsic reward is 0 here (this sample is not a proof).
-            added = len(tree) > size_before
-            reward = 1.0 if (cfg.intrinsic_reward and added) else 0.0
-            tree.update_reward(j.node, reward)  # Eq. 7-8
-            tree.complete_job(j.node)
-            if p.count % cfg.log_every == 0:
-                self._log_progress(p)
+            return True
+        # Eq. 5 (R-max): 1 iff the expansion added a node; without the intrinsic reward the
+        # sparse extrinsic reward is 0 here (this sample is not a proof).
+        added = len(tree) > size_before
+        reward = 1.0 if (cfg.intrinsic_reward and added) else 0.0
+        tree.update_reward(j.node, reward)  # Eq. 7-8
+        if p.count % cfg.log_every == 0:
+            self._log_progress(p)
+        return False
 
     def _reverify(self, jobs: list[_Job], checker: Checker) -> set[int]:
         """Re-check complete proofs from scratch (no tactic-state instrumentation, one batch);
@@ -484,7 +525,7 @@ class RMaxTS:
             return set()
         v0 = time.perf_counter()
         results = check_with_context(
-            checker,
+            uncached(checker),  # a fresh check: past the result cache, to Lean
             [
                 CheckRequest(
                     j.task.formal_statement,

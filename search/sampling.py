@@ -18,7 +18,7 @@ from prover.lean.soundness import first_sorry
 from prover.lean.types import Checker, CheckRequest, Verdict
 from prover.policy.base import Policy, ProofTask, SamplingParams, derive_seed
 from prover.rl.records import RequestContext, check_with_context
-from search.base import Budget, SearchResult
+from search.base import Budget, SearchResult, uncached
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class SamplingSearch:
                         continue
                     v0 = time.perf_counter()
                     (again,) = check_with_context(
-                        checker,
+                        uncached(checker),  # a fresh check: past the result cache, to Lean
                         [
                             CheckRequest(
                                 task.formal_statement,

@@ -9,22 +9,21 @@ Rules (mirroring `Proof.segmentation` + `RMaxTS._tree_update` of the reference i
 1. Cut the proof at the earliest *error* (severity "error", inside the proof) or the earliest
    `sorry`/`admit` token.  "unsolved goals" errors mean the proof is incomplete, not wrong: they
    never cut.
-2. Keep the top-level steps (`CheckResult.steps`) that end at or before the cut and have a known
-   after-state.  Steps that share a line are merged (the prefix always ends at a line end), unless
+2. Keep the steps (`CheckResult.steps`, nested ones included) that end at or before the cut and
+   have a known after-state.  Steps that share a line are merged (the prefix always ends at a line end), unless
    the rest of the line is not verified, then the prefix ends right after the step.
 3. Walk the kept steps from the root; a step whose goal equals the previous goal is skipped (its
    text carries into the next segment's prefix); a step whose prompt (prefix + state comment)
    exceeds the token limit is skipped the same way.
 4. A proved proof whose last segment is not "no goals" gets a final "no goals" segment.
 
-Deviation from the reference: the reference cuts a segment at *every* line where some tactic ends,
-including tactics nested inside `have ... := by` blocks, bullets (`·`), `case` arms and `calc`
-steps, using the REPL's full tactic list.  Here the checkers report only the top-level steps
-(`CheckResult.steps`), so only top-level steps become nodes: a multi-line `have` block or bullet
-is one step, and no node (hence no resumption point) lies inside it.  The tree is therefore
-coarser than the paper's, and a prompt's state comment is always at the proof's base indentation
-(the reference's rule, "the indent of the segment's first tactic", gives the same for top-level
-segments).
+Nested tactics: the checker reports every tactic, nested ones included (`have … := by` blocks,
+bullets, `case` arms, `<;>` parts), from the info trees of the verdict's own elaboration, so a
+segment can end inside a `have` block, as in the reference; its state comment is that block's
+goal and sits at the indentation of the segment's first tactic.  A nested tactic that closes its
+own block ("no goals" locally, `depth > 1`) ends no segment: the proof is not done there.  Steps
+are taken in source order; a step that contains the next one (a `have … := by` block around its
+tactics) is not a cut point before the tactics inside it.
 
 All offsets are code points (Python `str` indices), as in `prover.lean.types`.
 """
@@ -109,8 +108,8 @@ def _boundaries(proof: str, steps: list[TacticStep]) -> list[tuple[int, TacticSt
         nxt = steps[i + 1] if i + 1 < len(steps) else None
         if masked[step.end : line_end].strip() == "":
             end = line_end  # only whitespace / comments follow on this line
-        elif nxt is not None and nxt.start < line_end:
-            continue  # the next verified step shares this line: merge
+        elif nxt is not None and step.end <= nxt.start < line_end:
+            continue  # the next verified step starts later on this line: merge
         else:
             end = step.end  # unverified code follows on this line: cut right after the step
         out.append((end, group_first, step))
@@ -131,11 +130,17 @@ def truncate_and_resume(
     if result.verdict not in (Verdict.PROVED, Verdict.FAILED, Verdict.INCOMPLETE):
         return []  # timeout / rejected / checker error: nothing trustworthy to insert
     cut = cut_position(proof, result)
-    steps = sorted(result.steps or [], key=lambda s: (s.start, s.end))
+    # source order by where each step ends; a block (e.g. `have … := by tac`) ends where its
+    # last inner tactic ends, and the outer step then wins (its goals are the outer proof's)
+    steps = sorted(result.steps or [], key=lambda s: (s.end, -(s.end - s.start)))
     kept: list[TacticStep] = []
     for step in steps:
         if step.end > cut or not step.goals_after:
             break
+        if kept and kept[-1].end == step.end:
+            continue  # an inner tactic ending where its enclosing block ends
+        if step.depth > 1 and step.goals_after == NO_GOALS:
+            continue  # closes only its own block: not a state of the whole proof
         kept.append(step)
 
     segments: list[Segment] = []

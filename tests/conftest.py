@@ -28,11 +28,12 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def embedded_checker() -> Iterator[object]:
     """One real embedded checker for the session (no result cache, so every call hits Lean)."""
-    from prover.lean.embedded import EmbeddedChecker, EmbeddedConfig
+    from prover.lean.checker import CheckerConfig
+    from prover.lean.embedded import EmbeddedChecker
     from prover.lean.toolchain import embedded_toolchain
 
     if not embedded_toolchain().is_installed():
         pytest.fail("embedded Lean is not installed: run `make setup` (prover lean install)")
-    checker = EmbeddedChecker(EmbeddedConfig(workers=2, timeout_s=120))
+    checker = EmbeddedChecker(CheckerConfig(workers=2, timeout_s=120))
     yield checker
     checker.close()

@@ -14,6 +14,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# miniF2F-core valid problems for the kill/resume run, in file order.  --limit 5 keeps the first
+# five (the last one is dropped).  OBVIOUS are closed by `omega` (linear arithmetic over ℕ with
+# literal moduli), the first alternative of the automation policy's one-shot proof `first | omega
+# | decide | ...`, which is always its first whole-proof sample; the other two are hard.
+OBVIOUS = ("mathd_numbertheory_132", "mathd_numbertheory_458", "mathd_algebra_123")
+PICKED = (
+    "amc12a_2015_p10",
+    "imo_1984_p2",
+    *OBVIOUS,
+    "mathd_numbertheory_961",
+)
+
 
 def _prover(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -63,6 +75,8 @@ def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path) -> None:
         "minif2f-core",
         "--split",
         "valid",
+        "--names",
+        *PICKED,
         "--limit",
         "5",
         "--policy",
@@ -104,6 +118,10 @@ def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path) -> None:
     rows = [json.loads(x) for x in results.read_text(encoding="utf-8").splitlines()]
     ids = [x["id"] for x in rows]
     assert len(ids) == len(set(ids)) == 5
+    assert sorted(x["name"] for x in rows) == sorted(PICKED[:5])  # --names, then --limit
+    by_name = {x["name"]: x for x in rows}
+    for name in OBVIOUS:  # the one shot proves them at the first sample
+        assert by_name[name]["solved"] and by_name[name]["found_at"] == 1, by_name[name]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["problems"] == 5 and summary["solved"] == sum(x["solved"] for x in rows)
     assert summary["config"]["budget"] == "1x4"

@@ -14,25 +14,32 @@ from typing import Any
 import pytest
 
 from prover.policy.base import ProofTask, SamplingParams
-from prover.policy.openai_backend import OpenAIPolicy, OpenAIRequestError, completion_body
+from prover.policy.openai_backend import (
+    OpenAIPolicy,
+    OpenAIRequestError,
+    _RateLimiter,
+    completion_body,
+)
 from prover.policy.prompts import FENCE, PromptTooLongError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DATA_FILES = [DATA / "minif2f_valid_few_shot.jsonl", DATA / "minif2f.jsonl"]
 TASK = ProofTask(formal_statement="theorem a (x : ℕ) : x = x := by\n", name="a")
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A tiny model trained on the benchmark files from `data_dir` (conftest: $PROVER_DATA_DIR,
+    else ../shared/data; missing data fails the test, it is not skipped)."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    if not all(p.is_file() for p in DATA_FILES):
-        pytest.skip(f"data files not found under {DATA}")
+    data_files = [data_dir / "minif2f_valid_few_shot.jsonl", data_dir / "minif2f.jsonl"]
+    missing = [str(p) for p in data_files if not p.is_file()]
+    if missing:
+        pytest.fail(f"data files not found: {missing}; set PROVER_DATA_DIR")
     from prover.policy.tiny import build_tiny_model
 
     out = tmp_path_factory.getbasetemp() / "tiny_model"
     if not (out / "config.json").is_file():
-        build_tiny_model(out, DATA_FILES, seed=0)
+        build_tiny_model(out, data_files, seed=0)
     return out
 
 
@@ -148,12 +155,12 @@ def test_retries_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
     stub = _Stub([(0.0, 503), (0.0, 503), (0.0, 200)])
     try:
-        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.1, max_retries=3)
+        sleeps: list[float] = []
+        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.1, max_retries=3, sleep=sleeps.append)
         (rows,) = pol.generate([TASK], SamplingParams(n=2, seed=5, max_new_tokens=9))
         assert [c.text for c in rows] == ["  rfl\n", "  rfl\n"]
         assert len(stub.calls) == 3
-        gaps = [b - a for a, b in zip(stub.calls, stub.calls[1:], strict=False)]
-        assert gaps[0] >= 0.09 and gaps[1] >= 0.19  # 0.1 s, then doubled
+        assert sleeps == [0.1, 0.2]  # one wait before each retry: 0.1 s, then doubled
         assert stub.headers[0] == "Bearer from-env"
         assert stub.bodies[0] == {
             "model": "m",
@@ -173,11 +180,47 @@ def test_retries_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_429_waits_for_retry_after() -> None:
     stub = _Stub([(0.0, 429, {"Retry-After": "0.5"}), (0.0, 200)])
     try:
-        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=2)
+        sleeps: list[float] = []
+        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=2, sleep=sleeps.append)
         (rows,) = pol.generate([TASK], SamplingParams())
         assert [c.text for c in rows] == ["  rfl\n"]
         assert len(stub.calls) == 2
-        assert stub.calls[1] - stub.calls[0] >= 0.49  # Retry-After, not the 0.01 s backoff
+        assert sleeps == [0.5]  # Retry-After, not the 0.01 s backoff
+        pol.close()
+    finally:
+        stub.close()
+
+
+@pytest.mark.parametrize(
+    ("attempt", "retry_after", "expected"),
+    [
+        (0, None, 0.5),
+        (2, None, 2.0),  # 0.5 * 2**2
+        (10, None, 4.0),  # capped by backoff_max
+        (0, "3", 3.0),  # Retry-After longer than the backoff wins
+        (2, "1", 2.0),  # ... but never shortens it
+        (0, "60", 4.0),  # ... and is capped by backoff_max too
+        (1, "soon", 1.0),  # an unparsable Retry-After is ignored
+        (1, "", 1.0),
+    ],
+)
+def test_backoff_values(attempt: int, retry_after: str | None, expected: float) -> None:
+    pol = OpenAIPolicy("http://127.0.0.1:9/v1", "m", backoff_base=0.5, backoff_max=4.0)
+    assert pol._backoff(attempt, retry_after) == expected
+    pol.close()
+
+
+def test_backoff_sequence_is_capped_and_stops_after_last_attempt() -> None:
+    stub = _Stub([(0.0, 503)] * 5)
+    try:
+        sleeps: list[float] = []
+        pol = OpenAIPolicy(
+            stub.url, "m", backoff_base=1.0, backoff_max=3.0, max_retries=4, sleep=sleeps.append
+        )
+        with pytest.raises(OpenAIRequestError, match="after 5 attempt"):
+            pol.generate([TASK], SamplingParams())
+        assert len(stub.calls) == 5
+        assert sleeps == [1.0, 2.0, 3.0, 3.0]  # no wait after the last failed attempt
         pol.close()
     finally:
         stub.close()
@@ -209,9 +252,11 @@ def test_too_long_prompts_are_named_by_index() -> None:
 def test_gives_up_after_retries() -> None:
     stub = _Stub([(0.0, 500)] * 3)
     try:
-        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=2)
+        sleeps: list[float] = []
+        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=2, sleep=sleeps.append)
         with pytest.raises(OpenAIRequestError, match="after 3 attempt.*HTTP 500"):
             pol.generate([TASK], SamplingParams())
+        assert len(stub.calls) == 3 and sleeps == [0.01, 0.02]
         pol.close()
     finally:
         stub.close()
@@ -220,10 +265,11 @@ def test_gives_up_after_retries() -> None:
 def test_client_error_is_not_retried() -> None:
     stub = _Stub([(0.0, 401)])
     try:
-        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=3)
+        sleeps: list[float] = []
+        pol = OpenAIPolicy(stub.url, "m", backoff_base=0.01, max_retries=3, sleep=sleeps.append)
         with pytest.raises(OpenAIRequestError, match="HTTP 401"):
             pol.generate([TASK], SamplingParams())
-        assert len(stub.calls) == 1
+        assert len(stub.calls) == 1 and sleeps == []
         pol.close()
     finally:
         stub.close()
@@ -243,13 +289,36 @@ def test_timeout_error_is_clear() -> None:
 def test_concurrency_and_rate_limit() -> None:
     stub = _Stub([])
     try:
+        sleeps: list[float] = []
         pol = OpenAIPolicy(stub.url, "m", max_concurrency=4, requests_per_second=20)
+        # a frozen clock: each request's wait is exactly how far its slot lies ahead
+        pol._limiter = _RateLimiter(20, clock=lambda: 0.0, sleep=sleeps.append)
         out = pol.generate([TASK] * 5, SamplingParams())
         assert len(out) == 5 and len(stub.calls) == 5
-        assert stub.calls[-1] - stub.calls[0] >= 4 / 20 - 0.02
+        assert sorted(sleeps) == pytest.approx([0.05, 0.10, 0.15, 0.20])  # 1/20 s apart
         pol.close()
     finally:
         stub.close()
+
+
+def test_rate_limiter_spaces_request_starts() -> None:
+    now = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        now[0] += s
+
+    limiter = _RateLimiter(4.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(4):
+        limiter.wait()
+    assert sleeps == [0.25, 0.25, 0.25]  # the first request starts at once, then every 1/4 s
+    now[0] += 2.0  # idle for a while: the next request starts at once again
+    limiter.wait()
+    assert sleeps == [0.25, 0.25, 0.25]
+    unlimited = _RateLimiter(None, clock=lambda: now[0], sleep=sleep)
+    unlimited.wait()
+    assert len(sleeps) == 3
 
 
 def test_connection_error() -> None:

@@ -31,8 +31,6 @@ from prover.policy.prompts import (
     v2_user_message,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 TASK = ProofTask(
     formal_statement="theorem t (x : ℕ) (h : x = 1) : x + 1 = 2 := by\n",
     header="import Mathlib\n\n",
@@ -164,10 +162,11 @@ def test_select_few_shot_too_many() -> None:
         select_few_shot(EXAMPLES, 3, "e0", random.Random(0))
 
 
-def test_few_shot_file_excludes_problem() -> None:
-    path = DATA / "minif2f_valid_few_shot.jsonl"
+def test_few_shot_file_excludes_problem(data_dir: Path) -> None:
+    # data_dir (conftest): $PROVER_DATA_DIR, else ../shared/data; missing data fails the test
+    path = data_dir / "minif2f_valid_few_shot.jsonl"
     if not path.is_file():
-        pytest.skip(f"{path} not present")
+        pytest.fail(f"{path} not present; set PROVER_DATA_DIR")
     examples = load_few_shot(path)
     name = examples[0].name
     builder = PromptBuilder(PromptConfig(mode="cot", few_shot=3, few_shot_path=path))

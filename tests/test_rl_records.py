@@ -270,13 +270,37 @@ def test_reward_with_fake_checker():
         reward(["p"], ["x"])
 
 
-def test_guarded_checker_isolates_screen_crash():
+def test_guarded_checker_isolates_screen_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request whose pre-Lean soundness screen raises gets an ERROR verdict; the others of the
+    batch still reach the inner checker.  The real screen no longer crashes on any input we
+    know of, so the crash is injected: `screen_proof` raises on one marked proof."""
+    import prover.lean.soundness as soundness
     from prover.rl.collect import GuardedChecker
 
-    inner = FakeChecker()
+    real_screen = soundness.screen_proof
+
+    def crashing_screen(proof: str, *args: object, **kwargs: object) -> object:
+        if "CRASH" in proof:
+            raise IndexError("screen bug")
+        return real_screen(proof, *args, **kwargs)
+
+    monkeypatch.setattr(soundness, "screen_proof", crashing_screen)
+    seen: list[str] = []
+
+    class Recording(FakeChecker):
+        def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+            seen.extend(r.proof for r in requests)
+            return super().check(requests)
+
+    inner = Recording()
     g = GuardedChecker(inner)
-    reqs = [CheckRequest(STMT, GOOD), CheckRequest(STMT, "  ² omega\n"), CheckRequest(STMT, "  x")]
+    reqs = [CheckRequest(STMT, GOOD), CheckRequest(STMT, "  CRASH\n"), CheckRequest(STMT, "  x")]
     out = g.check(reqs)
-    assert [r.verdict for r in out][0] == Verdict.PROVED and out[2].verdict == Verdict.FAILED
-    # the middle one crashes the pre-Lean screen today; either way it is answered, not raised
-    assert out[1].verdict in (Verdict.ERROR, Verdict.FAILED, Verdict.REJECTED)
+    assert [r.verdict for r in out] == [Verdict.PROVED, Verdict.ERROR, Verdict.FAILED]
+    assert out[1].reason == "soundness screen crashed: IndexError: screen bug"
+    assert out[1].backend == "fake"
+    assert g.guarded == 1
+    assert inner.calls == 1 and seen == [GOOD, "  x"]  # the crashing request never reached it
+    # a batch where every screen crashes answers without calling the inner checker at all
+    assert [r.verdict for r in g.check([CheckRequest(STMT, "CRASH")])] == [Verdict.ERROR]
+    assert inner.calls == 1 and g.guarded == 2

@@ -18,8 +18,25 @@ from prover.rl.records import FeedbackRecord, FeedbackWriter
 STMT = "theorem t (a b : Nat) : a + b = b + a := by\n"
 
 
+# What real Lean proves for STMT among the proofs this file scores: `omega`, optionally after a
+# `show` that restates the goal, with every tactic at the block's indentation.  `intro` fails
+# (the goal `a + b = b + a` has no binders) and a tactic indented less than the first one ends
+# the `by` block, so Lean rejects e.g. "  intro\nomega".
+LEAN_PROVES = {("omega",), ("show a + b = b + a", "omega")}
+
+
+def lean_would_prove(proof: str) -> bool:
+    lines = [ln for ln in proof.split("\n") if ln.strip()]
+    indents = {len(ln) - len(ln.lstrip(" ")) for ln in lines}
+    return len(indents) == 1 and tuple(ln.strip() for ln in lines) in LEAN_PROVES
+
+
 class Counting:
-    """Proved iff the last tactic is `omega`."""
+    """A fake checker that records its batches.  It stays a fake because this file tests the
+    verl adapter (one check per call, one shared checker, ground-truth parsing, proof extraction),
+    not Lean, and must run without a Lean install; `tests/test_rl_reward_lean.py` scores proofs
+    with real Lean.  Its verdicts agree with real Lean on every input here: proved iff
+    `lean_would_prove` (a whitelist of the proofs Lean accepts for STMT), else failed."""
 
     name = "fake"
 
@@ -27,9 +44,10 @@ class Counting:
         self.batches: list[list[CheckRequest]] = []
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        assert all(r.formal_statement == STMT for r in requests)
         self.batches.append(list(requests))
         return [
-            CheckResult(Verdict.PROVED if r.proof.split()[-1:] == ["omega"] else Verdict.FAILED)
+            CheckResult(Verdict.PROVED if lean_would_prove(r.proof) else Verdict.FAILED)
             for r in requests
         ]
 
@@ -71,7 +89,13 @@ def _records(tmp_path: Path) -> Path:
             [
                 rec("minif2f/t", "  omega", "proved", None),
                 rec("minif2f/t", "  simp", "failed", None),  # same prompt: one row
-                rec("proofnet/valid/3", "  rfl", "failed", "import Mathlib\n", prefix="  intro\n"),
+                rec(
+                    "proofnet/valid/3",
+                    "  rfl",
+                    "failed",
+                    "import Mathlib\n",
+                    prefix="  show a + b = b + a\n",
+                ),
                 rec("minif2f/t", "  sorry", "incomplete", None, kind="precheck"),
             ]
         )
@@ -97,7 +121,7 @@ def test_verl_export_columns(tmp_path: Path):
     }
     assert row["extra_info"] == {"index": 0, "problem_id": "minif2f/t"}
     gt = json.loads(ds[1]["reward_model"]["ground_truth"])
-    assert gt["header"] == "import Mathlib\n" and gt["prefix"] == "  intro\n"
+    assert gt["header"] == "import Mathlib\n" and gt["prefix"] == "  show a + b = b + a\n"
 
 
 def test_compute_score_one_check_per_call_shared_checker(tmp_path: Path, made: list[Counting]):
@@ -109,11 +133,17 @@ def test_compute_score_one_check_per_call_shared_checker(tmp_path: Path, made: l
     assert score("lean4", "  omega\n```", gt0, rows[0]["extra_info"]) == 1.0
     assert score("lean4", "  simp", gt0) == 0.0
     assert score("lean4", f"```lean4\n{STMT}  omega\n```", gt0) == 1.0  # a chat answer
-    assert score("lean4", "omega", gt1, backend="native", timeout_s=5) == 1.0
+    assert score("lean4", "  omega", gt1, backend="native", timeout_s=5) == 1.0  # after prefix
+    assert score("lean4", "omega", gt1) == 0.0  # indented less than the prefix: not in the block
+    intro = {"formal_statement": STMT, "header": None, "prefix": "  intro\n"}
+    assert score("lean4", "  omega", intro) == 0.0  # `intro` fails: the goal has no binders
     assert len(made) == 1  # created on the first call, reused afterwards
     batches = made[0].batches
-    assert [len(b) for b in batches] == [1, 1, 1, 1]
+    assert [len(b) for b in batches] == [1] * 6
     assert batches[0][0].header is None and batches[0][0].id == "minif2f/t"
-    assert batches[3][0].proof == "  intro\nomega" and batches[3][0].header == "import Mathlib\n"
+    assert batches[3][0].proof == "  show a + b = b + a\n  omega"
+    assert batches[3][0].header == "import Mathlib\n"
+    assert batches[4][0].proof == "  show a + b = b + a\nomega"
+    assert batches[5][0].proof == "  intro\n  omega"
     with pytest.raises(ValueError, match="ground_truth"):
         score("lean4", "omega", "42")

@@ -1,4 +1,5 @@
-"""Lean bridge: one checker interface over the embedded (WebAssembly) and native (REPL) backends."""
+"""Lean bridge: one checker (an in-Lean program, `lean_project/ProverChecker.lean`) run by the
+embedded (WebAssembly) or the native (Lean + Mathlib) backend."""
 
 from __future__ import annotations
 
@@ -47,21 +48,21 @@ def resolve_backend(backend: str = "auto") -> str:
 def make_checker(
     backend: str = "auto", cache: bool = True, cache_path: Path | None = None, **options: Any
 ) -> Checker:
-    """Build a checker.  `options` go to the backend's config dataclass (`EmbeddedConfig`, or
-    `NativeConfig.from_toolchain` for native); the backend-neutral `timeout_s` (per proof) and
-    `workers` (parallel Lean processes) are understood by both."""
+    """Build a checker: persistent in-Lean checker processes (`prover.lean.checker`) on the
+    chosen backend, optionally behind the on-disk result cache.  `options` are
+    `CheckerConfig` fields (`workers`, `timeout_s`, `heartbeats`, `memory_mb`, ...)."""
+    from prover.lean.checker import CheckerConfig
+
     name = resolve_backend(backend)
     inner: Checker
     if name == "embedded":
-        from prover.lean.embedded import EmbeddedChecker, EmbeddedConfig
+        from prover.lean.embedded import EmbeddedChecker
 
-        inner = EmbeddedChecker(EmbeddedConfig(**options))
+        inner = EmbeddedChecker(CheckerConfig(**options))
     else:
-        from prover.lean.native import NativeChecker, NativeConfig
+        from prover.lean.native import NativeChecker
 
-        neutral = {"timeout_s": "command_timeout_s", "workers": "pool_size"}
-        native = {neutral.get(k, k): v for k, v in options.items()}
-        inner = NativeChecker(NativeConfig.from_toolchain(**native))
+        inner = NativeChecker(CheckerConfig(**{"memory_mb": 32768, "timeout_s": 120.0, **options}))
     if not cache:
         return inner
     from prover.lean.cache import CachedChecker

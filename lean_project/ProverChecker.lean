@@ -1,0 +1,707 @@
+/-
+The prover's checking program: a persistent Lean process that decides what is proved.
+
+Run by both backends with one JSON-lines protocol (see `prover/lean/checker.py`):
+* embedded: `lean ProverChecker.lean` inside the WebAssembly Lean (core Lean only);
+* native:   `lake env lean ProverChecker.lean` in `lean_project/` (Mathlib available).
+
+The `#eval` at the bottom loops forever: it reads one JSON request per line from the real
+standard input, checks it, and writes one JSON reply per line to the real standard output.
+Every reply carries the request's `nonce`; the driver ignores any line without it, so nothing an
+item prints can pass for a reply.
+
+What Lean checks for one item (statement + proof, under a header), each from a clean state:
+1. The header is parsed and elaborated once into a *base state* (imports, `open`s, ...), kept in
+   a small LRU.  Untrusted headers may only hold `open`, allowlisted `set_option`,
+   `namespace`/`section`/`end` and `universe` commands (judged on Lean's syntax tree).
+2. Statement + proof is parsed by Lean's own parser from the base state: it must be exactly one
+   declaration command (`theorem`/`lemma`/`example`) with no attributes or `unsafe`, and its syntax
+   tree must hold no code-running syntax (`run_tac`, `by_elab`, ...) and no `set_option` outside
+   an allowlist.  Nothing is elaborated before this passes.
+3. The statement is elaborated alone (`:= sorry`) from the base state to get the expected type.
+4. The item is elaborated from the base state (fresh message log, info trees on, per-item
+   `maxHeartbeats`, `Elab.async false`).  Nothing it declares is visible to any other item: every
+   item starts from the base state value, which is never modified.
+5. Verdict: errors -> failed (or incomplete when they are only "unsolved goals"); otherwise the
+   expected theorem must exist, be a theorem, and have exactly the expected type; every constant
+   the item added is re-checked by the kernel from the base environment with default options
+   (as lean4checker does), so no option can have skipped the kernel; the axioms it reaches
+   (through auxiliary and header declarations) must be allowed.
+6. Tactic states at every tactic (nested ones included) come from the info trees of the same
+   elaboration.
+
+Exported-level `.olean`s (embedded): the interpreter cannot compile code that reaches private
+library helpers, so this file uses lists and explicit recursion rather than `for` over arrays.
+-/
+import Lean
+
+open Lean Elab Command Meta
+
+namespace ProverChecker
+
+/-! ## JSON helpers -/
+
+def jStr (j : Json) (k : String) (d : String := "") : String :=
+  match j.getObjValAs? String k with
+  | .ok v => v
+  | .error _ => d
+
+def jNat (j : Json) (k : String) (d : Nat) : Nat :=
+  match j.getObjValAs? Nat k with
+  | .ok v => v
+  | .error _ => d
+
+def jBool (j : Json) (k : String) (d : Bool := false) : Bool :=
+  match j.getObjValAs? Bool k with
+  | .ok v => v
+  | .error _ => d
+
+/-! ## List helpers
+
+The library's polymorphic list functions compile to `_redArg` helpers that exported-level
+`.olean`s do not carry, so the few this file needs are written out here. -/
+
+def rev {α} (l : List α) : List α :=
+  let rec go : List α → List α → List α
+    | [], acc => acc
+    | x :: xs, acc => go xs (x :: acc)
+  go l []
+
+def len {α} : List α → Nat
+  | [] => 0
+  | _ :: xs => len xs + 1
+
+def app {α} (a b : List α) : List α :=
+  let rec go : List α → List α → List α
+    | [], acc => acc
+    | x :: xs, acc => go xs (x :: acc)
+  go (rev a) b
+
+def keep {α} (p : α → Bool) (l : List α) : List α :=
+  let rec go : List α → List α → List α
+    | [], acc => rev acc
+    | x :: xs, acc => go xs (if p x then x :: acc else acc)
+  go l []
+
+def some? {α} (p : α → Bool) : List α → Bool
+  | [] => false
+  | x :: xs => p x || some? p xs
+
+def every {α} (p : α → Bool) : List α → Bool
+  | [] => true
+  | x :: xs => p x && every p xs
+
+def first? {α} (p : α → Bool) : List α → Option α
+  | [] => none
+  | x :: xs => if p x then some x else first? p xs
+
+def mapL {α β} (f : α → β) (l : List α) : List β :=
+  let rec go : List α → List β → List β
+    | [], acc => rev acc
+    | x :: xs, acc => go xs (f x :: acc)
+  go l []
+
+def hd? {α} : List α → Option α
+  | [] => none
+  | x :: _ => some x
+
+def nil? {α} : List α → Bool
+  | [] => true
+  | _ => false
+
+def takeL {α} : Nat → List α → List α
+  | 0, _ => []
+  | _, [] => []
+  | n + 1, x :: xs => x :: takeL n xs
+
+def mapIO {α β} (f : α → IO β) : List α → IO (List β)
+  | [] => pure []
+  | x :: xs => do
+    let y ← f x
+    let ys ← mapIO f xs
+    return y :: ys
+
+def filterSome {α} : List (Option α) → List α
+  | [] => []
+  | none :: xs => filterSome xs
+  | some x :: xs => x :: filterSome xs
+
+def hasName (l : List Name) (n : Name) : Bool := some? (· == n) l
+
+def arrToList {α} (a : Array α) [Inhabited α] : List α :=
+  let rec go (i : Nat) (acc : List α) : List α :=
+    match i with
+    | 0 => acc
+    | k + 1 => go k (a[k]! :: acc)
+  go a.size []
+
+def showNames (l : List Name) : String :=
+  String.intercalate ", " (mapL (fun n => "`" ++ n.toString ++ "`") l)
+
+/-! ## Requests -/
+
+structure Req where
+  nonce : String
+  kind : String := "check"
+  header : String := ""
+  trusted : Bool := false
+  statement : String := ""
+  proof : String := ""
+  heartbeats : Nat := 200000
+  allowNative : Bool := false
+  wantSteps : Bool := false
+  /-- `true` on native (full `.olean`s): only `propext`, `Classical.choice`, `Quot.sound`.
+  `false` on embedded: imported library theorems carry no proofs and look like axioms, so the
+  audit is a denylist over imported constants plus "the item and header add no axiom". -/
+  strictAxioms : Bool := false
+
+def parseReq (line : String) : Except String Req := do
+  let j ← Json.parse line
+  let nonce := jStr j "nonce"
+  if nonce.isEmpty then throw "request without a nonce"
+  return { nonce, kind := jStr j "kind" "check", header := jStr j "header",
+           trusted := jBool j "trusted_header", statement := jStr j "statement",
+           proof := jStr j "proof", heartbeats := jNat j "heartbeats" 200000,
+           allowNative := jBool j "allow_native_decide", wantSteps := jBool j "want_steps",
+           strictAxioms := jBool j "strict_axioms" }
+
+/-! ## Running command elaboration by hand -/
+
+def mkInput (src : String) : Parser.InputContext :=
+  { inputString := src, fileName := "<item>", fileMap := src.toFileMap }
+
+def runCmd (input : Parser.InputContext) (s : Command.State) (stx : Syntax) :
+    IO Command.State := do
+  let ctx : Command.Context :=
+    { fileName := input.fileName, fileMap := input.fileMap, snap? := none, cancelTk? := none }
+  match ← ((elabCommandTopLevel stx ctx).run s).toBaseIO with
+  | .ok (_, s') => return s'
+  | .error e => throw (IO.userError ("elaboration raised: " ++ (← e.toMessageData.toString)))
+
+def withOption (s : Command.State) (f : Options → Options) : Command.State :=
+  match s.scopes with
+  | sc :: rest => { s with scopes := { sc with opts := f sc.opts } :: rest }
+  | [] => s
+
+def pmctxOf (s : Command.State) : Parser.ParserModuleContext :=
+  match s.scopes with
+  | sc :: _ => { env := s.env, options := sc.opts, currNamespace := sc.currNamespace,
+                 openDecls := sc.openDecls }
+  | [] => { env := s.env, options := {} }
+
+/-- Parse every command of `input` from state `s` without elaborating any.  Returns the commands
+(end of input excluded) and the parser's messages. -/
+def parseAll (input : Parser.InputContext) (s : Command.State) : List Syntax × MessageLog :=
+  let rec go (fuel : Nat) (ps : Parser.ModuleParserState) (msgs : MessageLog) (acc : List Syntax) :
+      List Syntax × MessageLog :=
+    match fuel with
+    | 0 => (rev acc, msgs)
+    | fuel + 1 =>
+      let (stx, ps', msgs') := Parser.parseCommand input (pmctxOf s) ps msgs
+      if stx.isOfKind ``Parser.Command.eoi then (rev acc, msgs')
+      else go fuel ps' msgs' (stx :: acc)
+  go 64 {} {} []
+
+/-! ## Syntax policy (judged on Lean's own syntax tree) -/
+
+/-- Syntax kinds that run code or change the environment while a proof is checked. -/
+def forbiddenKinds : List Name :=
+  [`Lean.Parser.Tactic.runTac, `Lean.Parser.Term.byElab, `Lean.Parser.Command.eval,
+   `Lean.Parser.Command.evalBang, `Lean.Parser.Command.runCmd, `Lean.Parser.Command.runElab,
+   `Lean.Parser.Command.runMeta, `Lean.Parser.Term.runElab, `Lean.Parser.Tactic.runElab,
+   `Lean.Parser.Command.elab, `Lean.Parser.Command.elab_rules, `Lean.Parser.Command.macro,
+   `Lean.Parser.Command.macro_rules, `Lean.Parser.Command.syntax,
+   `Lean.Parser.Command.attribute, `Lean.Parser.Term.evalExpr]
+
+def allowedOption (n : Name) : Bool :=
+  n == `maxRecDepth || n == `maxHeartbeats || (`pp).isPrefixOf n
+
+def isSetOption (kind : Name) : Bool :=
+  match kind with
+  | .str _ "set_option" => true
+  | _ => false
+
+/-- First policy violation inside `stx`, if any. -/
+partial def findViolation (stx : Syntax) (heartbeats : Nat) : Option String :=
+  match stx with
+  | .node _ kind args =>
+    if hasName forbiddenKinds kind then
+      some ("`" ++ kind.toString ++ "` syntax is not allowed in a proof (it runs code or changes the environment)")
+    else if isSetOption kind && args.size ≥ 2 then
+      let opt := args[1]!.getId.eraseMacroScopes
+      if !allowedOption opt then
+        some ("set_option " ++ opt.toString ++ " is not allowed in a proof (allowed: maxRecDepth, pp.*, maxHeartbeats up to the checker's limit)")
+      else if opt == `maxHeartbeats then
+        let v := if args.size ≥ 4 then (args[3]!.isNatLit?).getD 0 else 0
+        if v == 0 || v > heartbeats then
+          some ("set_option maxHeartbeats " ++ toString v ++ " exceeds the checker's limit (" ++ toString heartbeats ++ ")")
+        else goArgs (arrToList args)
+      else goArgs (arrToList args)
+    else goArgs (arrToList args)
+  | _ => none
+where
+  goArgs : List Syntax → Option String
+    | [] => none
+    | a :: rest => match findViolation a heartbeats with
+      | some r => some r
+      | none => goArgs rest
+
+/-- The declaration kinds an item may be. -/
+def declKinds : List Name :=
+  [``Parser.Command.theorem, ``Parser.Command.example, `Mathlib.Tactic.lemma, `lemma]
+
+/-- Checks the single command of an item: a declaration of an allowed kind, with no attributes
+and no `unsafe`/`partial`/`nonrec` modifiers, and no forbidden syntax inside. -/
+def declProblem (stx : Syntax) (heartbeats : Nat) : Option String :=
+  if !stx.isOfKind ``Parser.Command.declaration then
+    some ("the item is a `" ++ stx.getKind.toString ++ "` command, not a theorem")
+  else
+    let mods := stx[0]
+    let decl := stx[1]
+    if !hasName declKinds decl.getKind then
+      some ("the item declares a `" ++ decl.getKind.toString ++ "`; only theorem/lemma/example are checked")
+    else if !mods[1].isNone then
+      some "attributes are not allowed on the checked declaration"
+    else if !mods[4].isNone then
+      some "`unsafe` is not allowed"
+    else if !mods[5].isNone then
+      some "`partial`/`nonrec` modifiers are not allowed"
+    else findViolation stx heartbeats
+
+/-- Header commands an untrusted header may hold. -/
+def headerKinds : List Name :=
+  [``Parser.Command.open, ``Parser.Command.namespace, ``Parser.Command.section,
+   ``Parser.Command.end, ``Parser.Command.universe, ``Parser.Command.set_option]
+
+def headerProblem (stx : Syntax) : Option String :=
+  if !hasName headerKinds stx.getKind then
+    some ("an untrusted header may only hold import/open/namespace/section/end/universe/set_option commands; found `" ++ stx.getKind.toString ++ "`")
+  else if stx.isOfKind ``Parser.Command.set_option then
+    let opt := stx[1].getId.eraseMacroScopes
+    if opt == `autoImplicit || opt == `relaxedAutoImplicit || (`pp).isPrefixOf opt ||
+        opt == `maxRecDepth then none
+    else some ("set_option " ++ opt.toString ++ " is not allowed in an untrusted header")
+  else none
+
+/-! ## Base states per header (bounded LRU) -/
+
+structure Base where
+  header : String
+  trusted : Bool
+  state : Command.State
+
+def joinMsgs (msgs : MessageLog) : IO String := do
+  let ms ← mapIO (fun (m : Message) => m.toString) msgs.toList
+  return String.intercalate "; " ms
+
+/-- Elaborate a header into a base state, or say why it cannot be used. -/
+def mkBase (header : String) (trusted : Bool) : IO (Except String Command.State) := do
+  let input := mkInput header
+  let (hdr, ps, msgs) ← Parser.parseHeader input
+  if msgs.hasErrors then return .error ("header does not parse: " ++ (← joinMsgs msgs))
+  let imports := headerToImports ⟨hdr⟩
+  let env ← try importModules imports {} (loadExts := true)
+    catch e => return .error ("header imports cannot be loaded: " ++ toString e)
+  let opts := ({} : Options).setBool `Elab.async false
+  -- one header command at a time: parse, judge (untrusted), then elaborate it
+  let rec go (fuel : Nat) (s : Command.State) (ps : Parser.ModuleParserState) :
+      IO (Except String Command.State) := do
+    match fuel with
+    | 0 => return .error "header too long"
+    | fuel + 1 =>
+      let (stx, ps', pmsgs) := Parser.parseCommand input (pmctxOf s) ps {}
+      if pmsgs.hasErrors then return .error ("header does not parse: " ++ (← joinMsgs pmsgs))
+      if stx.isOfKind ``Parser.Command.eoi then return .ok s
+      if !trusted then
+        if let some why := headerProblem stx then return .error why
+      go fuel (← runCmd input s stx) ps'
+  match ← go 100000 (Command.mkState env {} opts) ps with
+  | .error e => return .error e
+  | .ok s =>
+    if s.messages.hasErrors then
+      return .error ("header does not elaborate: " ++ (← joinMsgs s.messages))
+    return .ok { s with messages := {}, infoState := {} }
+
+/-! ## Messages, relative to the proof text -/
+
+/-- Positions are reported relative to the proof: line 1 is the proof's first line, columns are
+code points; `base` is the position where the proof starts in the item's text. -/
+def relLine (base p : Position) : Int := (p.line : Int) - base.line + 1
+def relCol (base p : Position) : Int :=
+  if p.line == base.line then (p.column : Int) - base.column else p.column
+
+def sevStr : MessageSeverity → String
+  | .error => "error" | .warning => "warning" | .information => "information"
+
+def msgJson (base : Position) (m : Message) : IO Json := do
+  let text ← m.data.toString
+  let endp := m.endPos.getD m.pos
+  return Json.mkObj [("severity", sevStr m.severity), ("line", toJson (relLine base m.pos)),
+    ("column", toJson (relCol base m.pos)), ("end_line", toJson (relLine base endp)),
+    ("end_column", toJson (relCol base endp)), ("text", text)]
+
+/-! ## Axiom audit -/
+
+def standardAxioms : List Name := [``propext, ``Classical.choice, ``Quot.sound]
+def nativeAxioms : List Name := [``Lean.ofReduceBool, ``Lean.ofReduceNat, ``Lean.trustCompiler]
+
+def constDeps (ci : ConstantInfo) : List Name :=
+  app (arrToList ci.type.getUsedConstants)
+    (match ci.value? (allowOpaque := true) with
+     | some v => arrToList v.getUsedConstants
+     | none => [])
+
+/-- Every constant reachable from `todo` through types and values, with the order found. -/
+partial def reach (env : Environment) (todo : List Name) (seen : NameSet) (acc : List Name) :
+    List Name :=
+  match todo with
+  | [] => rev acc
+  | n :: rest =>
+    if seen.contains n then reach env rest seen acc else
+    match env.find? n with
+    | none => reach env rest (seen.insert n) (n :: acc)
+    | some ci => reach env (app (constDeps ci) rest) (seen.insert n) (n :: acc)
+
+def nameOf (ci : ConstantInfo) : Name := ci.toConstantVal.name
+
+def isAxiomLike (ci : ConstantInfo) : Bool :=
+  match ci with
+  | .axiomInfo _ => true
+  | _ => false
+
+/-- Replay `cs` into the kernel environment of `base`, each after the new constants it uses
+(as lean4checker does): the kernel checks every declaration again with default options. -/
+def replay (base : Environment) (cs : List ConstantInfo) : Except String Unit := do
+  let names := mapL (fun ci => nameOf ci) cs
+  let rec order (fuel : Nat) (todo : List ConstantInfo) (done : List Name)
+      (out : List ConstantInfo) : Except String (List ConstantInfo) :=
+    match fuel with
+    | 0 => .error "cyclic auxiliary declarations"
+    | fuel + 1 =>
+      if nil? todo then .ok (rev out) else
+      let isReady := fun (ci : ConstantInfo) =>
+        every (fun d => !hasName names d || hasName done d || d == nameOf ci) (constDeps ci)
+      let ready := keep isReady todo
+      let rest := keep (fun ci => !isReady ci) todo
+      if nil? ready then .error "cyclic auxiliary declarations" else
+      order fuel rest (app (mapL (fun ci => nameOf ci) ready) done) (app (rev ready) out)
+  let ordered ← order (len cs + 1) cs [] []
+  let rec add (kenv : Kernel.Environment) : List ConstantInfo → Except String Unit
+    | [] => .ok ()
+    | ci :: rest => do
+      let decl ← match ci with
+        | .thmInfo v => pure (Declaration.thmDecl v)
+        | .defnInfo v => pure (Declaration.defnDecl v)
+        | .opaqueInfo v => pure (Declaration.opaqueDecl v)
+        | _ => throw ("the proof declares `" ++ (nameOf ci).toString ++ "`, which is not a theorem or definition")
+      match kenv.addDecl {} decl with
+      | .ok k => add k rest
+      | .error _ => throw ("the kernel rejects `" ++ (nameOf ci).toString ++ "`")
+  add base.toKernelEnv ordered
+
+/-! ## Tactic states from the info trees -/
+
+structure Step where
+  start : Nat
+  stop : Nat
+  depth : Nat  -- `by` blocks around it: 1 for the proof's own tactics, 2 inside `have … := by`
+  kind : String
+  before : String
+  after : String
+
+def ppGoals (ci : ContextInfo) (mctx : MetavarContext) (goals : List MVarId) : IO String := do
+  if nil? goals then return "no goals"
+  let f ← ({ ci with mctx } : ContextInfo).ppGoals goals
+  return f.pretty.trimAscii.toString
+
+def skipTacticKinds : List Name :=
+  [nullKind, ``Parser.Tactic.tacticSeq, ``Parser.Tactic.tacticSeq1Indented,
+   ``Parser.Tactic.tacticSeqBracketed, ``Parser.Term.byTactic, `Lean.cdotTk, `by]
+
+/-- Code-point offset of byte position `p` in `s`. -/
+def cpOffset (s : String) (p : String.Pos.Raw) : Nat :=
+  (String.Pos.Raw.extract s 0 p).length
+
+/-- The elements of a persistent array, in order (written out: see the list helpers). -/
+partial def paToList {α} [Inhabited α] (p : PersistentArray α) : List α :=
+  let rec nodes : List (PersistentArrayNode α) → List α
+    | [] => []
+    | .leaf vs :: rest => app (arrToList vs) (nodes rest)
+    | .node cs :: rest => nodes (app (arrToList cs) rest)
+  app (nodes [p.root]) (arrToList p.tail)
+
+/-- Byte ranges of every `by` block in `stx`. -/
+partial def byRanges (stx : Syntax) : List (Nat × Nat) :=
+  let here := if stx.isOfKind ``Parser.Term.byTactic then
+      match stx.getPos? (canonicalOnly := true), stx.getTailPos? (canonicalOnly := true) with
+      | some a, some b => [(a.byteIdx, b.byteIdx)]
+      | _, _ => []
+    else []
+  let rec kids : List Syntax → List (Nat × Nat)
+    | [] => []
+    | k :: rest => app (byRanges k) (kids rest)
+  app here (kids (arrToList stx.getArgs))
+
+def byDepth (ranges : List (Nat × Nat)) (pos : Nat) : Nat :=
+  len (keep (fun (a, b) => a < pos && pos < b) ranges)
+
+partial def visitTree (src : String) (proofStart : String.Pos.Raw) (acc : IO.Ref (List Step))
+    (ranges : List (Nat × Nat)) (ctx? : Option ContextInfo) (t : InfoTree) : IO Unit := do
+  match t with
+  | .context pci t' => visitTree src proofStart acc ranges (pci.mergeIntoOuter? ctx?) t'
+  | .node info children =>
+    if let some ctx := ctx? then
+      if let .ofTacticInfo ti := info then
+        let stx := ti.stx
+        if !hasName skipTacticKinds stx.getKind then
+          if let (some a, some b) := (stx.getPos? (canonicalOnly := true),
+                                       stx.getTailPos? (canonicalOnly := true)) then
+            if a.byteIdx ≥ proofStart.byteIdx then
+              let before ← ppGoals ctx ti.mctxBefore ti.goalsBefore
+              let after ← ppGoals ctx ti.mctxAfter ti.goalsAfter
+              let base := cpOffset src proofStart
+              let depth := byDepth ranges a.byteIdx
+              acc.modify fun l => { start := cpOffset src a - base, stop := cpOffset src b - base,
+                                    depth, kind := stx.getKind.toString, before, after } :: l
+    let rec goKids : List InfoTree → IO Unit
+      | [] => pure ()
+      | c :: rest => do visitTree src proofStart acc ranges ctx? c; goKids rest
+    goKids (paToList children)
+  | .hole _ => pure ()
+
+def collectSteps (src : String) (proofStart : String.Pos.Raw) (cmd : Syntax)
+    (trees : PersistentArray InfoTree) : IO (List Step) := do
+  let ranges := byRanges cmd
+  let acc ← IO.mkRef ([] : List Step)
+  let rec go : List InfoTree → IO Unit
+    | [] => pure ()
+    | t :: rest => do visitTree src proofStart acc ranges none t; go rest
+  go (paToList trees)
+  return rev (← acc.get)
+
+/-! ## Checking one item -/
+
+structure Outcome where
+  verdict : String
+  reason : String := ""
+  messages : List Json := []
+  steps : List Step := []
+  initialGoals : String := ""
+  axioms : List Name := []
+  commands : Nat := 0
+
+def containsStr (hay needle : String) : Bool :=
+  match hay.splitOn needle with
+  | [_] => false
+  | _ => true
+
+def elabOne (input : Parser.InputContext) (base : Command.State) (stx : Syntax)
+    (heartbeats : Nat) : IO Command.State := do
+  let s := withOption base fun o => (o.setNat `maxHeartbeats heartbeats).setBool `Elab.async false
+  let s := { s with messages := {}, infoState := { enabled := true } }
+  runCmd input s stx
+
+/-- The declared name of a theorem/lemma command (`none` for `example`). -/
+def declName? (stx : Syntax) : Option Name :=
+  match stx.find? (·.isOfKind ``Parser.Command.declId) with
+  | some d => some d[0].getId
+  | none => none
+
+/-- `n` names the declaration written `short` (in the current namespace or at the root). -/
+def namesDecl (short n : Name) : Bool :=
+  n == short || (short.toString.length < n.toString.length &&
+    n.toString.endsWith ("." ++ short.toString))
+
+def jsonStrs (l : List String) : Json := Json.arr (mapL (fun (x : String) => toJson x) l).toArray
+
+def checkItem (base : Command.State) (r : Req) : IO Outcome := do
+  let src0 := r.statement ++ r.proof
+  -- 1. Lean's parser: one declaration command, judged before anything is elaborated
+  let (cmds0, pmsgs0) := parseAll (mkInput src0) base
+  let some first := hd? cmds0 | return { verdict := "failed", reason := "no command parsed" }
+  -- `example` gets a name so that its theorem can be found: splice at the keyword Lean parsed
+  let decl := first[1]
+  let stmt := if decl.isOfKind ``Parser.Command.example then
+      match decl[0].getPos?, decl[0].getTailPos? with
+      | some a, some b =>
+        if b.byteIdx ≤ r.statement.utf8ByteSize then
+          String.Pos.Raw.extract r.statement 0 a ++ "theorem prover_example_" ++
+            (r.nonce.take 8).toString ++ String.Pos.Raw.extract r.statement b ⟨r.statement.utf8ByteSize⟩
+        else r.statement
+      | _, _ => r.statement
+    else r.statement
+  let src := stmt ++ r.proof
+  let input := mkInput src
+  let proofStart : String.Pos.Raw := ⟨stmt.utf8ByteSize⟩
+  let basePos := input.fileMap.toPosition proofStart
+  let (cmds, pmsgs) := if src == src0 then (cmds0, pmsgs0) else parseAll input base
+  let some cmd := hd? cmds | return { verdict := "failed", reason := "no command parsed" }
+  if let some why := declProblem cmd r.heartbeats then
+    return { verdict := "rejected", reason := why, commands := len cmds }
+  if !pmsgs.hasErrors && len cmds != 1 then
+    return { verdict := "rejected", commands := len cmds,
+             reason := "Lean parsed " ++ toString (len cmds) ++ " commands in statement + proof; exactly one declaration is allowed" }
+  -- 2. the statement alone, from the clean base state, gives the expected type
+  let stInput := mkInput (stmt ++ " sorry")
+  let (stCmds, stMsgs) := parseAll stInput base
+  let some stCmd := hd? stCmds | return { verdict := "failed", reason := "the statement does not parse" }
+  if stMsgs.hasErrors || len stCmds != 1 then
+    return { verdict := "failed", reason := "the statement does not parse as one declaration",
+             messages := ← mapIO (msgJson basePos) stMsgs.toList }
+  if let some why := declProblem stCmd r.heartbeats then
+    return { verdict := "rejected", reason := "statement: " ++ why }
+  let some shortName := declName? stCmd
+    | return { verdict := "error", reason := "the statement declares no name" }
+  let stState ← elabOne stInput base stCmd r.heartbeats
+  let stNew := keep (fun n => !base.env.contains n && namesDecl shortName n)
+    (reach stState.env (match stState.env.find? shortName with
+      | some _ => [shortName] | none => []) {} [])
+  let expected? : Option ConstantInfo := match hd? stNew with
+    | some n => stState.env.find? n
+    | none =>
+      -- the declaration lives in the current namespace
+      let ns := match base.scopes with | sc :: _ => sc.currNamespace | [] => .anonymous
+      stState.env.find? (ns ++ shortName)
+  if stState.messages.hasErrors || expected?.isNone then
+    let ms ← mapIO (msgJson basePos) stState.messages.toList
+    return { verdict := "failed", reason := "the statement does not elaborate (error before the proof)",
+             messages := ms }
+  let expected := expected?.get!
+  -- 3. the item, from the clean base state (only after its syntax passed)
+  let s ← elabOne input base cmd r.heartbeats
+  let msgs := app pmsgs.toList s.messages.toList
+  let msgJs ← mapIO (msgJson basePos) msgs
+  let steps ← if r.wantSteps then collectSteps src proofStart cmd s.infoState.trees else pure []
+  let initialGoals := match hd? steps with | some st => st.before | none => ""
+  let mk (verdict reason : String) : Outcome :=
+    { verdict, reason, messages := msgJs, steps, initialGoals, commands := len cmds }
+  let texts ← mapIO (fun (m : Message) => do return (m.severity, ← m.data.toString)) msgs
+  let errors := keep (fun (sev, _) => sev == MessageSeverity.error) texts
+  let hard := keep (fun (_, t) => !t.startsWith "unsolved goals") errors
+  if some? (fun (_, t) => containsStr t "maximum number of heartbeats" ||
+      containsStr t "(deterministic) timeout") hard then
+    return mk "timeout" "heartbeat limit reached"
+  if !nil? hard then return mk "failed" ""
+  if !nil? errors then return mk "incomplete" "unsolved goals"
+  if pmsgs.hasErrors then return mk "failed" "the proof does not parse"
+  -- 4. the expected theorem, with exactly the expected type
+  let some thm := s.env.find? (nameOf expected)
+    | return mk "error" "Lean did not add the declaration"
+  let isThm := match thm with | .thmInfo _ => true | _ => false
+  if !isThm then return mk "rejected" ("`" ++ (nameOf expected).toString ++ "` is not a theorem")
+  if thm.type != expected.type then
+    return mk "rejected" "the proved type differs from the statement elaborated alone"
+  -- the constants the theorem reaches, and those of them the item added (auxiliary lemmas)
+  let reached := reach s.env [nameOf thm] {} []
+  let added := filterSome (mapL (fun n => s.env.find? n) (keep (fun n => !base.env.contains n) reached))
+  -- 5. axiom audit over everything the theorem reaches (auxiliary and header declarations too)
+  let axs := keep (fun n => match s.env.find? n with
+    | some ci => isAxiomLike ci
+    | none => false) reached
+  let withAx := fun (o : Outcome) => { o with axioms := axs }
+  if hasName axs ``sorryAx then
+    let users := keep (fun n => match s.env.find? n with
+      | some ci => match ci.value? (allowOpaque := true) with
+        | some v => hasName (arrToList v.getUsedConstants) ``sorryAx
+        | none => false
+      | none => false) reached
+    let own := keep (fun n => some? (fun (ci : ConstantInfo) => nameOf ci == n) added) users
+    if !nil? own || nil? users then return withAx (mk "incomplete" "proof uses sorry")
+    return withAx (mk "rejected"
+      ("proved modulo header declaration(s) proved by sorry: " ++ showNames users))
+  let fromLibrary := fun (n : Name) => (s.env.getModuleIdxFor? n).isSome
+  let bad := keep (fun a =>
+    if hasName standardAxioms a then false
+    else if hasName nativeAxioms a then !r.allowNative
+    else if r.strictAxioms then true
+    -- embedded: imported library theorems carry no proofs and appear as axioms; an axiom
+    -- declared outside the imported library (header or item) is refused
+    else !fromLibrary a) axs
+  if !nil? bad then
+    let nat := keep (hasName nativeAxioms) bad
+    if !nil? nat then
+      return withAx (mk "rejected" ("uses " ++ showNames nat ++ " (native_decide or another compiler-trusting axiom; pass --allow-native-decide to accept)"))
+    return withAx (mk "rejected" ("depends on axioms outside the allowed set: " ++ showNames bad))
+  -- 6. kernel re-check of everything new the theorem reaches, from the base environment, with
+  -- default options (so no `set_option` could have skipped it).  A `native_decide` proof (only
+  -- with --allow-native-decide) needs the compiled code of its auxiliary definition, which the
+  -- replay environment lacks: its elaboration-time kernel check stands.
+  if !hasName axs ``Lean.ofReduceBool && !hasName axs ``Lean.ofReduceNat then
+    match replay base.env added with
+    | .error e => return withAx (mk "rejected" ("kernel re-check failed: " ++ e))
+    | .ok () => pure ()
+  return withAx (mk "proved" "")
+
+/-! ## The loop -/
+
+def stepJson (st : Step) : Json :=
+  Json.mkObj [("start", toJson st.start), ("end", toJson st.stop), ("depth", toJson st.depth),
+    ("kind", toJson st.kind),
+    ("goals_before", toJson st.before), ("goals_after", toJson st.after)]
+
+def outcomeJson (nonce : String) (o : Outcome) (ms : Nat) (wantSteps : Bool) : Json :=
+  let fields := [("nonce", toJson nonce), ("verdict", toJson o.verdict), ("reason", toJson o.reason),
+    ("messages", Json.arr o.messages.toArray),
+    ("axioms", jsonStrs (mapL Name.toString o.axioms)),
+    ("commands", toJson o.commands), ("time_ms", toJson ms)]
+  let extra := if wantSteps then
+      [("steps", Json.arr (mapL stepJson o.steps).toArray), ("initial_goals", toJson o.initialGoals)]
+    else []
+  Json.mkObj (app fields extra)
+
+def lookupBase (cache : IO.Ref (List Base)) (header : String) (trusted : Bool) (max : Nat) :
+    IO (Except String Command.State) := do
+  let bs ← cache.get
+  let same := fun (b : Base) => b.header == header && b.trusted == trusted
+  match first? same bs with
+  | some b =>
+    cache.set (b :: keep (fun x => !same x) bs)
+    return .ok b.state
+  | none =>
+    match ← mkBase header trusted with
+    | .error e => return .error e
+    | .ok st =>
+      cache.set (takeL max ({ header, trusted, state := st } :: bs))
+      return .ok st
+
+def handle (cache : IO.Ref (List Base)) (line : String) : IO Json := do
+  match parseReq line with
+  | .error e => return Json.mkObj [("nonce", ""), ("verdict", "error"),
+      ("reason", toJson ("bad request: " ++ e))]
+  | .ok r =>
+    let t0 ← IO.monoMsNow
+    if r.kind == "ping" then
+      return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "pong")]
+    if r.kind == "header" then
+      match ← lookupBase cache r.header r.trusted 8 with
+      | .ok _ => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "ok"),
+          ("time_ms", toJson ((← IO.monoMsNow) - t0))]
+      | .error e => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "error"),
+          ("reason", toJson e)]
+    let o ← match ← lookupBase cache r.header r.trusted 8 with
+      | .error e => pure ({ verdict := "error", reason := "header: " ++ e } : Outcome)
+      | .ok base =>
+        try checkItem base r
+        catch e => pure { verdict := "error", reason := "checker exception: " ++ toString e }
+    return outcomeJson r.nonce o ((← IO.monoMsNow) - t0) r.wantSteps
+
+partial def loop (inp out : IO.FS.Handle) (cache : IO.Ref (List Base)) : IO Unit := do
+  let line ← inp.getLine
+  if line.isEmpty then return  -- end of input: the driver closed the pipe
+  let line := line.trimAscii.toString
+  if !line.isEmpty then
+    let reply ← handle cache line
+    out.putStrLn reply.compress
+    out.flush
+  loop inp out cache
+
+end ProverChecker
+
+open ProverChecker in
+#eval show CommandElabM Unit from do
+  let inp ← IO.FS.Handle.mk "/dev/stdin" .read
+  let out ← IO.FS.Handle.mk "/dev/stdout" .write
+  let cache ← IO.mkRef ([] : List Base)
+  out.putStrLn (Json.mkObj [("ready", true)]).compress
+  out.flush
+  loop inp out cache

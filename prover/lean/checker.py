@@ -1,0 +1,583 @@
+"""The Lean checker driver: persistent in-Lean checker processes behind the `Checker` protocol.
+
+Both backends run the same Lean program, `lean_project/ProverChecker.lean`, which decides every
+verdict (see that file for what Lean checks).  This module only moves JSON lines and owns the
+processes:
+
+* `CheckerProcess`: one checker in its own process group and scratch directory.  It is started
+  ahead (`start()` returns at once; `wait_ready()` blocks until Lean says `{"ready": true}`).
+  `request()` writes one JSON line carrying a fresh random nonce and returns the first reply line
+  with that nonce: every other line (the embedded build's debug prints, anything an item manages
+  to print) is ignored, so nothing a proof prints can pass for a reply.  A wall-clock limit, a
+  resident-memory cap and end of output kill the whole process group and raise
+  `CheckerProcessFailure` with the tail of stderr.
+* `LeanChecker`: `workers` processes, started at construction so they warm up while the caller
+  (a policy) works.  Items go one at a time to whichever process is free; a timeout, memory kill
+  or crash costs exactly the item in flight (it gets `timeout`/`error`), the process is replaced
+  (with back-off after consecutive failures) and the next items go on.  A process is recycled
+  after `recycle_after` items (long-lived Lean processes grow).
+
+What Python still does: an optional text screen (`screen=True`) that refuses obviously bad input
+early with a clear reason; no guarantee depends on it (`screen=False` gives the same verdicts on
+every attack in the test suite).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from prover.lean.types import (
+    CheckRequest,
+    CheckResult,
+    LeanInfraError,
+    LeanMessage,
+    TacticStep,
+    Verdict,
+)
+
+CHECKER_SOURCE = Path(__file__).resolve().parents[2] / "lean_project" / "ProverChecker.lean"
+_STDERR_LINES = 200
+
+
+class Launcher(Protocol):
+    """How to start one checker process (the backend-specific part)."""
+
+    name: str
+    lean_version: str
+    strict_axioms: bool  # only propext/Classical.choice/Quot.sound (full .oleans)
+    default_header: str
+
+    def launch(self, scratch: Path) -> tuple[list[str], dict[str, str], Path]:
+        """(argv, environment, working directory) of a checker whose scratch dir is `scratch`."""
+        ...
+
+    def identity(self) -> str:
+        """What pins this backend's Lean (install stamp / project manifest)."""
+        ...
+
+
+def checker_digest() -> str:
+    """sha256 (12 hex digits) of the checker program: part of every cache key."""
+    import hashlib
+
+    return hashlib.sha256(CHECKER_SOURCE.read_bytes()).hexdigest()[:12]
+
+
+@dataclass
+class CheckerConfig:
+    """Limits of the checker processes (shared by both backends)."""
+
+    workers: int = 1  # checker processes run in parallel
+    heartbeats: int = 200_000  # per-item `maxHeartbeats` (Lean's default)
+    timeout_s: float = 60.0  # per-item wall-clock limit (kills and replaces the process)
+    startup_s: float = 300.0  # from start until the checker is ready
+    header_timeout_s: float = 600.0  # elaborating a new header (imports) in a running process
+    memory_mb: int = 8192  # resident-set cap per process; exceeded -> the process is killed
+    recycle_after: int = 2000  # items per process before it is replaced
+    restart_backoff_s: float = 0.5  # first wait after a failed start; doubles, capped
+    max_backoff_s: float = 30.0
+    max_start_failures: int = 3  # consecutive failed starts before the checker gives up
+    screen: bool = True  # Python text screen first (a convenience; Lean decides regardless)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1 (got {self.workers})")
+        if self.heartbeats < 1000:
+            raise ValueError(
+                f"heartbeats={self.heartbeats} is too small; use >= 1000 (Lean's default is "
+                "200000; 0/unlimited is not allowed)"
+            )
+        for name in ("timeout_s", "startup_s", "header_timeout_s", "restart_backoff_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.memory_mb < 512:
+            raise ValueError(f"memory_mb={self.memory_mb} is too small for Lean; use >= 512")
+        if self.recycle_after < 1:
+            raise ValueError("recycle_after must be >= 1 (items per process)")
+        if self.max_start_failures < 1:
+            raise ValueError("max_start_failures must be >= 1")
+
+
+class CheckerProcessFailure(LeanInfraError):
+    """A checker process was killed or died; `kind` is "timeout", "memory" or "crash"."""
+
+    def __init__(self, kind: str, message: str, stderr_tail: str = "") -> None:
+        super().__init__(message, stderr_tail)
+        self.kind = kind
+
+
+def rss_mb(pid: int) -> int:
+    """Resident set of `pid` in MB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class CheckerProcess:
+    """One persistent checker process.  Not thread-safe: one request at a time."""
+
+    def __init__(self, launcher: Launcher, memory_mb: int) -> None:
+        self.launcher = launcher
+        self.memory_mb = memory_mb
+        self.scratch = Path(tempfile.mkdtemp(prefix="prover-checker-"))
+        self.items = 0  # items checked by this process
+        self.headers: deque[tuple[str, bool]] = deque(maxlen=8)  # mirrors Lean's header LRU
+        self.peak_mb = 0
+        self.started = time.monotonic()
+        self.ready_s: float | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: deque[str] = deque(maxlen=_STDERR_LINES)
+        argv, env, cwd = launcher.launch(self.scratch)
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,  # its own process group: killed as a whole
+            )
+        except OSError as exc:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise LeanInfraError(f"cannot start the {launcher.name} Lean checker: {exc}") from exc
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _pump_stdout(self) -> None:
+        stream: IO[bytes] | None = self.proc.stdout
+        if stream is not None:
+            for raw in iter(stream.readline, b""):
+                self._lines.put(raw.decode("utf-8", errors="replace"))
+        self._lines.put(None)  # end of output
+
+    def _pump_stderr(self) -> None:
+        stream: IO[bytes] | None = self.proc.stderr
+        if stream is not None:
+            for raw in iter(stream.readline, b""):
+                self._stderr.append(raw.decode("utf-8", errors="replace"))
+
+    def stderr_tail(self) -> str:
+        return "".join(list(self._stderr)[-40:])
+
+    def _next_json(self, deadline: float, what: str) -> dict[str, Any]:
+        """The next JSON object line of stdout; kills the group on timeout/memory/EOF."""
+        while True:
+            now = time.monotonic()
+            if now > deadline:
+                self._fail("timeout", f"Lean checker took too long to {what}")
+            try:
+                line = self._lines.get(timeout=min(0.05, max(deadline - now, 0.001)))
+            except queue.Empty:
+                rss = rss_mb(self.proc.pid)
+                self.peak_mb = max(self.peak_mb, rss)
+                if rss > self.memory_mb:
+                    self._fail("memory", f"Lean checker used more than {self.memory_mb} MB")
+                continue
+            if line is None:
+                code = self.proc.wait()
+                self._fail("crash", f"Lean checker exited with code {code} while trying to {what}")
+            if not line.startswith("{"):
+                continue  # debug output of the embedded build, or anything else: not a reply
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+
+    def _fail(self, kind: str, message: str) -> None:
+        tail = self.stderr_tail()
+        self.close()
+        raise CheckerProcessFailure(kind, message, tail)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            obj = self._next_json(deadline, "start")
+            if obj.get("ready") is True:
+                self.ready_s = time.monotonic() - self.started
+                return
+
+    def request(self, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Send one request; return the reply that carries its nonce."""
+        nonce = secrets.token_hex(16)
+        line = json.dumps({**payload, "nonce": nonce}, ensure_ascii=False) + "\n"
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(line.encode("utf-8"))
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self._fail("crash", "Lean checker closed its input")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            obj = self._next_json(deadline, "answer")
+            if obj.get("nonce") == nonce:
+                return obj
+
+    def close(self) -> None:
+        """Kill the whole process group and remove the scratch directory (idempotent)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __enter__(self) -> CheckerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# replies -> CheckResult
+
+
+def _message(d: dict[str, Any]) -> LeanMessage:
+    return LeanMessage(
+        severity=str(d.get("severity", "error")),
+        line=int(d.get("line", 0)),
+        column=int(d.get("column", 0)),
+        end_line=int(d.get("end_line", d.get("line", 0))),
+        end_column=int(d.get("end_column", d.get("column", 0))),
+        text=str(d.get("text", "")),
+    )
+
+
+def _offset(proof: str, line: int, column: int) -> int:
+    """Code-point offset of a proof-relative (line, column); lines <= 0 map to 0."""
+    if line < 1:
+        return 0
+    lines = proof.split("\n")
+    if line > len(lines):
+        return len(proof)
+    return sum(len(x) + 1 for x in lines[: line - 1]) + min(max(column, 0), len(lines[line - 1]))
+
+
+def result_from_reply(
+    req: CheckRequest, reply: dict[str, Any], backend: str, lean_version: str
+) -> CheckResult:
+    """Turn the checker's reply into a `CheckResult` (positions are already proof-relative)."""
+    try:
+        verdict = Verdict(reply.get("verdict"))
+    except ValueError:
+        return CheckResult(
+            Verdict.ERROR,
+            reason=f"checker replied with verdict {reply.get('verdict')!r}: {reply.get('reason')}",
+            backend=backend,
+            lean_version=lean_version,
+        )
+    messages = [_message(m) for m in reply.get("messages", [])]
+    errors = [m for m in messages if m.severity == "error"]
+    hard = [m for m in errors if not m.text.startswith("unsolved goals")]
+    first_error = (hard or errors or [None])[0]
+    proof = req.proof
+    if verdict is Verdict.PROVED:
+        prefix = proof
+    else:
+        cut = len(proof)
+        if hard:
+            cut = min(_offset(proof, m.line, m.column) for m in hard)
+        from prover.lean.soundness import first_sorry
+
+        s = first_sorry(proof)
+        if s is not None:
+            cut = min(cut, s)
+        prefix = proof[: proof.rfind("\n", 0, cut) + 1] if cut < len(proof) else proof
+    steps = None
+    if "steps" in reply:
+        steps = [
+            TacticStep(
+                text=proof[int(s["start"]) : int(s["end"])],
+                start=int(s["start"]),
+                end=int(s["end"]),
+                goals_before=str(s.get("goals_before", "")),
+                goals_after=str(s.get("goals_after", "")),
+                depth=int(s.get("depth", 1)),
+            )
+            for s in reply["steps"]
+            if 0 <= int(s["start"]) <= int(s["end"]) <= len(proof)
+        ]
+    return CheckResult(
+        verdict=verdict,
+        messages=messages,
+        first_error=first_error,
+        verified_prefix=prefix,
+        time_s=float(reply.get("time_ms", 0)) / 1000.0,
+        reason=reply.get("reason") or None,
+        steps=steps,
+        initial_goals=str(reply.get("initial_goals", "")),
+        backend=backend,
+        lean_version=lean_version,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class LeanChecker:
+    """`Checker` over persistent in-Lean checker processes.  Thread-safe; a context manager."""
+
+    def __init__(self, launcher: Launcher, config: CheckerConfig | None = None) -> None:
+        self.launcher = launcher
+        self.config = config or CheckerConfig()
+        self.name = launcher.name
+        self.lean_version = launcher.lean_version
+        self._idle: queue.Queue[CheckerProcess | BaseException] = queue.Queue()
+        self._live: set[CheckerProcess] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._failures = 0  # consecutive failed starts
+        self.stats = {"processes": 0, "restarts": 0, "items": 0, "recycled": 0}
+        for _ in range(self.config.workers):
+            self._spawn_async()
+
+    def identity(self) -> str:
+        return f"{self.launcher.identity()} checker={checker_digest()}"
+
+    # -- processes ----------------------------------------------------------------------------
+    def _spawn_async(self, delay_s: float = 0.0) -> None:
+        threading.Thread(target=self._spawn, args=(delay_s,), daemon=True).start()
+
+    def _spawn(self, delay_s: float) -> None:
+        if delay_s:
+            time.sleep(delay_s)
+        if self._closed:
+            return
+        try:
+            proc = CheckerProcess(self.launcher, self.config.memory_mb)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            self._idle.put(exc)
+            return
+        with self._lock:
+            self._live.add(proc)
+            self.stats["processes"] += 1
+        if self._closed:  # closed while this one was starting
+            self._retire(proc)
+            return
+        try:
+            proc.wait_ready(self.config.startup_s)
+        except CheckerProcessFailure as exc:
+            with self._lock:
+                self._live.discard(proc)
+            self._idle.put(exc)
+            return
+        with self._lock:
+            self._failures = 0
+        if self._closed:
+            proc.close()
+            return
+        self._idle.put(proc)
+
+    def _acquire(self) -> CheckerProcess:
+        while True:
+            got = self._idle.get()
+            if isinstance(got, CheckerProcess):
+                return got
+            with self._lock:
+                self._failures += 1
+                failures = self._failures
+            if failures >= self.config.max_start_failures or self._closed:
+                self._idle.put(got)  # every other waiter sees the same failure
+                if isinstance(got, LeanInfraError):
+                    raise got
+                raise LeanInfraError(f"cannot start the Lean checker: {got}") from got
+            backoff = min(
+                self.config.restart_backoff_s * 2 ** (failures - 1), self.config.max_backoff_s
+            )
+            self._spawn_async(backoff)
+
+    def _release(self, proc: CheckerProcess) -> None:
+        if proc.items >= self.config.recycle_after:
+            self._retire(proc)
+            with self._lock:
+                self.stats["recycled"] += 1
+            self._spawn_async()
+        else:
+            self._idle.put(proc)
+
+    def _retire(self, proc: CheckerProcess) -> None:
+        with self._lock:
+            self._live.discard(proc)
+        proc.close()
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [p.pid for p in self._live]
+
+    def wait_ready(self) -> None:
+        """Block until one process is ready (raises if none can start)."""
+        self._release(self._acquire())
+
+    def with_screen(self, screen: bool) -> LeanChecker:
+        """A view of this checker (same processes) with the Python screen on or off; used to
+        show that no verdict depends on the screen.  Close the original, not the view."""
+        import copy
+        import dataclasses
+
+        view = copy.copy(self)
+        view.config = dataclasses.replace(self.config, screen=screen)
+        return view
+
+    # -- checking -----------------------------------------------------------------------------
+    def _payload(self, req: CheckRequest) -> dict[str, Any]:
+        header = req.header if req.header is not None else self.launcher.default_header
+        return {
+            "kind": "check",
+            "header": header,
+            "trusted_header": req.header is None or req.header_trusted,
+            "statement": req.formal_statement,
+            "proof": req.proof,
+            "heartbeats": self.config.heartbeats,
+            "allow_native_decide": req.allow_native_decide,
+            "want_steps": req.want_steps,
+            "strict_axioms": self.launcher.strict_axioms,
+        }
+
+    def _check_one(self, req: CheckRequest) -> CheckResult:
+        payload = self._payload(req)
+        key = (payload["header"], payload["trusted_header"])
+        proc = self._acquire()
+        t0 = time.monotonic()
+        stage = "header"
+        try:
+            if key not in proc.headers:
+                # a new header (imports) may take long: its own limit, before the item's clock
+                reply = proc.request(
+                    {"kind": "header", "header": key[0], "trusted_header": key[1]},
+                    self.config.header_timeout_s,
+                )
+                if reply.get("verdict") != "ok":
+                    self._release(proc)
+                    return CheckResult(
+                        Verdict.ERROR,
+                        reason=f"header: {reply.get('reason')}",
+                        backend=self.name,
+                        lean_version=self.lean_version,
+                    )
+                proc.headers.append(key)
+            stage = "item"
+            reply = proc.request(payload, req.timeout_s or self.config.timeout_s)
+        except CheckerProcessFailure as exc:
+            with self._lock:
+                self._live.discard(proc)
+                self.stats["restarts"] += 1
+            self._spawn_async()
+            verdict = Verdict.TIMEOUT if exc.kind == "timeout" else Verdict.ERROR
+            what = {"timeout": "wall-clock limit", "memory": "memory limit", "crash": "crash"}
+            return CheckResult(
+                verdict,
+                reason=f"{what[exc.kind]} ({stage}): {str(exc).splitlines()[0]}",
+                time_s=time.monotonic() - t0,
+                backend=self.name,
+                lean_version=self.lean_version,
+            )
+        proc.items += 1
+        with self._lock:
+            self.stats["items"] += 1
+        self._release(proc)
+        return result_from_reply(req, reply, self.name, self.lean_version)
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        if self._closed:
+            raise LeanInfraError("the checker is closed")
+        results: list[CheckResult | None] = [None] * len(requests)
+        todo: list[int] = []
+        for i, req in enumerate(requests):
+            reason = self._screen(req) if self.config.screen else None
+            if reason is not None:
+                results[i] = CheckResult(
+                    Verdict.REJECTED,
+                    reason=reason,
+                    backend=self.name,
+                    lean_version=self.lean_version,
+                )
+            else:
+                todo.append(i)
+        if todo:
+            work: queue.Queue[int] = queue.Queue()
+            for i in todo:
+                work.put(i)
+            errors: list[BaseException] = []
+
+            def run() -> None:
+                while not errors:
+                    try:
+                        i = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        results[i] = self._check_one(requests[i])
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below
+                        errors.append(exc)
+                        return
+
+            n = min(self.config.workers, len(todo))
+            threads = [threading.Thread(target=run, daemon=True) for _ in range(n - 1)]
+            for t in threads:
+                t.start()
+            run()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+        return [r if r is not None else CheckResult(Verdict.ERROR, reason="lost") for r in results]
+
+    @staticmethod
+    def _screen(req: CheckRequest) -> str | None:
+        from prover.lean.soundness import screen_request
+
+        try:
+            return screen_request(req)
+        except Exception as exc:  # a screen bug must not take the batch down
+            return f"input could not be screened ({type(exc).__name__}: {exc})"
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            live = list(self._live)
+            self._live.clear()
+        for p in live:
+            p.close()
+        while True:
+            try:
+                got = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(got, CheckerProcess):
+                got.close()
+
+    def __enter__(self) -> LeanChecker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

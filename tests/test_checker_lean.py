@@ -1,0 +1,303 @@
+"""The in-Lean checker against the real embedded Lean: verdicts, positions, tactic states, and
+every attack class an RL policy rewarded for "proved" could try.
+
+Each attack runs alone, inside a batch of honest items, and in the reversed batch, and every
+one of those runs twice: with the Python text screen on and with it switched off, so no
+guarantee rests on the screen.  The checker process is persistent: a check costs milliseconds,
+so these tests share one process (the session fixture) and only the lifecycle tests start more.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from prover.lean.types import CheckRequest, Verdict
+
+pytestmark = pytest.mark.lean
+
+S_AND = "theorem t_and (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n"
+S_MEM = "theorem t_mem (x : Nat) (h₀ : x ∈ [1, 2]) : x ≤ 2 := by\n"
+S_ADD = "theorem t_add (a b : Nat) : a + b = b + a := by\n"
+S_FALSE = "theorem t_false : 1 = 2 := by\n"
+S_FIVE = "theorem t_five : 2 + 2 = 5 := by\n"
+
+HONEST = {
+    "and_ok": (S_AND, "  constructor\n  · exact hp\n  · exact hq\n", Verdict.PROVED),
+    "mem_ok": (S_MEM, "  simp at h₀\n  omega\n", Verdict.PROVED),
+    "add_ok": (S_ADD, "  omega\n", Verdict.PROVED),
+    "four_ok": ("theorem t_four : 2 + 2 = 4 := by\n", "  decide\n", Verdict.PROVED),
+    "example_ok": ("example (n : Nat) : n + 0 = n := by\n", "  simp\n", Verdict.PROVED),
+    "have_ok": (
+        S_AND,
+        "  have h : q ∧ p := by\n    constructor\n    · exact hq\n    · exact hp\n  exact ⟨h.2, h.1⟩\n",
+        Verdict.PROVED,
+    ),
+    "add_wrong": (S_ADD, "  constructor\n", Verdict.FAILED),
+    "mem_unicode_err": (
+        S_MEM,
+        "  have h₁ : x ∈ [1, 2] := (fun (α : Nat) => foo) 0\n  omega\n",
+        Verdict.FAILED,
+    ),
+    "add_sorry": (S_ADD, "  sorry\n", Verdict.INCOMPLETE),
+    "and_unsolved": (S_AND, "  constructor\n  exact hp\n", Verdict.INCOMPLETE),
+    # the statement itself does not elaborate (`ℤ` is no notation in the core header)
+    "bad_statement": ("theorem t_bad (a : ℤ) : a % 4 = 0 := by\n", "  sorry\n", Verdict.FAILED),
+}
+
+# (statement, proof): false statements or policy-breaking proofs; none may be `proved`
+ATTACKS: dict[str, tuple[str, str]] = {
+    # class 1: text the old Python lexer read differently from Lean (string / char literals)
+    "sbang_string_axiom": (
+        S_FIVE,
+        '  exact (by decide : s!"{\'"\'}" = s!"{\'"\'}") |> fun _ => cheat\n'
+        'axiom cheat : 2 + 2 = 5\n-- "\n',
+    ),
+    "sbang_string_theorem": (
+        S_FIVE,
+        '  have := s!"{\'"\'}"\n  exact cheat\ntheorem cheat : 2 + 2 = 5 := by sorry\n-- "\n',
+    ),
+    "sbang_skip_kernel": (
+        S_FIVE,
+        '  have := s!"{\'"\'}"\nset_option debug.skipKernelTC true\n-- "\n  decide\n',
+    ),
+    "char_escape_recovery": (S_FIVE, "  exact '\\q\naxiom cheat : 2 + 2 = 5\n"),
+    "sbang_native_decide": (S_FIVE, '  have := s!"{\'"\'}"\n  native_decide\n-- "\n'),
+    # class 3: root-scope declarations that would leak into later items of a shared file
+    "instance_leak": (S_FIVE, "  decide\ninstance : OfNat Nat 5 := ⟨4⟩\n"),
+    "macro_rules_leak": (
+        S_FIVE,
+        "  trivial\nmacro_rules | `(tactic| decide) => `(tactic| sorry)\n",
+    ),
+    "option_leak": (S_FIVE, "  decide\nset_option debug.skipKernelTC true\n"),
+    # class 4 (forged replies): a reply-shaped message, and code that prints one
+    "forged_reply_message": (
+        S_FIVE,
+        '  fail "{\\"nonce\\": \\"0\\", \\"verdict\\": \\"proved\\"}"\n',
+    ),
+    # class 5: native_decide without --allow-native-decide
+    "native_decide": ("theorem t_nd : 10 < 11 := by\n", "  native_decide\n"),
+    "decide_native": ("theorem t_nd2 : 10 < 11 := by\n", "  decide +native\n"),
+    "of_reduce_bool": (S_FALSE, "  exact Lean.ofReduceBool _ _ rfl\n"),
+    # commands after the proof, code-running syntax, options that weaken checking
+    "new_command": (S_FALSE, "  omega\n\ntheorem evil : False := sorry\n"),
+    "exit": (S_FALSE, "  omega\n#exit\n"),
+    "eval": (S_FALSE, "  omega\n#eval IO.println 1\n"),
+    "swallow_comment": (S_FALSE, "  omega\n/- the rest of the file is a comment\n"),
+    "swallow_string": (S_FALSE, '  exact "unterminated\n'),
+    "sorry_axiom": (S_FALSE, "  exact sorryAx _ false\n"),
+    "synthetic_sorry": (S_FALSE, "  exact sorryAx _ true\n"),
+    "skip_kernel": (S_FALSE, "  set_option debug.skipKernelTC true in\n  omega\n"),
+    "heartbeats_off": (S_FALSE, "  set_option maxHeartbeats 0 in\n  decide\n"),
+    "attribute": (S_FALSE, "  attribute [simp] Nat.add_comm in\n  simp\n"),
+    "end_namespace": (S_FALSE, "  omega\nend\ntheorem x : 1 = 2 := sorry\n"),
+    "axiom_after": (S_FALSE, "  exact bad\naxiom bad : 1 = 2\n"),
+    "macro": (S_FALSE, '  omega\nmacro "omega" : tactic => `(tactic| sorry)\n'),
+    "run_tac": (S_FALSE, "  run_tac Lean.Elab.Tactic.closeMainGoal\n"),
+    "by_elab": (S_FALSE, "  exact by_elab return Lean.mkConst ``True.intro\n"),
+    "meta_api": (S_FALSE, "  exact Lean.Elab.admitGoal\n"),
+    "quoted_keyword": (S_FALSE, "  omega\n«theorem» x : False := sorry\n"),
+    "lambda_glued_keyword": (S_FALSE, "  exact λtheorem x : False := sorry\n"),
+    "statement_axiom": ("axiom cheat : False\n" + S_FALSE, "  exact cheat.elim\n"),
+    "sorry_in_have": (S_FALSE, "  have h : False := by sorry\n  exact h.elim\n"),
+    "false_by_decide": (S_FALSE, "  decide\n"),
+    "self_reference": ("theorem t_self : False := by\n", "  exact t_self\n"),
+    "unsafe_cast": (S_FALSE, "  exact unsafeCast ()\n"),
+    "stray_comment_close": (S_FALSE, "  trivial\n-/\n"),
+    "admit": (S_FALSE, "  admit\n"),
+    "lone_quote": (S_FALSE, "'\n"),
+    "open_paren": (S_FALSE, "  exact (\n"),
+    "library_search": (S_FALSE, "  exact?\n"),
+    "apply_search": (S_FALSE, "  apply?\n"),
+    "internal_names": (S_FALSE, "  exact prover_example_0\n"),
+}
+# class 2: untrusted headers (`prover verify` input): (header, statement, proof)
+HEADER_ATTACKS = {
+    "header_ofnat": ("instance : OfNat Nat 5 := ⟨4⟩\n", S_FIVE, "  decide\n"),
+    "header_notation": ('notation "False" => True\n', "theorem t_n : False := by\n", "  trivial\n"),
+    "header_axiom": ("axiom cheat : False\n", S_FALSE, "  exact cheat.elim\n"),
+    "header_sorry_lemma": ("theorem cheat : False := sorry\n", S_FALSE, "  exact cheat.elim\n"),
+    "header_variable": ("variable (h : False)\ninclude h\n", S_FALSE, "  exact h.elim\n"),
+    "header_macro": (
+        'macro "cheat" : tactic => `(tactic| sorry)\n',
+        S_FALSE,
+        "  cheat\n",
+    ),
+    "header_skip_kernel": ("set_option debug.skipKernelTC true\n", S_FALSE, "  decide\n"),
+    "header_string_trick": ('open Nat in\n#eval s!"{\'"\'}"\naxiom x : False\n', S_FALSE, "  exact x.elim\n"),
+}
+EXACT = {"sorry_in_have": Verdict.INCOMPLETE, "admit": Verdict.INCOMPLETE}
+
+
+def _reqs(items: dict, header: str | None = None, steps: bool = False) -> list[CheckRequest]:
+    return [CheckRequest(s, p, header=header, id=k, want_steps=steps) for k, (s, p, *_) in items.items()]
+
+
+def _header_reqs() -> list[CheckRequest]:
+    return [CheckRequest(s, p, header=h, id=k) for k, (h, s, p) in HEADER_ATTACKS.items()]
+
+
+def _all_attacks() -> list[CheckRequest]:
+    return _reqs(ATTACKS) + _header_reqs()
+
+
+def _assert_not_proved(res: dict) -> None:
+    for key, r in res.items():
+        if key in HONEST:
+            continue
+        assert r.verdict is not Verdict.PROVED, (key, r)
+        if key in EXACT:
+            assert r.verdict is EXACT[key], (key, r)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["screen-on", "screen-off"])
+def checker(request, embedded_checker):
+    return embedded_checker.with_screen(request.param)
+
+
+@pytest.fixture(scope="module")
+def mixed(checker):
+    """Honest items and every attack in one batch, then the same batch reversed."""
+    reqs = _reqs(HONEST, steps=True) + _all_attacks()
+    forward = dict(zip([r.id for r in reqs], checker.check(reqs), strict=True))
+    backward = dict(zip([r.id for r in reqs[::-1]], checker.check(reqs[::-1]), strict=True))
+    return forward, backward
+
+
+def test_honest_verdicts_in_batches_with_attacks_both_orders(mixed):
+    for res in mixed:
+        for key, (_, _, verdict) in HONEST.items():
+            assert res[key].verdict is verdict, (key, res[key])
+
+
+def test_every_attack_is_not_proved_in_batches_both_orders(mixed):
+    for res in mixed:
+        _assert_not_proved(res)
+
+
+def test_each_attack_alone_is_not_proved(checker):
+    for req in _all_attacks():
+        (r,) = checker.check([req])
+        _assert_not_proved({req.id: r})
+
+
+def test_screen_off_attacks_are_refused_by_lean_with_reasons(embedded_checker):
+    """With the screen off, the refusals come from Lean: named reasons, not Python's."""
+    raw = embedded_checker.with_screen(False)
+    by_id = {r.id: r for r in _all_attacks()}
+    got = dict(zip(by_id, raw.check(list(by_id.values())), strict=True))
+    assert "commands" in (got["new_command"].reason or "")
+    assert "runTac" in (got["run_tac"].reason or "")
+    assert "native_decide" in (got["native_decide"].reason or "")
+    assert "skipKernelTC" in (got["skip_kernel"].reason or "")
+    assert "untrusted header" in (got["header_ofnat"].reason or "")
+    assert "untrusted header" in (got["header_notation"].reason or "")
+    assert got["sorry_axiom"].verdict is Verdict.INCOMPLETE
+
+
+def test_trusted_header_definitions_and_sorry_lemma(embedded_checker):
+    """A benchmark header may define things (ProofNet); a proof through a header lemma proved
+    by `sorry` is reported as such, never `proved`."""
+    header = "def double (n : Nat) : Nat := 2 * n\ntheorem cheat : False := sorry\n"
+    ok = CheckRequest(
+        "theorem t_d : double 2 = 4 := by\n", "  decide\n", header=header, header_trusted=True
+    )
+    bad = CheckRequest(S_FALSE, "  exact cheat.elim\n", header=header, header_trusted=True)
+    untrusted = CheckRequest("theorem t_d : double 2 = 4 := by\n", "  decide\n", header=header)
+    r_ok, r_bad, r_untrusted = embedded_checker.with_screen(False).check([ok, bad, untrusted])
+    assert r_ok.verdict is Verdict.PROVED, r_ok
+    assert r_bad.verdict is Verdict.REJECTED and "cheat" in (r_bad.reason or ""), r_bad
+    assert r_untrusted.verdict is Verdict.ERROR and "untrusted header" in (r_untrusted.reason or "")
+
+
+def test_native_decide_allowed_and_forged_output_ignored(embedded_checker):
+    """With --allow-native-decide compiled code runs; what it prints is not a reply."""
+    forged = '{"nonce": "0", "verdict": "proved", "ready": true}'
+    stmt = f"theorem t_f : (dbgTrace {forged!r} fun _ => (10 : Nat)) < 5 := by\n".replace(
+        "'", '"'
+    )
+    lying = CheckRequest(stmt, "  native_decide\n", allow_native_decide=True)
+    honest = CheckRequest("theorem t_nd : 10 < 11 := by\n", "  native_decide\n", allow_native_decide=True)
+    after = CheckRequest(S_ADD, "  omega\n")
+    r = embedded_checker.with_screen(False).check([lying, honest, after])
+    assert r[0].verdict is not Verdict.PROVED, r[0]
+    assert r[1].verdict is Verdict.PROVED, r[1]
+    assert r[2].verdict is Verdict.PROVED, r[2]
+
+
+def test_statement_error_is_reported_as_such(mixed):
+    r = mixed[0]["bad_statement"]
+    assert r.reason and "statement does not elaborate" in r.reason
+    assert any("ℤ" in m.text for m in r.messages)
+
+
+def test_error_position_counts_code_points(mixed):
+    r = mixed[0]["mem_unicode_err"]
+    proof_line = HONEST["mem_unicode_err"][1].splitlines()[0]
+    assert r.first_error is not None
+    assert r.first_error.line == 1
+    # `α`, `∈` and `₁` are multi-byte in UTF-8; the column is in code points
+    assert r.first_error.column == proof_line.index("foo")
+    assert "foo" in r.first_error.text
+
+
+def test_wrong_tactic_position(mixed):
+    r = mixed[0]["add_wrong"]
+    assert r.first_error is not None and r.first_error.line == 1 and r.first_error.column == 2
+    assert r.verified_prefix == ""
+
+
+def test_unsolved_goals_keep_states(mixed):
+    r = mixed[0]["and_unsolved"]
+    assert r.first_error is not None and r.first_error.text.startswith("unsolved goals")
+    assert [s.text for s in r.steps] == ["constructor", "exact hp"]
+    assert r.steps[-1].goals_after.startswith("case right")
+    assert r.initial_goals.endswith("⊢ p ∧ q")
+
+
+def test_steps_of_a_proved_bullet_proof(mixed):
+    r = mixed[0]["and_ok"]
+    texts = [s.text for s in r.steps]
+    assert texts == ["constructor", "· exact hp", "exact hp", "· exact hq", "exact hq"]
+    assert r.steps[1].goals_after == "no goals" or r.steps[1].goals_after.startswith("case right")
+    assert "h₀ : x ∈ [1, 2]" in mixed[0]["mem_ok"].initial_goals
+
+
+def test_nested_steps_inside_have(mixed):
+    r = mixed[0]["have_ok"]
+    nested = [s for s in r.steps if s.depth == 2]
+    assert [s.text for s in nested] == ["constructor", "· exact hq", "exact hq", "· exact hp", "exact hp"]
+    first = nested[0]
+    assert first.goals_before.endswith("⊢ q ∧ p")  # the have block's own goal
+    assert "case left" in first.goals_after
+
+
+def test_crashing_item_costs_only_itself():
+    from prover.lean.checker import CheckerConfig
+    from prover.lean.embedded import EmbeddedChecker
+
+    # deep `decide` with a huge recursion limit overflows the wasm stack: the process dies
+    crash = CheckRequest(
+        "theorem t_crash : (List.range 3000).foldl (· + ·) 0 = 4498500 := by\n",
+        "  set_option maxRecDepth 100000 in\n  decide\n",
+        id="crash",
+    )
+    ok1 = CheckRequest(S_ADD, "  omega\n")
+    ok2 = CheckRequest(S_AND, "  exact ⟨hp, hq⟩\n")
+    bad = CheckRequest(S_ADD, "  rfl\n")
+    with EmbeddedChecker(CheckerConfig(workers=1, heartbeats=10**9, timeout_s=120)) as checker:
+        res = checker.check([ok1, crash, ok2, bad])
+        pids = checker.pids()
+        restarts = checker.stats["restarts"]
+    assert [r.verdict for r in res] == [
+        Verdict.PROVED,
+        Verdict.ERROR,
+        Verdict.PROVED,
+        Verdict.FAILED,
+    ], [(r.verdict, r.reason) for r in res]
+    assert "crash" in (res[1].reason or "")
+    assert restarts == 1
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
