@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Build the native verification backend: Lean (via elan) + Mathlib + leanprover-community REPL,
-# pinned by lean-toolchain / lakefile.lean.  Needs internet access (GitHub and the Mathlib cache).
-# Usage: bash lean_project/setup_native.sh      (prints the REPL path at the end)
+# Build the native verification backend: Lean (via elan) + Mathlib, pinned by lean-toolchain /
+# lakefile.lean; the checker (ProverChecker.lean) is then run with `lake env lean`.  Needs internet access (GitHub and the Mathlib cache).
+# Usage: bash lean_project/setup_native.sh
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,33 +28,26 @@ net_ok=0
 if command -v curl >/dev/null 2>&1; then
   curl -fsS --max-time 10 -o /dev/null https://github.com && net_ok=1
 else
-  git ls-remote --exit-code https://github.com/leanprover-community/repl >/dev/null 2>&1 \
+  git ls-remote --exit-code https://github.com/leanprover-community/mathlib4 >/dev/null 2>&1 \
     && net_ok=1
 fi
 [ "$net_ok" = 1 ] || die "needs internet: cannot reach https://github.com.
-The native backend downloads Lean $toolchain, Mathlib (plus its prebuilt cache, several GB) and
-the REPL. Run this script on a machine with network access, or use the embedded backend
+The native backend downloads Lean $toolchain and Mathlib (plus its prebuilt cache, several GB). Run this script on a machine with network access, or use the embedded backend
 (\`prover lean install\`) which needs no Mathlib."
 
 echo "setup_native: toolchain $toolchain (elan installs it on first use)"
 elan toolchain install "$toolchain" >/dev/null 2>&1 || true
 
 # 3. dependencies + Mathlib cache
-echo "setup_native: lake update (resolving mathlib and REPL at the pinned tags) ..."
+echo "setup_native: lake update (resolving mathlib at the pinned tag) ..."
 lake update
 echo "setup_native: lake exe cache get (downloading prebuilt Mathlib .olean files) ..."
 lake exe cache get
 
-# 4. the REPL executable and a smoke build of the project
-echo "setup_native: building the REPL ..."
-lake build REPL/repl || lake build repl
+# 4. a smoke build of the project, then the checker itself answers one request
 echo "setup_native: building the smoke module (imports Mathlib) ..."
 lake build
-
-repl="$here/.lake/packages/REPL/.lake/build/bin/repl"
-[ -x "$repl" ] || die "build finished but no REPL binary at $repl"
-echo "setup_native: REPL smoke test:"
-printf '{"cmd": "#eval Lean.versionString"}\n\n' | lake env "$repl" | head -n 20 || true
-echo "setup_native: OK"
-echo "REPL: $repl"
-echo "run it as: (cd $here && lake env $repl)"
+echo "setup_native: checker smoke test (ProverChecker.lean, one proof) ..."
+printf '%s\n' '{"nonce":"smoke","statement":"theorem smoke : (2 : Nat) + 2 = 4 := by","proof":" norm_num","strict_axioms":true,"trusted_header":true,"header":"import Mathlib"}' \
+  | timeout 900 lake env lean ProverChecker.lean | grep '"nonce":"smoke"' || die "the checker did not answer"
+echo "setup_native: OK (prover lean doctor should now report the native backend)"
