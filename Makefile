@@ -41,7 +41,6 @@ lint: setup
 	$(VENV)/bin/mypy prover search benchmarks
 
 bench: setup
-	$(PY) -m benchmarks.toolchain
 	$(PY) -m benchmarks.verifier
 	$(PY) -m benchmarks.policy_throughput
 	PROVER_DATA_DIR=$(DATA) $(PY) -m benchmarks.search_compare

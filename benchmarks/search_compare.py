@@ -17,7 +17,8 @@ import os
 import time
 
 from benchmarks.datasets import load_benchmark
-from prover.lean.embedded import EmbeddedChecker, EmbeddedConfig
+from prover.lean.checker import CheckerConfig
+from prover.lean.embedded import EmbeddedChecker
 from prover.lean.types import Checker, CheckRequest, Verdict
 from prover.policy.automation import COMBINED, AutomationPolicy
 from prover.policy.base import ProofTask, SamplingParams
@@ -28,7 +29,10 @@ from search.rmaxts import RMaxTS, RMaxTSConfig
 def _solved(
     checker: Checker, stmts: list[str], proofs: list[str], headers: list[str]
 ) -> list[bool]:
-    reqs = [CheckRequest(s, p, h or None) for s, p, h in zip(stmts, proofs, headers, strict=True)]
+    reqs = [  # headers from the benchmark file: trusted
+        CheckRequest(s, p, h or None, header_trusted=True)
+        for s, p, h in zip(stmts, proofs, headers, strict=True)
+    ]
     return [r.verdict is Verdict.PROVED for r in checker.check(reqs)]
 
 
@@ -48,7 +52,7 @@ def main() -> None:
     headers = [p.header for p in probs]
     policy = AutomationPolicy()
     out: dict[str, tuple[int, float]] = {}
-    with EmbeddedChecker(EmbeddedConfig(workers=2, batch_size=256)) as checker:
+    with EmbeddedChecker(CheckerConfig(workers=2)) as checker:
         t = time.monotonic()
         ok = _solved(checker, stmts, [f"  {COMBINED}\n"] * len(probs), headers)
         out["combined single shot"] = (sum(ok), time.monotonic() - t)

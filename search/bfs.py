@@ -124,6 +124,7 @@ class BestFirstSearch:
                         pr,
                         task.header or None,
                         id=f"{task.name}:{used + i}",
+                        header_trusted=True,  # the task's header: a benchmark/user file
                         want_steps=True,
                     )
                     for i, pr in enumerate(proofs)
@@ -195,7 +196,11 @@ class BestFirstSearch:
             uncached(checker),  # a fresh check: past the result cache, to Lean
             [
                 CheckRequest(
-                    task.formal_statement, proof, task.header or None, id=f"{task.name}:final"
+                    task.formal_statement,
+                    proof,
+                    task.header or None,
+                    id=f"{task.name}:final",
+                    header_trusted=True,
                 )
             ],
             [RequestContext(task.name, sample_index=index, kind="final")],

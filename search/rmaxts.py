@@ -134,6 +134,7 @@ def root_goal_of(task: ProofTask, checker: Checker) -> str:
         sorry_probe(task.formal_statement),
         task.header or None,
         id=f"{task.name}:sorry",
+        header_trusted=True,  # the task's header: a benchmark/user file
         want_steps=True,
     )
     (res,) = checker.check([req])
@@ -286,6 +287,7 @@ class RMaxTS:
                     sorry_probe(p.task.formal_statement),
                     p.task.header or None,
                     id=f"{p.task.name}:sorry",
+                    header_trusted=True,
                     want_steps=True,
                 )
                 for p in fresh
@@ -358,6 +360,7 @@ class RMaxTS:
                         j.proof,
                         j.task.header or None,
                         id=f"{j.task.name}:{j.index}",
+                        header_trusted=True,
                         want_steps=True,
                     )
                 )
@@ -532,6 +535,7 @@ class RMaxTS:
                     j.proof,
                     j.task.header or None,
                     id=f"{j.task.name}:final",
+                    header_trusted=True,
                     want_steps=False,
                 )
                 for j in jobs

@@ -83,7 +83,11 @@ class SamplingSearch:
                 proofs = [c.text.rstrip(" \n") for c in outs[:n]]
                 reqs = [
                     CheckRequest(
-                        task.formal_statement, pr, task.header or None, id=f"{task.name}:{used + i}"
+                        task.formal_statement,
+                        pr,
+                        task.header or None,
+                        id=f"{task.name}:{used + i}",
+                        header_trusted=True,  # the task's header: a benchmark/user file
                     )
                     for i, pr in enumerate(proofs)
                 ]
@@ -112,6 +116,7 @@ class SamplingSearch:
                                 pr,
                                 task.header or None,
                                 id=f"{task.name}:final",
+                                header_trusted=True,
                             )
                         ],
                         [RequestContext(task.name, sample_index=used - 1, kind="final")],

@@ -23,7 +23,8 @@ segment can end inside a `have` block, as in the reference; its state comment is
 goal and sits at the indentation of the segment's first tactic.  A nested tactic that closes its
 own block ("no goals" locally, `depth > 1`) ends no segment: the proof is not done there.  Steps
 are taken in source order; a step that contains the next one (a `have … := by` block around its
-tactics) is not a cut point before the tactics inside it.
+tactics) is not a cut point before the tactics inside it, and a tactic inside another that ends
+on the same line (an alternative of `first | … | …`, a half of `t1 <;> t2`) is never one.
 
 All offsets are code points (Python `str` indices), as in `prover.lean.types`.
 """
@@ -89,7 +90,14 @@ def cut_position(proof: str, result: CheckResult) -> int:
 
 
 def _line_indent(proof: str, offset: int) -> int:
+    """Indentation for a state comment placed before the tactic at `offset`: its column when
+    only spaces and bullets precede it on its line (`· constructor` inside a bullet: the
+    column of `constructor`), else the line's indentation."""
     start = proof.rfind("\n", 0, offset) + 1
+    while offset < len(proof) and proof[offset] == " ":
+        offset += 1  # a step given with its indentation
+    if proof[start:offset].strip(" ·.") == "":
+        return offset - start
     k = start
     while k < len(proof) and proof[k] == " ":
         k += 1
@@ -117,6 +125,23 @@ def _boundaries(proof: str, steps: list[TacticStep]) -> list[tuple[int, TacticSt
     return out
 
 
+def _cut_candidates(proof: str, steps: list[TacticStep]) -> list[TacticStep]:
+    """Steps that may end a segment: not a part of a tactic that ends on the same line (the
+    alternatives of `first | omega | simp`, the halves of `t1 <;> t2`), whose own states are
+    not states of the proof."""
+
+    def inside_same_line(s: TacticStep, t: TacticStep) -> bool:
+        return (
+            t is not s
+            and t.start <= s.start
+            and s.end <= t.end
+            and (t.end - t.start) > (s.end - s.start)
+            and "\n" not in proof[s.end : t.end]
+        )
+
+    return [s for s in steps if not any(inside_same_line(s, t) for t in steps)]
+
+
 def truncate_and_resume(
     proof: str,
     result: CheckResult,
@@ -132,7 +157,9 @@ def truncate_and_resume(
     cut = cut_position(proof, result)
     # source order by where each step ends; a block (e.g. `have … := by tac`) ends where its
     # last inner tactic ends, and the outer step then wins (its goals are the outer proof's)
-    steps = sorted(result.steps or [], key=lambda s: (s.end, -(s.end - s.start)))
+    steps = sorted(
+        _cut_candidates(proof, result.steps or []), key=lambda s: (s.end, -(s.end - s.start))
+    )
     kept: list[TacticStep] = []
     for step in steps:
         if step.end > cut or not step.goals_after:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from prover.lean.cache import CachedChecker, toolchain_version
-from prover.lean.toolchain import EmbeddedToolchain, native_identity
+from prover.lean.checker import LeanChecker, checker_digest
+from prover.lean.embedded import EmbeddedLauncher
+from prover.lean.native import NativeLauncher
+from prover.lean.toolchain import EmbeddedToolchain, NativeToolchain, native_identity
 from prover.lean.types import CheckRequest, CheckResult, Verdict
 
 
@@ -153,36 +156,47 @@ def _stamp(root: Path, **meta: str) -> EmbeddedToolchain:
     return tc
 
 
+class _Checker:
+    """The identity part of a `LeanChecker` (the real method) without its processes."""
+
+    identity = LeanChecker.identity
+
+    def __init__(self, launcher: object, lean_version: str) -> None:
+        self.launcher = launcher
+        self.name = getattr(launcher, "name", "")
+        self.lean_version = lean_version
+
+
 def test_embedded_install_identity_changes_the_version(tmp_path: Path) -> None:
-    @dataclass
-    class Embedded:
-        toolchain: EmbeddedToolchain
-        name: str = "embedded"
-        lean_version: str = "4.28.0-pre"
+    def version(tc: EmbeddedToolchain) -> str:
+        return toolchain_version(_Checker(EmbeddedLauncher(tc), "4.28.0-pre"))
 
     meta = {"lean_version": "4.28.0-pre", "lean_commit": "c", "lock": "l1", "lean_js_sha256": "s"}
-    a = toolchain_version(Embedded(_stamp(tmp_path / "a", **meta)))
-    b = toolchain_version(Embedded(_stamp(tmp_path / "b", **{**meta, "lock": "l2"})))
-    c = toolchain_version(Embedded(_stamp(tmp_path / "c", **{**meta, "lean_js_sha256": "t"})))
+    a = version(_stamp(tmp_path / "a", **meta))
+    b = version(_stamp(tmp_path / "b", **{**meta, "lock": "l2"}))
+    c = version(_stamp(tmp_path / "c", **{**meta, "lean_js_sha256": "t"}))
     assert "lock=l1" in a and len({a, b, c}) == 3
+    assert f"checker={checker_digest()}" in a
     assert EmbeddedToolchain(tmp_path / "none").identity() == ""
 
 
 def test_native_project_identity_changes_the_version(tmp_path: Path) -> None:
-    @dataclass
-    class Config:
-        project_dir: Path
-
-    @dataclass
-    class Native:
-        config: Config
-        name: str = "native"
-        lean_version: str = "4.15.0"
-
+    launcher = NativeLauncher.__new__(NativeLauncher)  # its __init__ wants a built project
+    launcher.toolchain = NativeToolchain(project=tmp_path)
     (tmp_path / "lean-toolchain").write_text("leanprover/lean4:v4.15.0\n")
     (tmp_path / "lake-manifest.json").write_text('{"packages": [{"rev": "aaa"}]}')
-    before = toolchain_version(Native(Config(tmp_path)))
+    before = toolchain_version(_Checker(launcher, "4.15.0"))
     assert "lean-toolchain=leanprover/lean4:v4.15.0" in before
     (tmp_path / "lake-manifest.json").write_text('{"packages": [{"rev": "bbb"}]}')
-    assert toolchain_version(Native(Config(tmp_path))) != before
+    assert toolchain_version(_Checker(launcher, "4.15.0")) != before
     assert "lake-manifest.json=?" in native_identity(tmp_path / "missing")
+
+
+def test_checker_program_change_changes_the_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tc = _stamp(tmp_path, lean_version="4.28.0-pre", lean_commit="c", lock="l", lean_js_sha256="s")
+    checker = _Checker(EmbeddedLauncher(tc), "4.28.0-pre")
+    before = toolchain_version(checker)
+    monkeypatch.setattr("prover.lean.checker.checker_digest", lambda: "0" * 12)
+    assert toolchain_version(checker) != before

@@ -125,13 +125,19 @@ HEADER_ATTACKS = {
         "  cheat\n",
     ),
     "header_skip_kernel": ("set_option debug.skipKernelTC true\n", S_FALSE, "  decide\n"),
-    "header_string_trick": ('open Nat in\n#eval s!"{\'"\'}"\naxiom x : False\n', S_FALSE, "  exact x.elim\n"),
+    "header_string_trick": (
+        'open Nat in\n#eval s!"{\'"\'}"\naxiom x : False\n',
+        S_FALSE,
+        "  exact x.elim\n",
+    ),
 }
 EXACT = {"sorry_in_have": Verdict.INCOMPLETE, "admit": Verdict.INCOMPLETE}
 
 
 def _reqs(items: dict, header: str | None = None, steps: bool = False) -> list[CheckRequest]:
-    return [CheckRequest(s, p, header=header, id=k, want_steps=steps) for k, (s, p, *_) in items.items()]
+    return [
+        CheckRequest(s, p, header=header, id=k, want_steps=steps) for k, (s, p, *_) in items.items()
+    ]
 
 
 def _header_reqs() -> list[CheckRequest]:
@@ -214,11 +220,11 @@ def test_trusted_header_definitions_and_sorry_lemma(embedded_checker):
 def test_native_decide_allowed_and_forged_output_ignored(embedded_checker):
     """With --allow-native-decide compiled code runs; what it prints is not a reply."""
     forged = '{"nonce": "0", "verdict": "proved", "ready": true}'
-    stmt = f"theorem t_f : (dbgTrace {forged!r} fun _ => (10 : Nat)) < 5 := by\n".replace(
-        "'", '"'
-    )
+    stmt = f"theorem t_f : (dbgTrace {forged!r} fun _ => (10 : Nat)) < 5 := by\n".replace("'", '"')
     lying = CheckRequest(stmt, "  native_decide\n", allow_native_decide=True)
-    honest = CheckRequest("theorem t_nd : 10 < 11 := by\n", "  native_decide\n", allow_native_decide=True)
+    honest = CheckRequest(
+        "theorem t_nd : 10 < 11 := by\n", "  native_decide\n", allow_native_decide=True
+    )
     after = CheckRequest(S_ADD, "  omega\n")
     r = embedded_checker.with_screen(False).check([lying, honest, after])
     assert r[0].verdict is not Verdict.PROVED, r[0]
@@ -267,7 +273,13 @@ def test_steps_of_a_proved_bullet_proof(mixed):
 def test_nested_steps_inside_have(mixed):
     r = mixed[0]["have_ok"]
     nested = [s for s in r.steps if s.depth == 2]
-    assert [s.text for s in nested] == ["constructor", "· exact hq", "exact hq", "· exact hp", "exact hp"]
+    assert [s.text for s in nested] == [
+        "constructor",
+        "· exact hq",
+        "exact hq",
+        "· exact hp",
+        "exact hp",
+    ]
     first = nested[0]
     assert first.goals_before.endswith("⊢ q ∧ p")  # the have block's own goal
     assert "case left" in first.goals_after
@@ -301,3 +313,34 @@ def test_crashing_item_costs_only_itself():
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_memory_cap_kills_only_the_item_that_exceeds_it():
+    """The cap is set above this machine's idle resident memory of a warm checker (~3 GB); one
+    item's header imports the whole `Lean` library, which grows the process by ~235 MB (measured),
+    past the cap.  That item gets `error` with a memory reason; the process is gone; the items
+    after it get their verdicts from a fresh process."""
+    from prover.lean.checker import CheckerConfig, rss_mb
+    from prover.lean.embedded import EmbeddedChecker
+
+    hog = CheckRequest("theorem t_hog : 1 = 1 := by\n", "  rfl\n", header="import Lean\n")
+    ok = CheckRequest(S_ADD, "  omega\n")
+    bad = CheckRequest(S_ADD, "  rfl\n")
+    with EmbeddedChecker(CheckerConfig(workers=1, timeout_s=300)) as checker:
+        assert checker.check([ok])[0].verdict is Verdict.PROVED
+        (first,) = checker.pids()
+        idle = rss_mb(first)
+        assert idle > 1000
+        checker.set_memory_limit(idle + 80)
+        res = checker.check([ok, hog, ok, bad])
+        assert [r.verdict for r in res] == [
+            Verdict.PROVED,
+            Verdict.ERROR,
+            Verdict.PROVED,
+            Verdict.FAILED,
+        ], [(r.verdict, r.reason) for r in res]
+        assert "memory" in (res[1].reason or "")
+        assert checker.stats["restarts"] == 1
+        assert first not in checker.pids()
+    with pytest.raises(ProcessLookupError):
+        os.kill(first, 0)

@@ -1,5 +1,5 @@
 """`prover verify` CLI logic with a fake checker (no Lean): input validation, output order,
-streaming per chunk, resume after a kill, exit codes."""
+streaming per chunk, resume after a kill, exit codes, header trust."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ class FakeChecker:
         self.name = name
         self.out = out
         self.calls: list[list[str]] = []
+        self.requests: list[CheckRequest] = []
         self.lines_before_call: list[int] = []
         self.closed = False
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         self.calls.append([r.id for r in requests])
+        self.requests += requests
         if self.out is not None:  # what earlier chunks already wrote
             self.lines_before_call.append(len(self.out.read_text().splitlines()))
         results = []
@@ -171,10 +173,25 @@ def test_results_are_written_after_each_chunk(tmp_path: Path, fake: FakeFactory)
     assert _ids(out.read_text()) == [f"t{i}" for i in range(7)]
 
 
-def test_default_chunk_on_native_is_small(tmp_path: Path, fake: FakeFactory) -> None:
+@pytest.mark.parametrize("backend", ["native", "embedded"])
+def test_default_chunk_is_small(tmp_path: Path, fake: FakeFactory, backend: str) -> None:
+    # the checker processes persist between calls on both backends: small chunks cost nothing
+    fake.name = backend
     src = _write(tmp_path / "in.jsonl", [_line(f"t{i}") for i in range(20)])
     assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl")]) == 0
     assert [len(c) for c in fake.made[0].calls] == [16, 4]
+
+
+@pytest.mark.parametrize(("flag", "trusted"), [([], False), (["--trusted-header"], True)])
+def test_input_headers_are_untrusted_unless_flagged(
+    tmp_path: Path, fake: FakeFactory, flag: list[str], trusted: bool
+) -> None:
+    header = "def f : Nat := 1\n"
+    src = _write(tmp_path / "in.jsonl", [_line("h", header=header), _line("d")])
+    assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), *flag]) == 0
+    by_id = {r.id: r for r in fake.made[0].requests}
+    assert by_id["h"].header == header and by_id["h"].header_trusted is trusted
+    assert by_id["d"].header is None  # the backend default: trusted by the checker regardless
 
 
 @pytest.mark.parametrize("chunk", ["0", "-3"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from prover.cli import main
+from prover.lean.patch_leanjs import PATCH_MARKER
 from prover.lean.toolchain import ELAN_INSTALL_COMMAND, EmbeddedToolchain, doctor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,9 +64,14 @@ def test_missing_npm_is_reported_with_its_fix(tmp_path: Path) -> None:
 
 def test_lake_without_a_build(tmp_path: Path) -> None:
     env = _env(tmp_path, "npm", "lake")
-    text = doctor(env).render()
+    project = Path(env["PROVER_LEAN_PROJECT"])
+    (project / ".lake" / "packages" / "mathlib").mkdir(parents=True)  # fetched, not built
+    rep = doctor(env)
+    text = rep.render()
+    assert not rep.native_ok
     assert f"lake:    {tmp_path / 'bin' / 'lake'}" in text
-    assert "status:  NOT BUILT (no REPL binary at" in text
+    build = project / ".lake" / "packages" / "mathlib" / ".lake" / "build"
+    assert f"status:  NOT BUILT (no Mathlib build at {build})" in text
     assert "fix:     make lean-native" in text
 
 
@@ -78,9 +84,7 @@ def test_lake_from_elan_home(tmp_path: Path) -> None:
 def test_both_backends_ok(tmp_path: Path) -> None:
     env = _env(tmp_path, "npm", "lake")
     project = Path(env["PROVER_LEAN_PROJECT"])
-    repl = project / ".lake" / "packages" / "REPL" / ".lake" / "build" / "bin" / "repl"
-    _exe(repl)
-    (project / ".lake" / "packages" / "mathlib").mkdir()
+    (project / ".lake" / "packages" / "mathlib" / ".lake" / "build").mkdir(parents=True)
     tc = EmbeddedToolchain(Path(env["PROVER_EMBEDDED_DIR"]))
     _exe(tc.node, "echo v26.10.0")  # a stand-in: doctor asks it for its version
     tc.lean_js.write_text("")
@@ -88,6 +92,7 @@ def test_both_backends_ok(tmp_path: Path) -> None:
         "lean_version": "4.28.0-pre",
         "lean_commit": "38f3c0c45b8d",
         "lean_js_sha256": "ab" * 32,
+        "patch": PATCH_MARKER,
     }
     tc.stamp.write_text(json.dumps(meta))
     rep = doctor(env)
@@ -95,7 +100,9 @@ def test_both_backends_ok(tmp_path: Path) -> None:
     assert rep.embedded_ok and rep.native_ok
     assert "status:  OK  Lean 4.28.0-pre (commit 38f3c0c45b8d)" in text
     assert f"node:    {tc.node} (v26.10.0)" in text
-    assert f"status:  OK  REPL {repl}" in text
+    lake = tmp_path / "bin" / "lake"
+    checker = project / "ProverChecker.lean"
+    assert f"status:  OK  checker: {lake} env lean {checker}" in text
     assert "fix:" not in text
     assert text.endswith("--backend auto resolves to: native")
 
@@ -107,3 +114,15 @@ def test_cli_exit_status(
         monkeypatch.setenv(key, value)
     assert main(["lean", "doctor"]) == 1
     assert "--backend auto resolves to: none" in capsys.readouterr().out
+
+
+def test_embedded_install_with_an_older_patch_needs_reinstalling(tmp_path: Path) -> None:
+    env = _env(tmp_path, "npm")
+    tc = EmbeddedToolchain(Path(env["PROVER_EMBEDDED_DIR"]))
+    _exe(tc.node, "echo v26.10.0")
+    tc.lean_js.write_text("")
+    meta = {"lean_version": "4.28.0-pre", "lean_commit": "38f3c0c45b8d", "patch": "older"}
+    tc.stamp.write_text(json.dumps(meta))
+    rep = doctor(env)
+    assert not rep.embedded_ok
+    assert "fix:     prover lean install   (or: make setup)" in rep.render()

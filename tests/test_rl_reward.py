@@ -56,6 +56,7 @@ def test_called_like_grpo_trainer_standard_format(tmp_path: Path):
         )
     assert out == [1.0, 0.0, 0.0] and len(chk.requests) == 3
     assert [r.header for r in chk.requests] == [None, None, "import Mathlib\n"]
+    assert all(r.header_trusted for r in chk.requests)  # the dataset's header, not the model's
     assert chk.requests[2].proof == "  intro\n  omega" and chk.requests[0].id == "minif2f/t"
     recs = list(read_records(tmp_path))
     assert [r.problem_id for r in recs] == ["minif2f/t", "minif2f/t", "minif2f/u"]

@@ -142,7 +142,7 @@ def test_compute_score_one_check_per_call_shared_checker(tmp_path: Path, made: l
     assert [len(b) for b in batches] == [1] * 6
     assert batches[0][0].header is None and batches[0][0].id == "minif2f/t"
     assert batches[3][0].proof == "  show a + b = b + a\n  omega"
-    assert batches[3][0].header == "import Mathlib\n"
+    assert batches[3][0].header == "import Mathlib\n" and batches[3][0].header_trusted
     assert batches[4][0].proof == "  show a + b = b + a\nomega"
     assert batches[5][0].proof == "  intro\n  omega"
     with pytest.raises(ValueError, match="ground_truth"):

@@ -71,3 +71,41 @@ def test_sampling_proves_with_lean(checker):
     assert res.solved and res.found_at == 3 and res.samples_used == 3
     assert re.search(r"· exact hq", res.proof)
     assert _fresh_check(checker, res.proof).verdict is Verdict.PROVED
+
+
+class HaveBlockPolicy:
+    """Root: a proof whose `have` block goes wrong after its first tactic.  Inside the block
+    (a prefix ending in the block's `constructor`): the right continuation."""
+
+    spec = "scripted-have"
+
+    def __init__(self) -> None:
+        self.prefixes: list[str] = []
+
+    def generate(self, tasks, params):
+        out = []
+        for t in tasks:
+            self.prefixes.append(t.prefix)
+            if t.prefix.endswith("    constructor\n"):
+                text = "    · exact hq\n    · exact hp\n  exact ⟨h.2, h.1⟩"
+            else:
+                text = "\n  have h : q ∧ p := by\n    constructor\n    · exact hp\n  exact ⟨h.2, h.1⟩"
+            out.append([Completion(text=text) for _ in range(params.n)])
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_rmaxts_cuts_inside_a_have_block_and_resumes_there(checker):
+    """Truncate-and-resume at a nested tactic: the node after the `have` block's `constructor`
+    (goal: the block's own `q ∧ p` split) is expanded and the proof is finished from there."""
+    policy = HaveBlockPolicy()
+    task = ProofTask(formal_statement=STATEMENT, name="and_intro_test")
+    search = get_search("rmaxts", concurrency=1)
+    res = search.run(task, policy, checker, Budget(1, 12))
+    assert res.solved, res.failure
+    inside = "\n  have h : q ∧ p := by\n    constructor\n"
+    assert inside in policy.prefixes  # a node whose prefix ends inside the block was expanded
+    assert res.proof.startswith(inside + "    · exact hq")
+    assert _fresh_check(checker, res.proof).verdict is Verdict.PROVED

@@ -118,6 +118,17 @@ def test_reverification_reaches_the_checker_under_the_cache(name: str, config: d
 
 
 @pytest.mark.parametrize(("name", "config"), SEARCHES)
+def test_task_headers_are_sent_as_trusted(name: str, config: dict) -> None:
+    # a task's header comes from a benchmark or the user's file (it may declare defs)
+    inner = ToyChecker()
+    task = ProofTask(formal_statement=STMT, header="def two : Nat := 2\n", name="toy")
+    res = get_search(name, **config).run(task, Always(DONE), inner, Budget(1, 4))
+    assert res.solved
+    assert inner.requests and all(r.header_trusted for r in inner.requests)
+    assert {r.header for r in inner.requests} == {task.header}
+
+
+@pytest.mark.parametrize(("name", "config"), SEARCHES)
 def test_proof_failing_the_fresh_check_is_not_reported(name: str, config: dict) -> None:
     # the cache holds "proved" from the first check; only Lean's fresh answer may count
     inner = ToyChecker(flaky=[DONE.rstrip()])

@@ -258,7 +258,9 @@ def test_captured_have_block_then_error():
     segs = truncate_and_resume(proof, res, res.initial_goals)
     have = "\n  have h : p := by\n    exact hp\n"
     assert [s.prefix for s in segs] == [have, have + "  constructor\n"]
-    assert [s.goals for s in segs] == [st.goals_after for st in res.steps or []]
+    # the inner `exact hp` ends where its `have` block ends: the block's state is the node's
+    top = [st.goals_after for st in res.steps or [] if st.depth == 1]
+    assert [s.goals for s in segs] == top[:2]
     assert "h : p" in segs[0].goals and segs[1].goals.startswith("case left")
     # the comment sits at the proof's base indentation, also right after the `have` block, and
     # the prompt built from the stored pair continues at the top level
@@ -283,9 +285,16 @@ def test_captured_bullets():
     proof, res = captured("bullets_with_error")
     assert cut_position(proof, res) == proof.rindex("exact hq")  # in the nested bullet
     segs = truncate_and_resume(proof, res, res.initial_goals)
-    assert [s.prefix for s in segs] == ["\n  constructor\n", "\n  constructor\n  · exact hp\n"]
-    # the second bullet, nested bullets and all, is one top-level step: no node inside it
+    # nested steps are resumption points: the search can continue inside the second bullet
+    assert [s.prefix for s in segs] == [
+        "\n  constructor\n",
+        "\n  constructor\n  · exact hp\n",
+        "\n  constructor\n  · exact hp\n  · constructor\n",
+        "\n  constructor\n  · exact hp\n  · constructor\n    · exact hq\n",
+    ]
     assert segs[1].goals == "case right\np q : Prop\nhp : p\nhq : q\n⊢ q ∧ p"
+    assert segs[2].goals.startswith("case right.left") and segs[2].indent == 4
+    assert segs[3].goals.startswith("case right.right") and segs[3].indent == 4
     proof, res = captured("bullets_proved")
     assert res.verdict is Verdict.PROVED
     segs = truncate_and_resume(proof, res, res.initial_goals)

@@ -11,6 +11,7 @@ from typing import Any
 from prover.errors import UsageError
 
 _FIELDS = {"id": str, "formal_statement": str, "proof": str}
+DEFAULT_CHUNK = 16  # proofs per checker call; results are written after each
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "verify",
         help="check proofs from a JSONL file",
         description=(
-            "Each input line: {id, header (string or null), formal_statement, proof}. "
+            "Each input line: {id, header (string or null), formal_statement, proof}; a "
+            "header is untrusted (imports, open, namespace, ... only) unless --trusted-header. "
             "Each output line: {id, verdict, messages, first_error, verified_prefix, time_s}, "
             "in input order, written after each chunk of proofs is checked. "
             "Exit status: 0 every input line has a result and all are 'proved' (results from "
@@ -41,10 +43,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--chunk",
         type=int,
         help=(
-            "proofs per checker call; results are written after each chunk (default: 16 on "
-            "native, whose REPLs stay up between calls; workers x batch_size = 64 on embedded, "
-            "where every call starts Lean processes at ~15 s each, so smaller chunks cost "
-            "throughput)"
+            "proofs per checker call; results are appended after each chunk (default: "
+            f"{DEFAULT_CHUNK}; the Lean checker process starts once and stays up between "
+            "chunks, so small chunks cost no throughput)"
+        ),
+    )
+    p.add_argument(
+        "--trusted-header",
+        action="store_true",
+        help=(
+            "trust the input's 'header' fields.  By default a header in the input is untrusted "
+            "(it may come from a model): it may only hold import, open, namespace, section, "
+            "end, universe and allowlisted set_option commands, and anything else (a def, an "
+            "axiom, an instance, a macro) is rejected.  Pass this flag when the headers come "
+            "from a benchmark file or yourself, e.g. ProofNet headers that declare "
+            "definitions; the checker still audits every proof's axioms.  A null or missing "
+            "header means the backend's default header, which is always trusted"
         ),
     )
     p.set_defaults(func=run)
@@ -116,15 +130,6 @@ def _done_verdicts(out: Path) -> dict[str, str]:
     return done
 
 
-def _default_chunk(backend: str) -> int:
-    if backend == "embedded":
-        from prover.lean.embedded import EmbeddedConfig
-
-        cfg = EmbeddedConfig()
-        return cfg.workers * cfg.batch_size
-    return 16
-
-
 def run(args: argparse.Namespace) -> int:
     if str(args.input) == "-":
         text = _decode(sys.stdin.buffer.read(), "<stdin>")
@@ -156,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     try:
         checker = make_checker(args.backend, timeout_s=args.timeout)
-        size = args.chunk or _default_chunk(checker.name)
+        size = args.chunk or DEFAULT_CHUNK
         try:
             for k in range(0, len(todo), size):
                 chunk = todo[k : k + size]
@@ -165,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
                         formal_statement=it["formal_statement"],
                         proof=it["proof"],
                         header=it.get("header"),
+                        header_trusted=args.trusted_header,  # None: the default, trusted
                         id=it["id"],
                         want_steps=args.steps,
                         allow_native_decide=args.allow_native_decide,

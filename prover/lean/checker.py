@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, NoReturn, Protocol
 
 from prover.lean.types import (
     CheckRequest,
@@ -52,6 +52,8 @@ from prover.lean.types import (
 
 CHECKER_SOURCE = Path(__file__).resolve().parents[2] / "lean_project" / "ProverChecker.lean"
 _STDERR_LINES = 200
+_RSS_POLL_S = 0.05  # how often a waiting request samples the process group's resident set
+_GROUP_SCAN_S = 1.0  # how often the group's members are looked up again (a /proc scan)
 
 
 class Launcher(Protocol):
@@ -121,16 +123,44 @@ class CheckerProcessFailure(LeanInfraError):
         self.kind = kind
 
 
-def rss_mb(pid: int) -> int:
-    """Resident set of `pid` in MB (0 if it is gone)."""
+class _Closed(LeanInfraError):
+    """What `LeanChecker.close()` leaves in the idle queue for any check still waiting."""
+
+
+def _rss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) // 1024
+                    return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def rss_mb(pid: int) -> int:
+    """Resident set of `pid` in MB (0 if it is gone)."""
+    return _rss_kb(pid) // 1024
+
+
+def group_members(pgid: int) -> list[int]:
+    """PIDs of the processes in process group `pgid` (a scan of /proc; [] if unreadable)."""
+    members = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                members.append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return members
 
 
 class CheckerProcess:
@@ -147,6 +177,9 @@ class CheckerProcess:
         self.ready_s: float | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: deque[str] = deque(maxlen=_STDERR_LINES)
+        self._members: list[int] = []  # the process group (lake's child lean included)
+        self._members_at = -_GROUP_SCAN_S
+        self._rss_at = -_RSS_POLL_S
         argv, env, cwd = launcher.launch(self.scratch)
         try:
             self.proc = subprocess.Popen(
@@ -162,7 +195,8 @@ class CheckerProcess:
             shutil.rmtree(self.scratch, ignore_errors=True)
             raise LeanInfraError(f"cannot start the {launcher.name} Lean checker: {exc}") from exc
         threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        self._stderr_pump = threading.Thread(target=self._pump_stderr, daemon=True)
+        self._stderr_pump.start()
 
     @property
     def pid(self) -> int:
@@ -184,22 +218,46 @@ class CheckerProcess:
     def stderr_tail(self) -> str:
         return "".join(list(self._stderr)[-40:])
 
+    def group_rss_mb(self) -> int:
+        """Resident set of the whole process group in MB: under `lake env lean` the process
+        started is lake and Lean is its child, so the process alone is not what to cap."""
+        now = time.monotonic()
+        if now - self._members_at >= _GROUP_SCAN_S:
+            self._members = group_members(self.proc.pid)
+            self._members_at = now
+        pids = set(self._members) | {self.proc.pid}
+        return sum(_rss_kb(pid) for pid in pids) // 1024
+
+    def _check_memory(self) -> None:
+        now = time.monotonic()
+        if now - self._rss_at < _RSS_POLL_S:
+            return
+        self._rss_at = now
+        rss = self.group_rss_mb()
+        self.peak_mb = max(self.peak_mb, rss)
+        if rss > self.memory_mb:
+            self._fail("memory", f"Lean checker used more than {self.memory_mb} MB")
+
     def _next_json(self, deadline: float, what: str) -> dict[str, Any]:
         """The next JSON object line of stdout; kills the group on timeout/memory/EOF."""
         while True:
             now = time.monotonic()
             if now > deadline:
                 self._fail("timeout", f"Lean checker took too long to {what}")
+            # sampled on a clock, not only when output pauses: a process that prints without
+            # end must not escape the cap
+            self._check_memory()
             try:
-                line = self._lines.get(timeout=min(0.05, max(deadline - now, 0.001)))
+                line = self._lines.get(timeout=min(_RSS_POLL_S, max(deadline - now, 0.001)))
             except queue.Empty:
-                rss = rss_mb(self.proc.pid)
-                self.peak_mb = max(self.peak_mb, rss)
-                if rss > self.memory_mb:
-                    self._fail("memory", f"Lean checker used more than {self.memory_mb} MB")
                 continue
             if line is None:
                 code = self.proc.wait()
+                # the rest of the group goes first (it may hold stderr open), then stderr is
+                # read to its end: its last lines say why Lean died
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self._stderr_pump.join(timeout=5.0)
                 self._fail("crash", f"Lean checker exited with code {code} while trying to {what}")
             if not line.startswith("{"):
                 continue  # debug output of the embedded build, or anything else: not a reply
@@ -210,7 +268,7 @@ class CheckerProcess:
             if isinstance(obj, dict):
                 return obj
 
-    def _fail(self, kind: str, message: str) -> None:
+    def _fail(self, kind: str, message: str) -> NoReturn:
         tail = self.stderr_tail()
         self.close()
         raise CheckerProcessFailure(kind, message, tail)
@@ -299,7 +357,7 @@ def result_from_reply(
     messages = [_message(m) for m in reply.get("messages", [])]
     errors = [m for m in messages if m.severity == "error"]
     hard = [m for m in errors if not m.text.startswith("unsolved goals")]
-    first_error = (hard or errors or [None])[0]
+    first_error = (hard or errors)[0] if errors else None
     proof = req.proof
     if verdict is Verdict.PROVED:
         prefix = proof
@@ -403,6 +461,9 @@ class LeanChecker:
             got = self._idle.get()
             if isinstance(got, CheckerProcess):
                 return got
+            if isinstance(got, _Closed):  # every other waiter (a `with_screen` view too) sees it
+                self._idle.put(got)
+                raise LeanInfraError(str(got))
             with self._lock:
                 self._failures += 1
                 failures = self._failures
@@ -433,6 +494,15 @@ class LeanChecker:
     def pids(self) -> list[int]:
         with self._lock:
             return [p.pid for p in self._live]
+
+    def set_memory_limit(self, memory_mb: int) -> None:
+        """Change the resident-memory cap of running and future processes."""
+        if memory_mb < 512:
+            raise ValueError(f"memory_mb={memory_mb} is too small for Lean; use >= 512")
+        self.config.memory_mb = memory_mb
+        with self._lock:
+            for p in self._live:
+                p.memory_mb = memory_mb
 
     def wait_ready(self) -> None:
         """Block until one process is ready (raises if none can start)."""
@@ -575,6 +645,8 @@ class LeanChecker:
                 break
             if isinstance(got, CheckerProcess):
                 got.close()
+        # wakes a check() still in flight: no process will be started for it any more
+        self._idle.put(_Closed("the checker is closed"))
 
     def __enter__(self) -> LeanChecker:
         return self

@@ -159,6 +159,7 @@ def collect(
                         formal_statement=p.formal_statement,
                         proof=c.text,
                         header=p.header or None,
+                        header_trusted=True,  # from the benchmark/problem file
                         id=f"{p.id}#{j}",
                         want_steps=config.want_steps,
                         timeout_s=config.timeout_s,

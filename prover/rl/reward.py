@@ -101,6 +101,7 @@ class LeanReward:
                 formal_statement=str(s),
                 proof=proof_of(_text(c), str(s), pre or ""),
                 header=h or None,
+                header_trusted=True,  # a dataset column, not model output
                 id=str(i) if i is not None else f"reward-{k}",
                 allow_native_decide=self.allow_native_decide,
                 timeout_s=self.timeout_s,

@@ -81,6 +81,7 @@ def compute_score(
         formal_statement=statement,
         proof=proof_of(solution_str, statement, prefix),
         header=header,
+        header_trusted=True,  # the training data's ground truth, not the model
         id=str((extra_info or {}).get("problem_id", "")),
         timeout_s=timeout_s,
     )
