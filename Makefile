@@ -25,9 +25,9 @@ setup: $(STAMP)
 	$(PROVER) lean install
 
 demo: setup
-	@echo "== proving core-Lean theorems with RMaxTS + the automation policy (offline) =="
-	$(PROVER) prove --statement 'theorem demo_and (p q : Prop) (hp : p) (hq : q) : p ∧ q ∧ p := by' --policy automation --search rmaxts --budget 1x16
-	$(PROVER) prove examples/demo.lean --policy automation --search rmaxts --budget 1x32 --concurrency 4
+	@echo "== proving the core-Lean theorems of examples/demo.lean with RMaxTS + the automation policy (offline) =="
+	@echo "== one prove run: one persistent Lean checker for all six theorems =="
+	time $(PROVER) prove examples/demo.lean --policy automation --search rmaxts --budget 1x32 --concurrency 4
 
 test: setup
 	PROVER_DATA_DIR=$(DATA) $(PY) -m pytest -q -p no:cacheprovider --timeout=900

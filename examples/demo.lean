@@ -1,4 +1,6 @@
 -- Core-Lean theorems for `make demo`: each `:= by` is proved by search with the automation policy.
+theorem demo_and (p q : Prop) (hp : p) (hq : q) : p ∧ q ∧ p := by
+
 theorem demo_add_comm (a b : Nat) : a + b = b + a := by
 
 theorem demo_mod (n : Nat) (h₀ : n % 4 = 3) : (2 * n) % 4 = 2 := by

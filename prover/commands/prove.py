@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,15 @@ def run(args: argparse.Namespace) -> int:
     from prover.lean import CheckRequest, Verdict, make_checker
     from prover.policy import ProofTask, load_policy
 
+    t0 = time.monotonic()
+    # the checker's processes start now, in the background, while the policy loads
     checker = make_checker(args.backend)
+    print(
+        f"-- starting the {checker.name} Lean checker (a persistent process; the first start "
+        "takes tens of seconds on the embedded backend) ...",
+        file=sys.stderr,
+        flush=True,
+    )
     if args.record:
         from prover.rl.records import FeedbackWriter, RecordingChecker, RequestContext
 
@@ -151,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         )
     policy = None
     try:
+        policy = load_policy(args.policy, lean_backend=checker.name)
         pre = checker.check(
             [
                 CheckRequest(
@@ -172,10 +182,16 @@ def run(args: argparse.Namespace) -> int:
                 err = r.first_error.text if r.first_error else (r.reason or r.verdict.value)
                 lines.append(f"{source}: statement {g.name!r} does not elaborate: {err}")
             raise UsageError("\n".join(lines))
-        policy = load_policy(args.policy, lean_backend=checker.name)
+        print(
+            f"-- checker ready, statements elaborate ({time.monotonic() - t0:.1f} s); "
+            f"searching {len(goals)} theorem(s) with {args.search}, budget {args.budget}",
+            file=sys.stderr,
+            flush=True,
+        )
         verifier = unwrap_checker(checker)  # re-verify from scratch, past cache and recorder
         outputs: list[dict[str, Any]] = []
         for g in goals:
+            print(f"-- proving {g.name} ...", file=sys.stderr, flush=True)
             task = ProofTask(formal_statement=g.statement, header=header or "", name=g.name)
             res = search.run(
                 task, policy, checker, budget, seed=args.seed, checkpoint_dir=args.tree_dir
