@@ -89,7 +89,9 @@ class HaveBlockPolicy:
             if t.prefix.endswith("    constructor\n"):
                 text = "    · exact hq\n    · exact hp\n  exact ⟨h.2, h.1⟩"
             else:
-                text = "\n  have h : q ∧ p := by\n    constructor\n    · exact hp\n  exact ⟨h.2, h.1⟩"
+                text = (
+                    "\n  have h : q ∧ p := by\n    constructor\n    · exact hp\n  exact ⟨h.2, h.1⟩"
+                )
             out.append([Completion(text=text) for _ in range(params.n)])
         return out
 
