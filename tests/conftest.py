@@ -34,6 +34,46 @@ def embedded_checker() -> Iterator[object]:
 
     if not embedded_toolchain().is_installed():
         pytest.fail("embedded Lean is not installed: run `make setup` (prover lean install)")
-    checker = EmbeddedChecker(CheckerConfig(workers=2, timeout_s=120))
+    # one process: every test shares it (each process start costs ~30 s of CPU)
+    checker = EmbeddedChecker(CheckerConfig(workers=1, timeout_s=120))
     yield checker
     checker.close()
+
+
+class _Shared:
+    """The session checker behind `make_checker` for in-process CLI runs: `close()` leaves it
+    running, and the result cache is skipped so every call reaches Lean."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.lean_version = inner.lean_version
+        self.calls: list[dict] = []
+
+    def check(self, requests):
+        return self.inner.check(requests)
+
+    def identity(self) -> str:
+        return self.inner.identity()
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def shared_checker(monkeypatch, embedded_checker):
+    """In-process CLI runs (`prover.cli.main`) use the session's running checker instead of
+    starting their own Lean process (~30 s each): the commands' own code, real Lean.  The options
+    a command passes to `make_checker` are recorded in `.calls` (a test can assert them); the
+    limits of the session checker apply."""
+    import prover.lean
+
+    shared = _Shared(embedded_checker)
+
+    def make_checker(backend: str = "auto", cache: bool = True, cache_path=None, **options):
+        assert backend in {"auto", "embedded"}, backend
+        shared.calls.append({"backend": backend, **options})
+        return shared
+
+    monkeypatch.setattr(prover.lean, "make_checker", make_checker)
+    return shared

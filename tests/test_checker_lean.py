@@ -285,62 +285,55 @@ def test_nested_steps_inside_have(mixed):
     assert "case left" in first.goals_after
 
 
-def test_crashing_item_costs_only_itself():
-    from prover.lean.checker import CheckerConfig
-    from prover.lean.embedded import EmbeddedChecker
+def test_crash_and_memory_cap_cost_only_their_item():
+    """One dedicated checker (these items kill its process).
 
-    # deep `decide` with a huge recursion limit overflows the wasm stack: the process dies
-    crash = CheckRequest(
-        "theorem t_crash : (List.range 3000).foldl (· + ·) 0 = 4498500 := by\n",
-        "  set_option maxRecDepth 100000 in\n  decide\n",
-        id="crash",
-    )
-    ok1 = CheckRequest(S_ADD, "  omega\n")
-    ok2 = CheckRequest(S_AND, "  exact ⟨hp, hq⟩\n")
-    bad = CheckRequest(S_ADD, "  rfl\n")
-    with EmbeddedChecker(CheckerConfig(workers=1, heartbeats=10**9, timeout_s=120)) as checker:
-        res = checker.check([ok1, crash, ok2, bad])
-        pids = checker.pids()
-        restarts = checker.stats["restarts"]
-    assert [r.verdict for r in res] == [
-        Verdict.PROVED,
-        Verdict.ERROR,
-        Verdict.PROVED,
-        Verdict.FAILED,
-    ], [(r.verdict, r.reason) for r in res]
-    assert "crash" in (res[1].reason or "")
-    assert restarts == 1
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-
-
-def test_memory_cap_kills_only_the_item_that_exceeds_it():
-    """The cap is set above this machine's idle resident memory of a warm checker (~3 GB); one
-    item's header imports the whole `Lean` library, which grows the process by ~235 MB (measured),
-    past the cap.  That item gets `error` with a memory reason; the process is gone; the items
-    after it get their verdicts from a fresh process."""
+    Crash: a deep `decide` with a huge recursion limit overflows the wasm stack and the process
+    dies.  Memory: the cap is set above the running process's idle resident memory (~3 GB) and
+    one item's header imports the whole `Lean` library, which grows the process by ~235 MB
+    (measured), past the cap.  Each item gets `error` with its reason, its process is gone, and
+    the items after it get their verdicts from a fresh process."""
     from prover.lean.checker import CheckerConfig, rss_mb
     from prover.lean.embedded import EmbeddedChecker
 
+    crash = CheckRequest(
+        "theorem t_crash : (List.range 3000).foldl (· + ·) 0 = 4498500 := by\n",
+        "  set_option maxRecDepth 100000 in\n  decide\n",
+    )
     hog = CheckRequest("theorem t_hog : 1 = 1 := by\n", "  rfl\n", header="import Lean\n")
     ok = CheckRequest(S_ADD, "  omega\n")
+    ok2 = CheckRequest(S_AND, "  exact ⟨hp, hq⟩\n")
     bad = CheckRequest(S_ADD, "  rfl\n")
-    with EmbeddedChecker(CheckerConfig(workers=1, timeout_s=300)) as checker:
-        assert checker.check([ok])[0].verdict is Verdict.PROVED
+    config = CheckerConfig(workers=1, heartbeats=10**9, timeout_s=300)
+    with EmbeddedChecker(config) as checker:
+        checker.wait_ready()
         (first,) = checker.pids()
-        idle = rss_mb(first)
-        assert idle > 1000
-        checker.set_memory_limit(idle + 80)
-        res = checker.check([ok, hog, ok, bad])
+        res = checker.check([ok, crash, ok2, bad])
         assert [r.verdict for r in res] == [
             Verdict.PROVED,
             Verdict.ERROR,
             Verdict.PROVED,
             Verdict.FAILED,
         ], [(r.verdict, r.reason) for r in res]
-        assert "memory" in (res[1].reason or "")
+        assert "crash" in (res[1].reason or "")
         assert checker.stats["restarts"] == 1
-        assert first not in checker.pids()
-    with pytest.raises(ProcessLookupError):
-        os.kill(first, 0)
+        (second,) = checker.pids()
+        idle = rss_mb(second)
+        assert idle > 1000
+        # only this process: a fresh one peaks above another's idle memory while it starts
+        checker.set_memory_limit(idle + 80, running_only=True)
+        res = checker.check([hog, ok, bad])
+        assert [r.verdict for r in res] == [
+            Verdict.ERROR,
+            Verdict.PROVED,
+            Verdict.FAILED,
+        ], [(r.verdict, r.reason) for r in res]
+        assert "memory" in (res[0].reason or "")
+        assert checker.stats["restarts"] == 2
+        assert second not in checker.pids()
+        started = checker.stats["processes"]
+        pids = checker.pids()
+    assert started == 3
+    for pid in [first, second, *pids]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

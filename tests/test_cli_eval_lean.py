@@ -132,35 +132,21 @@ def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path) -> None:
 
 
 @pytest.mark.lean
-def test_prove_statement_and_non_elaborating(tmp_path: Path) -> None:
+def test_prove_statement_and_non_elaborating(tmp_path: Path, capsys, shared_checker) -> None:
+    """`prover prove` in-process (its own code; the session's running Lean checker)."""
+    from prover.cli import main
+
     trees = tmp_path / "trees"
-    r = _prover(
-        "prove",
-        "--statement",
-        "theorem x (a b : Nat) : a + b = b + a := by",
-        "--policy",
-        "automation",
-        "--budget",
-        "1x8",
-        "--tree-dir",
-        str(trees),
-        timeout=400,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.startswith("theorem x (a b : Nat) : a + b = b + a := by")
-    assert len(r.stdout.strip().splitlines()[0]) < len(r.stdout.strip())  # a proof follows
+    argv = ["prove", "--statement", "theorem x (a b : Nat) : a + b = b + a := by"]
+    argv += ["--policy", "automation", "--budget", "1x8", "--tree-dir", str(trees)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("theorem x (a b : Nat) : a + b = b + a := by")
+    assert len(out.strip().splitlines()[0]) < len(out.strip())  # a proof follows
     # the search tree was checkpointed and can be drawn
     (tree,) = trees.glob("rmaxts-x*.run0.json")
-    shown = _prover("tree", "show", str(tree), "--out", str(tmp_path / "tree.png"))
-    assert shown.returncode == 0, shown.stderr
+    assert main(["tree", "show", str(tree), "--out", str(tmp_path / "tree.png")]) == 0
     assert (tmp_path / "tree.png").stat().st_size > 0
-    bad = _prover(
-        "prove",
-        "--statement",
-        'theorem y (a : Nat) : a + "s" = 1 := by',
-        "--budget",
-        "1x1",
-        timeout=400,
-    )
-    assert bad.returncode == 2, bad.stdout + bad.stderr
-    assert "does not elaborate" in bad.stderr
+    bad = ["prove", "--statement", 'theorem y (a : Nat) : a + "s" = 1 := by', "--budget", "1x1"]
+    assert main(bad) == 2
+    assert "does not elaborate" in capsys.readouterr().err

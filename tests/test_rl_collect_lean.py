@@ -14,7 +14,7 @@ from prover.cli import main
 pytestmark = pytest.mark.lean
 
 
-def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys):
+def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys, shared_checker):
     from prover.policy.tiny import build_tiny_model
 
     model = build_tiny_model(tmp_path / "tiny", [data_dir / "minif2f_valid_few_shot.jsonl"])
@@ -86,7 +86,7 @@ def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys):
     assert t.num_rows == len(recs) and {"prompt", "completion", "reward"} <= set(t.column_names)
 
 
-def test_collect_automation_proves_easy_problems(tmp_path: Path, capsys):
+def test_collect_automation_proves_easy_problems(tmp_path: Path, capsys, shared_checker):
     """The automation policy's first whole-proof sample is its one shot (`first | omega |
     decide | ...`), which proves both statements in core Lean: every sample 0 is `proved`."""
     bench = tmp_path / "bench.jsonl"

@@ -495,11 +495,13 @@ class LeanChecker:
         with self._lock:
             return [p.pid for p in self._live]
 
-    def set_memory_limit(self, memory_mb: int) -> None:
-        """Change the resident-memory cap of running and future processes."""
+    def set_memory_limit(self, memory_mb: int, running_only: bool = False) -> None:
+        """Change the resident-memory cap of the running processes and, unless
+        `running_only`, of the processes started later."""
         if memory_mb < 512:
             raise ValueError(f"memory_mb={memory_mb} is too small for Lean; use >= 512")
-        self.config.memory_mb = memory_mb
+        if not running_only:
+            self.config.memory_mb = memory_mb
         with self._lock:
             for p in self._live:
                 p.memory_mb = memory_mb

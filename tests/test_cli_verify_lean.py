@@ -1,0 +1,77 @@
+"""`prover verify` end to end against the real embedded Lean, and the WebAssembly Lean's
+filesystem isolation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prover.lean.types import CheckRequest, Verdict
+
+pytestmark = pytest.mark.lean
+
+S_ADD = "theorem v_add (a b : Nat) : a + b = b + a := by\n"
+S_FIVE = "theorem v_five : 2 + 2 = 5 := by\n"
+
+ITEMS = [  # (id, header, statement, proof, expected verdict)
+    ("ok", None, S_ADD, "  omega\n", "proved"),
+    ("wrong", None, S_ADD, "  rfl\n", "failed"),
+    ("sorry", None, S_ADD, "  sorry\n", "incomplete"),
+    ("have", None, S_ADD, "  have h : b + a = a + b := by\n    omega\n  omega\n", "proved"),
+    ("nd", None, "theorem v_nd : 10 < 11 := by\n", "  native_decide\n", "proved"),
+    ("nd_false", None, "theorem v_ndf : 11 < 10 := by\n", "  native_decide\n", "failed"),
+    ("leak", None, S_FIVE, "  decide\ninstance : OfNat Nat 5 := ⟨4⟩\n", "rejected"),
+    ("hdr", "instance : OfNat Nat 5 := ⟨4⟩\n", S_FIVE, "  decide\n", "error"),
+]
+
+
+def test_verify_cli_end_to_end_with_steps_and_native_decide(tmp_path: Path, shared_checker):
+    """`prover verify` in-process (its own code; the session's running Lean checker)."""
+    from prover.cli import main
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(
+        "".join(
+            json.dumps({"id": i, "header": h, "formal_statement": s, "proof": p}) + "\n"
+            for i, h, s, p, _ in ITEMS
+        )
+    )
+    out = tmp_path / "out.jsonl"
+    argv = ["verify", str(inp), "--out", str(out), "--backend", "embedded", "--steps"]
+    argv += ["--allow-native-decide", "--timeout", "90"]
+    assert main(argv) == 1  # some proofs are not proved
+    assert shared_checker.calls[-1] == {"backend": "embedded", "timeout_s": 90.0}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [i for i, *_ in ITEMS]
+    got = {r["id"]: r for r in rows}
+    for i, *_, verdict in ITEMS:
+        assert got[i]["verdict"] == verdict, (i, got[i])
+    # tactic states at every tactic, nested ones included
+    steps = got["have"]["steps"]
+    assert [(s["text"], s["depth"]) for s in steps] == [
+        ("have h : b + a = a + b := by\n    omega", 1),
+        ("omega", 2),
+        ("omega", 1),
+    ]
+    assert steps[0]["goals_after"].endswith("⊢ a + b = b + a")
+    assert got["ok"]["initial_goals"].endswith("⊢ a + b = b + a")
+    assert "untrusted header" in got["hdr"]["reason"]
+    # resuming with the same --out checks nothing again and keeps the file as it was
+    before = out.read_bytes()
+    assert main(argv) == 1 and out.read_bytes() == before
+
+
+def test_a_proof_cannot_read_host_files(embedded_checker, tmp_path: Path):
+    """The WebAssembly Lean sees only its library and an empty scratch directory.  A trusted
+    header may run `#eval` (it is the user's own file), which is the strongest position a
+    file-reading attempt can have: the host file is not there."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    header = f'#eval IO.FS.readFile "{secret}"\n'
+    req = CheckRequest(S_ADD, "  omega\n", header=header, header_trusted=True)
+    (res,) = embedded_checker.with_screen(False).check([req])  # the screen refuses `#eval`
+    assert res.verdict is Verdict.ERROR, res
+    assert "TOP-SECRET" not in (res.reason or "")
+    assert "no such file" in (res.reason or "").lower() or "not found" in (res.reason or "")
