@@ -33,7 +33,8 @@ What Lean checks for one item (statement + proof, under a header), each from a c
 Exported-level `.olean`s (embedded): the interpreter cannot compile code that reaches private
 library helpers, so this file uses lists and explicit recursion rather than `for` over arrays.
 -/
-import Lean
+import Lean.Elab.Frontend
+import Lean.Data.Json
 
 open Lean Elab Command Meta
 
