@@ -182,8 +182,13 @@ def test_every_attack_is_not_proved_in_batches_both_orders(mixed):
         _assert_not_proved(res)
 
 
+# library search (seconds per call) is about what earlier items of a batch left behind: batches
+# cover it, so the one-item runs skip it
+BATCH_ONLY = {"library_search", "apply_search"}
+
+
 def test_each_attack_alone_is_not_proved(checker):
-    for req in _all_attacks():
+    for req in [r for r in _all_attacks() if r.id not in BATCH_ONLY]:
         (r,) = checker.check([req])
         _assert_not_proved({req.id: r})
 
@@ -191,7 +196,9 @@ def test_each_attack_alone_is_not_proved(checker):
 def test_screen_off_attacks_are_refused_by_lean_with_reasons(embedded_checker):
     """With the screen off, the refusals come from Lean: named reasons, not Python's."""
     raw = embedded_checker.with_screen(False)
-    by_id = {r.id: r for r in _all_attacks()}
+    keys = ["new_command", "run_tac", "native_decide", "skip_kernel", "sorry_axiom"]
+    keys += ["header_ofnat", "header_notation"]
+    by_id = {r.id: r for r in _all_attacks() if r.id in keys}
     got = dict(zip(by_id, raw.check(list(by_id.values())), strict=True))
     assert "commands" in (got["new_command"].reason or "")
     assert "runTac" in (got["run_tac"].reason or "")
