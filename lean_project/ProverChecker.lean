@@ -296,10 +296,24 @@ def joinMsgs (msgs : MessageLog) : IO String := do
   return String.intercalate "; " ms
 
 /-- Elaborate a header into a base state, or say why it cannot be used. -/
-def mkBase (header : String) (trusted : Bool) : IO (Except String Command.State) := do
+def mkBase (fileEnv : Environment) (header : String) (trusted : Bool) :
+    IO (Except String Command.State) := do
   let input := mkInput header
   let (hdr, ps, msgs) ← Parser.parseHeader input
   if msgs.hasErrors then return .error ("header does not parse: " ++ (← joinMsgs msgs))
+  -- an untrusted header is judged once before its imports are paid for, with the checker's own
+  -- (larger) parser tables; the exact judgement follows, command by command, after the imports
+  if !trusted then
+    let rec pre (fuel : Nat) (ps : Parser.ModuleParserState) : Option String :=
+      match fuel with
+      | 0 => none
+      | fuel + 1 =>
+        let (stx, ps', pmsgs) := Parser.parseCommand input { env := fileEnv, options := {} } ps {}
+        if pmsgs.hasErrors || stx.isOfKind ``Parser.Command.eoi then none
+        else match headerProblem stx with
+          | some why => some why
+          | none => pre fuel ps'
+    if let some why := pre 10000 ps then return .error why
   let imports := headerToImports ⟨hdr⟩
   let env ← try importModules imports {} (loadExts := true)
     catch e => return .error ("header imports cannot be loaded: " ++ toString e)
@@ -650,8 +664,8 @@ def outcomeJson (nonce : String) (o : Outcome) (ms : Nat) (wantSteps : Bool) : J
     else []
   Json.mkObj (app fields extra)
 
-def lookupBase (cache : IO.Ref (List Base)) (header : String) (trusted : Bool) (max : Nat) :
-    IO (Except String Command.State) := do
+def lookupBase (fileEnv : Environment) (cache : IO.Ref (List Base)) (header : String)
+    (trusted : Bool) (max : Nat) : IO (Except String Command.State) := do
   let bs ← cache.get
   let same := fun (b : Base) => b.header == header && b.trusted == trusted
   match first? same bs with
@@ -659,13 +673,13 @@ def lookupBase (cache : IO.Ref (List Base)) (header : String) (trusted : Bool) (
     cache.set (b :: keep (fun x => !same x) bs)
     return .ok b.state
   | none =>
-    match ← mkBase header trusted with
+    match ← mkBase fileEnv header trusted with
     | .error e => return .error e
     | .ok st =>
       cache.set (takeL max ({ header, trusted, state := st } :: bs))
       return .ok st
 
-def handle (cache : IO.Ref (List Base)) (line : String) : IO Json := do
+def handle (fileEnv : Environment) (cache : IO.Ref (List Base)) (line : String) : IO Json := do
   match parseReq line with
   | .error e => return Json.mkObj [("nonce", ""), ("verdict", "error"),
       ("reason", toJson ("bad request: " ++ e))]
@@ -674,27 +688,28 @@ def handle (cache : IO.Ref (List Base)) (line : String) : IO Json := do
     if r.kind == "ping" then
       return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "pong")]
     if r.kind == "header" then
-      match ← lookupBase cache r.header r.trusted 8 with
+      match ← lookupBase fileEnv cache r.header r.trusted 8 with
       | .ok _ => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "ok"),
           ("time_ms", toJson ((← IO.monoMsNow) - t0))]
       | .error e => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "error"),
           ("reason", toJson e)]
-    let o ← match ← lookupBase cache r.header r.trusted 8 with
+    let o ← match ← lookupBase fileEnv cache r.header r.trusted 8 with
       | .error e => pure ({ verdict := "error", reason := "header: " ++ e } : Outcome)
       | .ok base =>
         try checkItem base r
         catch e => pure { verdict := "error", reason := "checker exception: " ++ toString e }
     return outcomeJson r.nonce o ((← IO.monoMsNow) - t0) r.wantSteps
 
-partial def loop (inp out : IO.FS.Handle) (cache : IO.Ref (List Base)) : IO Unit := do
+partial def loop (fileEnv : Environment) (inp out : IO.FS.Handle) (cache : IO.Ref (List Base)) :
+    IO Unit := do
   let line ← inp.getLine
   if line.isEmpty then return  -- end of input: the driver closed the pipe
   let line := line.trimAscii.toString
   if !line.isEmpty then
-    let reply ← handle cache line
+    let reply ← handle fileEnv cache line
     out.putStrLn reply.compress
     out.flush
-  loop inp out cache
+  loop fileEnv inp out cache
 
 end ProverChecker
 
@@ -705,4 +720,4 @@ open ProverChecker in
   let cache ← IO.mkRef ([] : List Base)
   out.putStrLn (Json.mkObj [("ready", true)]).compress
   out.flush
-  loop inp out cache
+  loop (← getEnv) inp out cache
