@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import pid_gone
 
 from prover.lean.checker import (
     CheckerConfig,
@@ -102,29 +103,9 @@ def _assert_gone(pid: int) -> None:
         os.kill(pid, 0)
 
 
-def _gone(pid: int, wait_s: float = 20.0) -> bool:
-    """True once `pid` no longer exists (a zombie left for an init that does not reap counts as
-    gone).  For processes this test process is not the parent of; polls up to `wait_s`."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                return True
-        except OSError:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-
-
 def _all_gone(state: Path) -> None:
     for pid in _pids(state) + _pids(state, "children"):
-        assert _gone(pid), f"process {pid} outlived the checker"
+        assert pid_gone(pid), f"process {pid} outlived the checker"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +174,7 @@ def test_process_timeout_kills_the_group_children_included(state: Path) -> None:
     assert "took too long to answer" in str(info.value)
     _assert_gone(pid)
     (child,) = _pids(state, "children")
-    assert _gone(child), "the item's child outlived its process group"
+    assert pid_gone(child), "the item's child outlived its process group"
 
 
 def test_process_crash_carries_the_stderr_tail(state: Path) -> None:

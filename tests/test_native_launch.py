@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import pid_gone
 
 from prover.errors import UsageError
 from prover.lean import make_checker, resolve_backend
@@ -74,25 +74,6 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path).build()
-
-
-def _gone(pid: int, wait_s: float = 20.0) -> bool:
-    """True once `pid` no longer exists (an unreaped zombie counts as gone)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                return True
-        except OSError:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +186,7 @@ def test_limits_hold_when_lean_is_lakes_child(tmp_path: Path) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     for pid in checkers:
-        assert _gone(pid), f"Lean stand-in {pid} outlived its lake"
+        assert pid_gone(pid), f"Lean stand-in {pid} outlived its lake"
 
 
 # ---------------------------------------------------------------------------------------------
