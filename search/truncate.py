@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from prover.lean.soundness import first_sorry, mask_comments
-from prover.lean.types import CheckResult, TacticStep, Verdict
+from prover.lean.types import CheckResult, TacticStep, Verdict, position_to_offset
 from prover.policy.prompts import state_comment
 
 NO_GOALS = "no goals"
@@ -58,18 +58,6 @@ def approx_tokens(text: str, chars_per_token: float = 3.5) -> int:
 
 def _line_starts(text: str) -> list[int]:
     return [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
-
-
-def position_to_offset(text: str, line: int, column: int) -> int:
-    """1-based line, 0-based code-point column -> code-point offset into `text` (clamped)."""
-    starts = _line_starts(text)
-    if line < 1:
-        return 0
-    if line > len(starts):
-        return len(text)
-    start = starts[line - 1]
-    end = starts[line] - 1 if line < len(starts) else len(text)
-    return min(start + max(column, 0), end)
 
 
 def is_unsolved_goals(text: str) -> bool:

@@ -48,6 +48,7 @@ from prover.lean.types import (
     LeanMessage,
     TacticStep,
     Verdict,
+    position_to_offset,
 )
 
 CHECKER_SOURCE = Path(__file__).resolve().parents[2] / "lean_project" / "ProverChecker.lean"
@@ -331,16 +332,6 @@ def _message(d: dict[str, Any]) -> LeanMessage:
     )
 
 
-def _offset(proof: str, line: int, column: int) -> int:
-    """Code-point offset of a proof-relative (line, column); lines <= 0 map to 0."""
-    if line < 1:
-        return 0
-    lines = proof.split("\n")
-    if line > len(lines):
-        return len(proof)
-    return sum(len(x) + 1 for x in lines[: line - 1]) + min(max(column, 0), len(lines[line - 1]))
-
-
 def result_from_reply(
     req: CheckRequest, reply: dict[str, Any], backend: str, lean_version: str
 ) -> CheckResult:
@@ -364,7 +355,7 @@ def result_from_reply(
     else:
         cut = len(proof)
         if hard:
-            cut = min(_offset(proof, m.line, m.column) for m in hard)
+            cut = min(position_to_offset(proof, m.line, m.column) for m in hard)
         from prover.lean.soundness import first_sorry
 
         s = first_sorry(proof)

@@ -18,6 +18,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 
+def position_to_offset(text: str, line: int, column: int) -> int:
+    """1-based line, 0-based code-point column -> code-point offset into `text` (clamped; lines
+    before the text map to 0, lines after it to its end)."""
+    if line < 1:
+        return 0
+    lines = text.split("\n")
+    if line > len(lines):
+        return len(text)
+    start = sum(len(x) + 1 for x in lines[: line - 1])
+    return start + min(max(column, 0), len(lines[line - 1]))
+
+
 class Verdict(str, enum.Enum):
     PROVED = "proved"  # no errors, no sorry, axioms allowed
     FAILED = "failed"  # Lean reported an error (other than only "unsolved goals")
