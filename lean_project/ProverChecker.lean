@@ -664,6 +664,10 @@ def outcomeJson (nonce : String) (o : Outcome) (ms : Nat) (wantSteps : Bool) : J
     else []
   Json.mkObj (app fields extra)
 
+/-- Base states kept per process (least recently used dropped); the driver mirrors this LRU
+(`HEADER_CACHE_SIZE` in prover/lean/checker.py) to know when a header must be imported. -/
+def baseCacheSize : Nat := 8
+
 def lookupBase (fileEnv : Environment) (cache : IO.Ref (List Base)) (header : String)
     (trusted : Bool) (max : Nat) : IO (Except String Command.State) := do
   let bs ← cache.get
@@ -688,12 +692,12 @@ def handle (fileEnv : Environment) (cache : IO.Ref (List Base)) (line : String) 
     if r.kind == "ping" then
       return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "pong")]
     if r.kind == "header" then
-      match ← lookupBase fileEnv cache r.header r.trusted 8 with
+      match ← lookupBase fileEnv cache r.header r.trusted baseCacheSize with
       | .ok _ => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "ok"),
           ("time_ms", toJson ((← IO.monoMsNow) - t0))]
       | .error e => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "error"),
           ("reason", toJson e)]
-    let o ← match ← lookupBase fileEnv cache r.header r.trusted 8 with
+    let o ← match ← lookupBase fileEnv cache r.header r.trusted baseCacheSize with
       | .error e => pure ({ verdict := "error", reason := "header: " ++ e } : Outcome)
       | .ok base =>
         try checkItem base r

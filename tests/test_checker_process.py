@@ -453,6 +453,23 @@ def test_one_header_request_per_process_and_header(state: Path) -> None:
     ]
 
 
+def test_header_cache_is_least_recently_used_like_the_checkers(state: Path) -> None:
+    """The driver's record of loaded headers evicts like Lean's LRU: a header used again stays,
+    the least recently used one goes (else an item would pay an import under its own limit)."""
+    from prover.lean.checker import HEADER_CACHE_SIZE
+
+    headers = [f"import H{i}\n" for i in range(HEADER_CACHE_SIZE + 1)]
+    reqs = [_req("rfl", header=h, header_trusted=True) for h in headers[:HEADER_CACHE_SIZE]]
+    reqs.append(_req("rfl", header=headers[0], header_trusted=True))  # H0 used again
+    reqs.append(_req("rfl", header=headers[-1], header_trusted=True))  # evicts H1, not H0
+    reqs.append(_req("rfl", header=headers[0], header_trusted=True))  # still loaded
+    reqs.append(_req("rfl", header=headers[1], header_trusted=True))  # evicted: loaded again
+    with LeanChecker(FakeLauncher(state), _config()) as checker:
+        assert all(r.verdict is Verdict.PROVED for r in checker.check(reqs))
+    loaded = [r["header"] for r in _requests(state) if r["kind"] == "header"]
+    assert loaded == [*headers, headers[1]]
+
+
 def test_a_new_process_gets_the_header_again(state: Path) -> None:
     with LeanChecker(FakeLauncher(state), _config(recycle_after=2)) as checker:
         checker.check([_req(f"exact h{i}") for i in range(4)])

@@ -53,6 +53,7 @@ from prover.lean.types import (
 
 CHECKER_SOURCE = Path(__file__).resolve().parents[2] / "lean_project" / "ProverChecker.lean"
 _STDERR_LINES = 200
+HEADER_CACHE_SIZE = 8  # base states a checker process keeps (`baseCacheSize` in the Lean file)
 _RSS_POLL_S = 0.05  # how often a waiting request samples the process group's resident set
 _GROUP_SCAN_S = 1.0  # how often the group's members are looked up again (a /proc scan)
 
@@ -172,7 +173,9 @@ class CheckerProcess:
         self.memory_mb = memory_mb
         self.scratch = Path(tempfile.mkdtemp(prefix="prover-checker-"))
         self.items = 0  # items checked by this process
-        self.headers: deque[tuple[str, bool]] = deque(maxlen=8)  # mirrors Lean's header LRU
+        # the headers whose base state the process holds, least recently used first: the same
+        # LRU as the checker's (`baseCacheSize` in ProverChecker.lean)
+        self.headers: deque[tuple[str, bool]] = deque(maxlen=HEADER_CACHE_SIZE)
         self.peak_mb = 0
         self.started = time.monotonic()
         self.ready_s: float | None = None
@@ -533,7 +536,10 @@ class LeanChecker:
         t0 = time.monotonic()
         stage = "header"
         try:
-            if key not in proc.headers:
+            if key in proc.headers:  # Lean moved it to the front of its LRU: so do we
+                proc.headers.remove(key)
+                proc.headers.append(key)
+            else:
                 # a new header (imports) may take long: its own limit, before the item's clock
                 reply = proc.request(
                     {"kind": "header", "header": key[0], "trusted_header": key[1]},
