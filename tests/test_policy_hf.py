@@ -19,18 +19,17 @@ DATA = Path(
         "PROVER_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"
     )
 )
-DATA_FILES = [DATA / "minif2f_valid_few_shot.jsonl", DATA / "minif2f.jsonl"]
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not all(p.is_file() for p in DATA_FILES):
-        pytest.skip(f"data files not found under {DATA}")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """Built from the benchmark data; missing data fails (conftest's `data_dir`), never skips."""
     from prover.policy.tiny import build_tiny_model
 
+    files = [data_dir / "minif2f_valid_few_shot.jsonl", data_dir / "minif2f.jsonl"]
     out = tmp_path_factory.getbasetemp() / "tiny_model"
     if not (out / "config.json").is_file():
-        build_tiny_model(out, DATA_FILES, seed=0)
+        build_tiny_model(out, files, seed=0)
     return out
 
 
