@@ -529,7 +529,11 @@ def namesDecl (short n : Name) : Bool :=
 
 def jsonStrs (l : List String) : Json := Json.arr (mapL (fun (x : String) => toJson x) l).toArray
 
-def checkItem (base : Command.State) (r : Req) : IO Outcome := do
+/-- Expected theorems kept per process (header + statement -> the statement's constant). -/
+def stmtCacheSize : Nat := 256
+
+def checkItem (base : Command.State) (stmtCache : IO.Ref (List (String × ConstantInfo)))
+    (r : Req) : IO Outcome := do
   let src0 := r.statement ++ r.proof
   -- 1. Lean's parser: one declaration command, judged before anything is elaborated
   let (cmds0, pmsgs0) := parseAll (mkInput src0) base
@@ -567,21 +571,29 @@ def checkItem (base : Command.State) (r : Req) : IO Outcome := do
     return { verdict := "rejected", reason := "statement: " ++ why }
   let some shortName := declName? stCmd
     | return { verdict := "error", reason := "the statement declares no name" }
-  let stState ← elabOne stInput base stCmd r.heartbeats
-  let stNew := keep (fun n => !base.env.contains n && namesDecl shortName n)
-    (reach stState.env (match stState.env.find? shortName with
-      | some _ => [shortName] | none => []) {} [])
-  let expected? : Option ConstantInfo := match hd? stNew with
-    | some n => stState.env.find? n
-    | none =>
-      -- the declaration lives in the current namespace
-      let ns := match base.scopes with | sc :: _ => sc.currNamespace | [] => .anonymous
-      stState.env.find? (ns ++ shortName)
-  if stState.messages.hasErrors || expected?.isNone then
-    let ms ← mapIO (msgJson basePos) stState.messages.toList
-    return { verdict := "failed", reason := "the statement does not elaborate (error before the proof)",
-             messages := ms }
-  let expected := expected?.get!
+  -- (cached per header and statement: a search checks one statement many times)
+  let key := (if r.trusted then "trusted\n" else "untrusted\n") ++ r.header ++ "\x00" ++ stmt
+  let mut expected? : Option ConstantInfo := match first? (fun (k, _) => k == key) (← stmtCache.get) with
+    | some (_, ci) => some ci
+    | none => none
+  if expected?.isNone then
+    let stState ← elabOne stInput base stCmd r.heartbeats
+    let stNew := keep (fun n => !base.env.contains n && namesDecl shortName n)
+      (reach stState.env (match stState.env.find? shortName with
+        | some _ => [shortName] | none => []) {} [])
+    expected? := match hd? stNew with
+      | some n => stState.env.find? n
+      | none =>
+        -- the declaration lives in the current namespace
+        let ns := match base.scopes with | sc :: _ => sc.currNamespace | [] => .anonymous
+        stState.env.find? (ns ++ shortName)
+    if stState.messages.hasErrors || expected?.isNone then
+      let ms ← mapIO (msgJson basePos) stState.messages.toList
+      return { verdict := "failed", reason := "the statement does not elaborate (error before the proof)",
+               messages := ms }
+    if let some ci := expected? then
+      stmtCache.modify fun l => takeL stmtCacheSize ((key, ci) :: l)
+  let some expected := expected? | return { verdict := "error", reason := "no expected theorem" }
   -- 3. the item, from the clean base state (only after its syntax passed)
   let s ← elabOne input base cmd r.heartbeats
   let msgs := app pmsgs.toList s.messages.toList
@@ -683,7 +695,8 @@ def lookupBase (fileEnv : Environment) (cache : IO.Ref (List Base)) (header : St
       cache.set (takeL max ({ header, trusted, state := st } :: bs))
       return .ok st
 
-def handle (fileEnv : Environment) (cache : IO.Ref (List Base)) (line : String) : IO Json := do
+def handle (fileEnv : Environment) (cache : IO.Ref (List Base))
+    (stmtCache : IO.Ref (List (String × ConstantInfo))) (line : String) : IO Json := do
   match parseReq line with
   | .error e => return Json.mkObj [("nonce", ""), ("verdict", "error"),
       ("reason", toJson ("bad request: " ++ e))]
@@ -700,20 +713,20 @@ def handle (fileEnv : Environment) (cache : IO.Ref (List Base)) (line : String) 
     let o ← match ← lookupBase fileEnv cache r.header r.trusted baseCacheSize with
       | .error e => pure ({ verdict := "error", reason := "header: " ++ e } : Outcome)
       | .ok base =>
-        try checkItem base r
+        try checkItem base stmtCache r
         catch e => pure { verdict := "error", reason := "checker exception: " ++ toString e }
     return outcomeJson r.nonce o ((← IO.monoMsNow) - t0) r.wantSteps
 
-partial def loop (fileEnv : Environment) (inp out : IO.FS.Handle) (cache : IO.Ref (List Base)) :
-    IO Unit := do
+partial def loop (fileEnv : Environment) (inp out : IO.FS.Handle) (cache : IO.Ref (List Base))
+    (stmtCache : IO.Ref (List (String × ConstantInfo))) : IO Unit := do
   let line ← inp.getLine
   if line.isEmpty then return  -- end of input: the driver closed the pipe
   let line := line.trimAscii.toString
   if !line.isEmpty then
-    let reply ← handle fileEnv cache line
+    let reply ← handle fileEnv cache stmtCache line
     out.putStrLn reply.compress
     out.flush
-  loop fileEnv inp out cache
+  loop fileEnv inp out cache stmtCache
 
 end ProverChecker
 
@@ -724,4 +737,4 @@ open ProverChecker in
   let cache ← IO.mkRef ([] : List Base)
   out.putStrLn (Json.mkObj [("ready", true)]).compress
   out.flush
-  loop (← getEnv) inp out cache
+  loop (← getEnv) inp out cache (← IO.mkRef [])
