@@ -241,7 +241,7 @@ def test_resume_with_nothing_left(
     before = out.read_text()
     assert main(["verify", str(src), "--out", str(out)]) == 0
     assert out.read_text() == before
-    assert fake.made[1].calls == []
+    assert len(fake.made) == 1  # the resumed run starts no Lean process at all
     assert "nothing to do" in capsys.readouterr().err
 
 

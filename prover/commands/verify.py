@@ -160,31 +160,42 @@ def run(args: argparse.Namespace) -> int:
     sink = open(args.out, "a", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     counts: dict[str, int] = {}
     try:
-        checker = make_checker(args.backend, timeout_s=args.timeout)
-        size = args.chunk or DEFAULT_CHUNK
-        try:
-            for k in range(0, len(todo), size):
-                chunk = todo[k : k + size]
-                reqs = [
-                    CheckRequest(
-                        formal_statement=it["formal_statement"],
-                        proof=it["proof"],
-                        header=it.get("header"),
-                        header_trusted=args.trusted_header,  # None: the default, trusted
-                        id=it["id"],
-                        want_steps=args.steps,
-                        allow_native_decide=args.allow_native_decide,
-                        timeout_s=args.timeout,
-                    )
-                    for it in chunk
-                ]
-                for it, res in zip(chunk, checker.check(reqs), strict=True):
-                    sink.write(json.dumps(res.to_json(id=it["id"]), ensure_ascii=False) + "\n")
-                    counts[res.verdict.value] = counts.get(res.verdict.value, 0) + 1
-                    not_proved += res.verdict is not Verdict.PROVED
-                sink.flush()
-        finally:
-            checker.close()
+        if todo:  # everything resumed: no Lean process to start
+            print(
+                f"-- checking {len(todo)} proofs: starting the Lean checker (a persistent process; "
+                "the first start takes tens of seconds on the embedded backend) ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            checker = make_checker(args.backend, timeout_s=args.timeout)
+            size = args.chunk or DEFAULT_CHUNK
+            try:
+                for k in range(0, len(todo), size):
+                    chunk = todo[k : k + size]
+                    reqs = [
+                        CheckRequest(
+                            formal_statement=it["formal_statement"],
+                            proof=it["proof"],
+                            header=it.get("header"),
+                            header_trusted=args.trusted_header,  # None: the default, trusted
+                            id=it["id"],
+                            want_steps=args.steps,
+                            allow_native_decide=args.allow_native_decide,
+                            timeout_s=args.timeout,
+                        )
+                        for it in chunk
+                    ]
+                    for it, res in zip(chunk, checker.check(reqs), strict=True):
+                        sink.write(json.dumps(res.to_json(id=it["id"]), ensure_ascii=False) + "\n")
+                        counts[res.verdict.value] = counts.get(res.verdict.value, 0) + 1
+                        not_proved += res.verdict is not Verdict.PROVED
+                    sink.flush()
+                    if sink is not sys.stdout:
+                        print(
+                            f"-- {k + len(chunk)}/{len(todo)} checked", file=sys.stderr, flush=True
+                        )
+            finally:
+                checker.close()
     finally:
         if sink is not sys.stdout:
             sink.close()
