@@ -41,9 +41,9 @@ lint: setup
 	$(VENV)/bin/mypy prover search benchmarks
 
 bench: setup
-	$(PY) -m benchmarks.verifier
-	$(PY) -m benchmarks.policy_throughput
-	PROVER_DATA_DIR=$(DATA) $(PY) -m benchmarks.search_compare
+	$(PY) -m benchmarks.perf.verifier
+	$(PY) -m benchmarks.perf.policy_throughput
+	PROVER_DATA_DIR=$(DATA) $(PY) -m benchmarks.perf.search_compare
 
 lean-native:
 	bash lean_project/setup_native.sh

@@ -16,10 +16,13 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from prover.errors import DataError, UsageError
+from prover.policy.base import ProofTask
 
 PINNED_COMMIT = "2c4ba9119eef74d0d611f494261b2c5bae98c69a"
 BASE_URL = (
@@ -47,7 +50,7 @@ class Problem:
     name: str
     split: str
     formal_statement: str
-    header: str = ""
+    header: str | None = None  # None: the backend's default header
     informal_prefix: str = ""
     goal: str = ""
     source: str = ""  # file the record came from
@@ -58,6 +61,18 @@ class Problem:
             raise ValueError("Problem.id and Problem.name must be non-empty")
         if not self.formal_statement.strip():
             raise ValueError(f"Problem {self.id}: empty formal_statement")
+
+    def task(self, run: int | None = None) -> ProofTask:
+        """The policy task of this problem (`run`: see ProofTask.run).  It is named by the
+        unique `id` (ProofNet repeats names): searches key checkpoints and recorded feedback by
+        the task's name."""
+        return ProofTask(
+            formal_statement=self.formal_statement,
+            header=self.header,
+            informal_prefix=self.informal_prefix,
+            name=self.id,
+            run=run,
+        )
 
 
 def user_cache_dir() -> Path:
@@ -182,7 +197,7 @@ def load_jsonl(path: Path | str, id_prefix: str | None = None, key: str = "name"
                 name=obj["name"],
                 split=obj["split"],
                 formal_statement=obj["formal_statement"],
-                header=obj.get("header", ""),
+                header=obj.get("header"),
                 informal_prefix=obj.get("informal_prefix", ""),
                 goal=obj.get("goal", ""),
                 source=str(path),
@@ -210,7 +225,43 @@ def load_benchmark(
     else:
         records = load_jsonl(resolve_data_file("minif2f.jsonl", data_dir, base_url), "minif2f")
         if name == "minif2f-core":
-            from benchmarks.minif2f_core import select_core
-
             records = select_core(records)
     return [r for r in records if split is None or r.split == split]
+
+
+# miniF2F-core: the miniF2F problems whose statements elaborate in core Lean (no Mathlib); the
+# list is built by `python -m benchmarks.minif2f_core build`.
+
+# `autoImplicit false`: otherwise an unknown type such as `ℝ` would be bound as a variable and
+# Mathlib statements would "elaborate" with a meaningless type.
+CORE_HEADER = (
+    "set_option autoImplicit false\n\n"
+    'notation "ℕ" => Nat\n'
+    'notation "ℤ" => Int\n'
+    'notation "ℚ" => Rat\n\n'
+    "open Nat\n\n"
+)
+CORE_LIST = Path(__file__).resolve().parent / "data" / "minif2f_core.json"
+
+
+def load_core_list(path: Path = CORE_LIST) -> dict[str, Any]:
+    """The miniF2F-core list: {valid: [names], test: [names], header, ...}."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(
+            f"{path} is missing; run `python -m benchmarks.minif2f_core build`"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    for f in ("valid", "test", "header"):
+        if f not in data:
+            raise DataError(f"{path}: missing field {f!r}")
+    return dict(data)
+
+
+def select_core(records: Sequence[Problem], path: Path = CORE_LIST) -> list[Problem]:
+    """The core subset of miniF2F `records` (file order), header replaced by `CORE_HEADER`."""
+    data = load_core_list(path)
+    keep = {("valid", n) for n in data["valid"]} | {("test", n) for n in data["test"]}
+    return [replace(r, header=CORE_HEADER) for r in records if (r.split, r.name) in keep]

@@ -1,4 +1,6 @@
 """miniF2F-core: the miniF2F problems whose statements elaborate in core Lean (no Mathlib).
+The list, its header and the selection live in `benchmarks.datasets` (which loads the benchmark);
+this module only rebuilds the list.
 
 `python -m benchmarks.minif2f_core build [--data-dir D]` rebuilds `benchmarks/data/minif2f_core.json`
 with one embedded-checker call: every statement followed by `  sorry` under `CORE_HEADER`; a
@@ -8,70 +10,40 @@ statement is kept when the verdict is `incomplete` (elaborated, only `sorry` lef
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.datasets import Problem, load_jsonl, resolve_data_file
-from prover.errors import DataError, UsageError
-
-# `autoImplicit false`: otherwise an unknown type such as `ℝ` would be bound as a variable and
-# Mathlib statements would "elaborate" with a meaningless type.
-CORE_HEADER = (
-    "set_option autoImplicit false\n\n"
-    'notation "ℕ" => Nat\n'
-    'notation "ℤ" => Int\n'
-    'notation "ℚ" => Rat\n\n'
-    "open Nat\n\n"
-)
-CORE_LIST = Path(__file__).resolve().parent / "data" / "minif2f_core.json"
-
-
-def load_core_list(path: Path = CORE_LIST) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(
-            f"{path} is missing; run `python -m benchmarks.minif2f_core build`"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-    for f in ("valid", "test", "header"):
-        if f not in data:
-            raise DataError(f"{path}: missing field {f!r}")
-    return data
-
-
-def select_core(records: Sequence[Problem], path: Path = CORE_LIST) -> list[Problem]:
-    """The core subset of miniF2F `records` (file order), header replaced by `CORE_HEADER`."""
-    data = load_core_list(path)
-    keep = {("valid", n) for n in data["valid"]} | {("test", n) for n in data["test"]}
-    return [
-        dataclasses.replace(r, header=CORE_HEADER) for r in records if (r.split, r.name) in keep
-    ]
+from benchmarks.datasets import CORE_HEADER, CORE_LIST, Problem, load_jsonl, resolve_data_file
+from prover.errors import UsageError
 
 
 def build(data_dir: Path | None, out: Path = CORE_LIST, backend: str = "embedded") -> dict:
     from prover.lean import CheckRequest, Verdict, make_checker
-    from prover.lean.soundness import tokenize
+    from prover.lean.syntax import LexError, tokenize
+    from prover.lean.types import sorry_probe
 
     records = load_jsonl(resolve_data_file("minif2f.jsonl", data_dir), "minif2f")
-    # The checker's statement screen crashes (AssertionError in `tokenize`) on a few statements
-    # with superscript digits such as `⁻¹`; they all need Mathlib types, so they are left out.
+    # A statement the lexer refuses (the checker's screen would refuse it too) is left out.  (An
+    # older lexer crashed on superscript digits such as `⁻¹`; the list was built then, and those
+    # statements all need Mathlib types.  No statement of minif2f.jsonl is refused today.)
     screened: list[Problem] = []
     for r in records:
         try:
             tokenize(r.formal_statement)
-        except AssertionError:
+        except LexError:
             continue
         screened.append(r)
     skipped = len(records) - len(screened)
     reqs = [
         CheckRequest(
-            r.formal_statement, "  sorry\n", header=CORE_HEADER, id=r.id, header_trusted=True
+            r.formal_statement,
+            sorry_probe(r.formal_statement),
+            header=CORE_HEADER,
+            id=r.id,
+            header_trusted=True,
         )
         for r in screened
     ]

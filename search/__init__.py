@@ -6,23 +6,40 @@ from typing import Any
 
 from search.base import Budget, Search, SearchResult
 
-__all__ = ["Budget", "Search", "SearchResult", "SEARCH_NAMES", "get_search"]
+__all__ = ["Budget", "Search", "SearchResult", "SEARCH_NAMES", "config_class", "get_search"]
 
 SEARCH_NAMES = ("rmaxts", "sample", "bfs")
 
 
-def get_search(name: str, **config: Any) -> Search:
-    """A search by name ("rmaxts", "sample", "bfs"); `config` are its config dataclass fields."""
+def config_class(name: str) -> type:
+    """The config dataclass of a search ("rmaxts", "sample", "bfs")."""
     if name == "rmaxts":
-        from search.rmaxts import RMaxTS, RMaxTSConfig
+        from search.rmaxts import RMaxTSConfig
 
-        return RMaxTS(RMaxTSConfig(**config))
+        return RMaxTSConfig
     if name == "sample":
-        from search.sampling import SamplingConfig, SamplingSearch
+        from search.sampling import SamplingConfig
 
-        return SamplingSearch(SamplingConfig(**config))
+        return SamplingConfig
     if name == "bfs":
-        from search.bfs import BestFirstSearch, BFSConfig
+        from search.bfs import BFSConfig
 
-        return BestFirstSearch(BFSConfig(**config))
+        return BFSConfig
     raise ValueError(f"unknown search {name!r}; choose one of {', '.join(SEARCH_NAMES)}")
+
+
+def get_search(name: str, **config: Any) -> Search:
+    """A search by name ("rmaxts", "sample", "bfs"); `config` are its config dataclass fields
+    (`sampling` may be a `prover.policy.base.Sampling` or a mapping of its fields)."""
+    cfg = config_class(name)(**config)
+    if name == "rmaxts":
+        from search.rmaxts import RMaxTS
+
+        return RMaxTS(cfg)
+    if name == "sample":
+        from search.sampling import SamplingSearch
+
+        return SamplingSearch(cfg)
+    from search.bfs import BestFirstSearch
+
+    return BestFirstSearch(cfg)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,25 +67,3 @@ class Search(Protocol):
         seed: int = 0,
         checkpoint_dir: Path | None = None,
     ) -> SearchResult: ...
-
-
-def uncached(checker: Checker) -> Checker:
-    """`checker` with every result-cache layer (`prover.lean.cache.CachedChecker`) taken out of
-    its wrapper chain (`.inner` links), for re-verifying a claimed proof: the re-check must reach
-    Lean, not be answered from the cache entry its first check just wrote.  The other layers (a
-    RecordingChecker, a GuardedChecker, ...) are kept, so the re-check is still recorded: a wrapper
-    above a cache is shallow-copied with the uncached chain as its `inner` (the original is left
-    as it is).  A chain without a cache is returned unchanged."""
-    from prover.lean.cache import CachedChecker
-
-    if isinstance(checker, CachedChecker):
-        return uncached(checker.inner)
-    inner = getattr(checker, "inner", None)
-    if inner is None:
-        return checker
-    bare = uncached(inner)
-    if bare is inner:
-        return checker
-    clone = copy.copy(checker)
-    clone.inner = bare  # type: ignore[attr-defined]
-    return clone

@@ -15,35 +15,38 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from prover.lean.soundness import first_sorry
+from prover.lean.syntax import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
-from prover.policy.base import Completion, Policy, ProofTask, SamplingParams, derive_seed
-from prover.rl.records import RequestContext, check_with_context
-from search.base import Budget, SearchResult, uncached
+from prover.lean.wrappers import RequestContext, check_with_context, uncached
+from prover.policy.base import Completion, Policy, ProofTask, Sampling, derive_seed
+from search.base import Budget, SearchResult
 from search.truncate import NO_GOALS, cut_position
 
 logger = logging.getLogger(__name__)
 
 
+# one tactic step is short: a best-first expansion asks for at most 256 new tokens
+STEP_SAMPLING = Sampling(max_new_tokens=256)
+
+
 @dataclass(frozen=True)
 class BFSConfig:
-    candidates: int = 8  # next-step samples per expansion
-    max_depth: int = 64
-    temperature: float = 1.0
-    top_p: float = 0.95
-    max_new_tokens: int = 256
+    """Best-first search's knobs; each field's metadata `help` is its command-line help
+    (`prover.commands.options`: `--bfs-candidates`, `--max-new-tokens`, ...)."""
+
+    candidates: int = field(default=8, metadata={"help": "next-step samples per expansion"})
+    max_depth: int = field(default=64, metadata={"help": "most tactic steps in a proof"})
+    sampling: Sampling = field(default=STEP_SAMPLING, metadata={"help": "sampling knobs"})
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "sampling", Sampling.coerce(self.sampling, STEP_SAMPLING))
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
         if self.max_depth < 1:
             raise ValueError(f"max_depth must be >= 1, got {self.max_depth}")
-        SamplingParams(
-            n=1, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens
-        )
 
 
 def join_step(prefix: str, step: str) -> str:
@@ -97,13 +100,8 @@ class BestFirstSearch:
             while heap and in_run < budget.samples:
                 _, _, prefix, goals, depth, logprob = heapq.heappop(heap)
                 n = min(cfg.candidates, budget.samples - in_run)
-                params = SamplingParams(
-                    n=n,
-                    temperature=cfg.temperature,
-                    top_p=cfg.top_p,
-                    max_new_tokens=cfg.max_new_tokens,
-                    seed=derive_seed("bfs", seed, expansions),  # no overlap with seed + i
-                )
+                # derived seeds do not overlap with seed + i's
+                params = cfg.sampling.params(n=n, seed=derive_seed("bfs", seed, expansions))
                 expansions += 1
                 node_task = ProofTask(
                     formal_statement=task.formal_statement,
@@ -112,6 +110,7 @@ class BestFirstSearch:
                     prefix=prefix,
                     goals=goals,
                     name=task.name,
+                    run=run,
                 )
                 g0 = time.perf_counter()
                 (outs,) = policy.generate([node_task], params)
@@ -122,7 +121,7 @@ class BestFirstSearch:
                     CheckRequest(
                         task.formal_statement,
                         pr,
-                        task.header or None,
+                        task.header,
                         id=f"{task.name}:{used + i}",
                         header_trusted=True,  # the task's header: a benchmark/user file
                         want_steps=True,
@@ -198,7 +197,7 @@ class BestFirstSearch:
                 CheckRequest(
                     task.formal_statement,
                     proof,
-                    task.header or None,
+                    task.header,
                     id=f"{task.name}:final",
                     header_trusted=True,
                 )

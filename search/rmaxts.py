@@ -36,7 +36,7 @@ One iteration ("expansion") of the search, top to bottom:
 
 Budget: `runs x samples`; each sample is one policy completion and one verification.  A run stops
 at its first complete proof, which counts only after a fresh `want_steps=False` re-verification
-that bypasses the result cache (`search.base.uncached`); a proof that fails it adds nothing to
+that bypasses the result cache (`prover.lean.wrappers.uncached`); a proof that fails it adds nothing to
 the tree (a reward-0 expansion) and the run goes on.  `found_at` is the 1-based global sample
 index (earlier runs count their full budget).
 
@@ -58,12 +58,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from prover.lean.soundness import first_sorry
-from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
-from prover.policy.base import Completion, Policy, ProofTask, SamplingParams, derive_seed
+from prover.lean.syntax import first_sorry
+from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict, sorry_probe
+from prover.lean.wrappers import RequestContext, check_with_context, uncached
+from prover.policy.base import (
+    Completion,
+    Policy,
+    ProofTask,
+    Sampling,
+    SamplingParams,
+    derive_seed,
+)
 from prover.policy.prompts import PromptTooLongError
-from prover.rl.records import RequestContext, check_with_context
-from search.base import Budget, SearchResult, uncached
+from search.base import Budget, SearchResult
 from search.tree import (
     Node,
     SearchTree,
@@ -81,20 +88,53 @@ CHECKPOINT_FORMAT = "rmaxts-checkpoint/1"
 
 @dataclass(frozen=True)
 class RMaxTSConfig:
-    concurrency: int = 32  # k expansions in flight per tree (virtual loss spreads them)
-    gamma: float = 0.99  # discount of Eq. 7-8
-    discounted_ucb: bool = True  # False: plain UCB1 statistics (gamma = 1)
-    intrinsic_reward: bool = True  # False: sparse extrinsic reward only (see module docstring)
-    state_comment: bool = True  # pass the tactic state with the prefix (prompt comment)
-    max_prefix_tokens: int = 2048  # prefixes (+ comment) longer than this never become nodes
-    chars_per_token: float = 3.5  # token estimate for policies without `count_tokens`
-    checkpoint_every: int = 128  # samples between checkpoints (when checkpoint_dir is given)
-    log_every: int = 256  # samples between progress log lines
-    temperature: float = 1.0
-    top_p: float = 0.95
-    max_new_tokens: int = 2048
+    """RMaxTS's knobs; each field's metadata `help` is its command-line help
+    (`prover.commands.options`: `--concurrency`, `--no-state-comment`, `--ucb1`, ...)."""
+
+    concurrency: int = field(
+        default=32,
+        metadata={"help": "expansions in flight per tree (virtual loss spreads them; Sec. 3.4)"},
+    )
+    gamma: float = field(
+        default=0.99, metadata={"help": "discount of the discounted UCB (Eq. 7-8), in (0, 1]"}
+    )
+    discounted_ucb: bool = field(
+        default=True,
+        metadata={
+            "help": "discounted UCB statistics; --ucb1 (ablation): plain UCB1 (gamma = 1)",
+            "off_flag": "--ucb1",
+        },
+    )
+    intrinsic_reward: bool = field(
+        default=True,
+        metadata={
+            "help": "the R-max novelty reward; --no-intrinsic-reward (ablation): plain UCT with "
+            "the sparse proof reward"
+        },
+    )
+    state_comment: bool = field(
+        default=True,
+        metadata={
+            "help": "resume from a prefix with its tactic-state comment; --no-state-comment "
+            "(ablation): from the bare prefix"
+        },
+    )
+    max_prefix_tokens: int = field(
+        default=2048,
+        metadata={"help": "prefixes (with their comment) longer than this never become nodes"},
+    )
+    chars_per_token: float = field(
+        default=3.5,
+        metadata={"help": "token estimate for policies that cannot count tokens (automation)"},
+    )
+    checkpoint_every: int = field(
+        default=128, metadata={"help": "samples between tree checkpoints (with --tree-dir)"}
+    )
+    log_every: int = field(default=256, metadata={"help": "samples between progress log lines"})
+    sampling: Sampling = field(default=Sampling(), metadata={"help": "sampling knobs"})
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "sampling", Sampling.coerce(self.sampling, Sampling()))
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
         if not 0.0 < self.gamma <= 1.0:
@@ -107,22 +147,16 @@ class RMaxTSConfig:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if self.log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
-        SamplingParams(
-            n=1, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens
-        )
 
     @property
     def effective_gamma(self) -> float:
         return self.gamma if self.discounted_ucb else 1.0
 
 
-def sorry_probe(formal_statement: str) -> str:
-    """The proof text used to elaborate a statement with `sorry` (root goal)."""
-    return "\n  sorry" if formal_statement.rstrip().endswith("by") else " by\n  sorry"
-
-
 def task_slug(task: ProofTask) -> str:
-    digest = hashlib.sha1((task.header + task.formal_statement).encode("utf-8")).hexdigest()[:10]
+    digest = hashlib.sha1(
+        ((task.header or "") + task.formal_statement).encode("utf-8")
+    ).hexdigest()[:10]
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", task.name)[:60] if task.name else "task"
     return f"{name}-{digest}"
 
@@ -132,7 +166,7 @@ def root_goal_of(task: ProofTask, checker: Checker) -> str:
     req = CheckRequest(
         task.formal_statement,
         sorry_probe(task.formal_statement),
-        task.header or None,
+        task.header,
         id=f"{task.name}:sorry",
         header_trusted=True,  # the task's header: a benchmark/user file
         want_steps=True,
@@ -285,7 +319,7 @@ class RMaxTS:
                 CheckRequest(
                     p.task.formal_statement,
                     sorry_probe(p.task.formal_statement),
-                    p.task.header or None,
+                    p.task.header,
                     id=f"{p.task.name}:sorry",
                     header_trusted=True,
                     want_steps=True,
@@ -337,14 +371,10 @@ class RMaxTS:
                     name=p.task.name,
                     comment=comment if cfg.state_comment else "",
                     seed=derive_seed("rmaxts", p.seed, p.run_index, p.count + k),
+                    run=p.run_index,
                 )
                 jobs.append(_Job(p, node, prefix, task, p.global_count + k))
-        params = SamplingParams(
-            n=1,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens,
-        )
+        params = cfg.sampling.params(n=1)
         try:
             g0 = time.perf_counter()
             generated = self._generate(jobs, policy, params)
@@ -358,7 +388,7 @@ class RMaxTS:
                     CheckRequest(
                         j.task.formal_statement,
                         j.proof,
-                        j.task.header or None,
+                        j.task.header,
                         id=f"{j.task.name}:{j.index}",
                         header_trusted=True,
                         want_steps=True,
@@ -533,7 +563,7 @@ class RMaxTS:
                 CheckRequest(
                     j.task.formal_statement,
                     j.proof,
-                    j.task.header or None,
+                    j.task.header,
                     id=f"{j.task.name}:final",
                     header_trusted=True,
                     want_steps=False,

@@ -11,31 +11,32 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from prover.lean.soundness import first_sorry
+from prover.lean.syntax import first_sorry
 from prover.lean.types import Checker, CheckRequest, Verdict
-from prover.policy.base import Policy, ProofTask, SamplingParams, derive_seed
-from prover.rl.records import RequestContext, check_with_context
-from search.base import Budget, SearchResult, uncached
+from prover.lean.wrappers import RequestContext, check_with_context, uncached
+from prover.policy.base import Policy, ProofTask, Sampling, derive_seed
+from search.base import Budget, SearchResult
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    batch_size: int = 32  # samples per generate/check call (k)
-    temperature: float = 1.0
-    top_p: float = 0.95
-    max_new_tokens: int = 2048
+    """Whole-proof sampling's knobs; each field's metadata `help` is its command-line help
+    (`prover.commands.options`: `--sample-batch-size`, `--temperature`, ...)."""
+
+    batch_size: int = field(
+        default=32, metadata={"help": "samples per policy call and per batched Lean check"}
+    )
+    sampling: Sampling = field(default=Sampling(), metadata={"help": "sampling knobs"})
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "sampling", Sampling.coerce(self.sampling, Sampling()))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        SamplingParams(
-            n=1, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens
-        )
 
 
 class SamplingSearch:
@@ -59,23 +60,19 @@ class SamplingSearch:
         t0 = time.perf_counter()
         gen_s = ver_s = 0.0
         used, last_error, batches = 0, "", 0
-        root = ProofTask(
-            formal_statement=task.formal_statement,
-            header=task.header,
-            informal_prefix=task.informal_prefix,
-            name=task.name,
-        )
         for run in range(budget.runs):
+            root = ProofTask(
+                formal_statement=task.formal_statement,
+                header=task.header,
+                informal_prefix=task.informal_prefix,
+                name=task.name,
+                run=run,
+            )
             in_run = 0
             while in_run < budget.samples:
                 n = min(cfg.batch_size, budget.samples - in_run)
-                params = SamplingParams(
-                    n=n,
-                    temperature=cfg.temperature,
-                    top_p=cfg.top_p,
-                    max_new_tokens=cfg.max_new_tokens,
-                    seed=derive_seed("sample", seed, batches),  # no overlap with batch + 1
-                )
+                # derived seeds do not overlap with batch + 1's
+                params = cfg.sampling.params(n=n, seed=derive_seed("sample", seed, batches))
                 batches += 1
                 g0 = time.perf_counter()
                 (outs,) = policy.generate([root], params)
@@ -85,7 +82,7 @@ class SamplingSearch:
                     CheckRequest(
                         task.formal_statement,
                         pr,
-                        task.header or None,
+                        task.header,
                         id=f"{task.name}:{used + i}",
                         header_trusted=True,  # the task's header: a benchmark/user file
                     )
@@ -114,7 +111,7 @@ class SamplingSearch:
                             CheckRequest(
                                 task.formal_statement,
                                 pr,
-                                task.header or None,
+                                task.header,
                                 id=f"{task.name}:final",
                                 header_trusted=True,
                             )

@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prover.lean.soundness import first_sorry, mask_comments
+from prover.lean.syntax import first_sorry, mask_comments
 from prover.lean.types import CheckResult, TacticStep, Verdict, position_to_offset
 from prover.policy.prompts import state_comment
 

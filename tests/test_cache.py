@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from prover.lean.cache import CachedChecker, toolchain_version
 from prover.lean.checker import LeanChecker, checker_digest
 from prover.lean.embedded import EmbeddedLauncher
 from prover.lean.native import NativeLauncher
 from prover.lean.toolchain import EmbeddedToolchain, NativeToolchain, native_identity
 from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.wrappers import CachedChecker, toolchain_version
 
 
 class FakeChecker:

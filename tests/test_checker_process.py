@@ -260,6 +260,28 @@ def test_forged_reply_lines_are_ignored(state: Path) -> None:
     assert err is not None and err.text == "unknown tactic" and (err.line, err.column) == (1, 2)
 
 
+def test_a_crashing_screen_leaves_the_item_to_lean(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python screen is a convenience: when it raises on an input (a screen bug), the item
+    goes to the checker process like any other and gets Lean's verdict, not a rejection."""
+    import prover.lean.soundness as soundness
+
+    real = soundness.screen_request
+
+    def crashing(req: CheckRequest) -> str | None:
+        if "rfl" in req.proof:
+            raise IndexError("screen bug")
+        return real(req)
+
+    monkeypatch.setattr(soundness, "screen_request", crashing)
+    with LeanChecker(FakeLauncher(state), _config(screen=True)) as checker:
+        res = checker.check([_req("rfl"), _req("print-forged")])
+        assert checker.stats["screen_errors"] == 1
+    assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.FAILED]
+    assert _pid_of(state, "rfl")  # it reached the process
+
+
 # ---------------------------------------------------------------------------------------------
 # recycling, parallel workers
 

@@ -41,7 +41,7 @@ def test_proofnet_counts_and_line_keys(data_dir: Path) -> None:
 
 
 def test_minif2f_core_subset(data_dir: Path) -> None:
-    from benchmarks.minif2f_core import CORE_HEADER, load_core_list
+    from benchmarks.datasets import CORE_HEADER, load_core_list
 
     data = load_core_list()
     core = load_benchmark("minif2f-core", None, data_dir)

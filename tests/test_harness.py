@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.datasets import Problem
-from benchmarks.harness import (
-    compare_runs,
-    read_results,
-    render_report,
-    repair_results,
-    run_eval,
-    wilson_interval,
-)
+from benchmarks.harness import run_eval
+from benchmarks.report import compare_runs, render_report, wilson_interval
+from benchmarks.results import EvalConfig, read_results, results_store
 from prover.errors import UsageError
 from prover.lean.types import CheckRequest, CheckResult, Verdict
 from search.base import Budget, SearchResult
@@ -91,21 +86,27 @@ def _recs(*names: str) -> list[Problem]:
     ]
 
 
-def _run(recs, out, search=None, checker=None, workers=1, **kw):  # noqa: ANN001, ANN202
+def _run(
+    recs,
+    out,
+    search=None,
+    checker=None,
+    budget="1x4",
+    quiet=False,
+    stream=None,
+    **kw,
+):
+    """run_eval with the fakes; `kw` are further EvalConfig fields (workers, benchmark, ...)."""
+    budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
     return run_eval(
         recs,
-        "none",
-        "fake",
-        kw.pop("budget", "1x4"),
+        EvalConfig("none", "fake", budget, seed=0, **kw),
         out,
-        workers=workers,
-        seed=0,
-        quiet=kw.pop("quiet", False),
         checker=checker or FakeChecker(),
         policy=NoPolicy(),
         search=search or FakeSearch(),
-        stream=kw.pop("stream", io.StringIO()),
-        **kw,
+        quiet=quiet,
+        stream=stream if stream is not None else io.StringIO(),
     )
 
 
@@ -195,20 +196,22 @@ def test_resume_skips_done_and_handles_torn_line(tmp_path: Path) -> None:
     assert search2.seen == []
 
 
-def test_repair_results_variants(tmp_path: Path) -> None:
+def test_results_file_repair_variants(tmp_path: Path) -> None:
+    store = results_store(tmp_path)  # a prover.jsonl.JsonlStore: see tests/test_jsonl.py
     p = tmp_path / "results.jsonl"
+    assert store.path == p
     p.write_text('{"id": "a"}\n{"id": "b"}\n', encoding="utf-8")
-    repair_results(p)
+    store.repair()
     assert p.read_text() == '{"id": "a"}\n{"id": "b"}\n'
     p.write_text('{"id": "a"}\n{"id"', encoding="utf-8")
     inode = p.stat().st_ino
-    repair_results(p)
+    store.repair()
     assert p.read_text() == '{"id": "a"}\n' and p.stat().st_ino == inode  # truncated in place
     p.write_text('{"id"', encoding="utf-8")
-    repair_results(p)
+    store.repair()
     assert p.read_text() == ""
     p.write_text('{"id": "a"}\n{"id": \n', encoding="utf-8")  # newline made it, JSON did not
-    repair_results(p)
+    store.repair()
     assert p.read_text() == '{"id": "a"}\n'
 
 
@@ -221,8 +224,28 @@ def test_config_change_refused(tmp_path: Path) -> None:
         _run(_recs("ok1"), tmp_path / "b", benchmark="minif2f", split="test")
     with pytest.raises(UsageError, match="benchmark 'minif2f' -> 'proofnet'"):
         _run(_recs("ok1"), tmp_path / "b", benchmark="proofnet", split="valid")
-    with pytest.raises(UsageError, match="RUNSxSAMPLES"):
-        _run(_recs("ok1"), tmp_path / "other", budget="3x")
+    _run(_recs("ok1"), tmp_path, workers=2)  # workers may change between runs
+
+
+def test_eval_config_validation() -> None:
+    with pytest.raises(TypeError, match="Budget"):
+        EvalConfig("none", "fake", "3x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers"):
+        EvalConfig("none", "fake", Budget(1, 4), workers=0)
+    with pytest.raises(ValueError, match="non-empty"):
+        EvalConfig("", "fake", Budget(1, 4))
+    cfg = EvalConfig("p", "rmaxts", Budget(1, 4), search_options={"concurrency": 2})
+    assert cfg.to_json() == {
+        "policy": "p",
+        "search": "rmaxts",
+        "budget": "1x4",
+        "seed": 0,
+        "workers": 1,
+        "benchmark": "",
+        "split": "",
+        "backend": "auto",
+        "extra": {"search_options": {"concurrency": 2}},  # where earlier runs recorded them
+    }
 
 
 def test_progress_and_quiet_output(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from procs import pid_gone
 
 from prover.errors import UsageError
 from prover.lean import make_checker, resolve_backend
-from prover.lean.cache import CachedChecker
 from prover.lean.checker import CHECKER_SOURCE, CheckerConfig, LeanChecker, checker_digest
 from prover.lean.native import NATIVE_DEFAULT_HEADER, NativeChecker, NativeLauncher
 from prover.lean.toolchain import NativeToolchain, ToolchainError, native_toolchain
 from prover.lean.types import CheckRequest, Verdict
+from prover.lean.wrappers import CachedChecker
 
 FAKE = Path(__file__).resolve().with_name("fixtures") / "fake_checker.py"
 STMT = "theorem t (x : ℕ) : x = x := by\n"

@@ -160,6 +160,8 @@ def test_few_shot_prompt_golden_and_excludes_self() -> None:
 def test_select_few_shot_too_many() -> None:
     with pytest.raises(ValueError, match="only 2 are available"):
         select_few_shot(EXAMPLES, 3, "e0", random.Random(0))
+    with pytest.raises(ValueError, match="only 2 are available"):  # a problem id: minif2f/<name>
+        select_few_shot(EXAMPLES, 3, "minif2f/e0", random.Random(0))
 
 
 def test_few_shot_file_excludes_problem(data_dir: Path) -> None:

@@ -13,8 +13,8 @@ import pytest
 from prover.cli import main
 from prover.commands.prove import split_theorems
 from prover.errors import UsageError
-from prover.lean.cache import CachedChecker
 from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.wrappers import CachedChecker
 from search.base import SearchResult
 
 FILE = """import Foo
@@ -39,7 +39,7 @@ def test_split_theorems_drops_sorry_and_trailing_comments() -> None:
     assert [g.name for g in goals] == ["a", "b", "c"]
     assert goals[0].statement == "theorem a (n : Nat) : n + 0 = n := by\n"
     assert goals[1].statement == "theorem b (x : Nat) (h₀ : x ∈ [1, 2]) : x ≤ 2 := by\n"
-    assert goals[2].statement == "lemma c : True :=\n" and goals[2].term_mode
+    assert goals[2].statement == "lemma c : True :=\n"
 
 
 def test_comment_only_preamble_keeps_the_default_header() -> None:
@@ -138,7 +138,7 @@ def test_found_proof_is_rechecked_past_cache_and_recorder(
     assert main(argv) == (0 if solved else 1)
     out = json.loads(capsys.readouterr().out)
     assert out["solved"] is solved
-    assert [c.proof for c in honest.calls] == ["  sorry\n", proof]  # pre-check, then re-check
+    assert [c.proof for c in honest.calls] == ["\n  sorry", proof]  # pre-check, then re-check
     if not solved:
         assert out["failure"].startswith("re-verification failed (failed)")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import benchmarks.minif2f_core as core
+import benchmarks.datasets as datasets
 from prover.cli import main
 from prover.errors import DataError, UsageError
 from prover.lean.types import CheckRequest, CheckResult, Verdict
@@ -100,8 +100,8 @@ def test_data_dir_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_missing_core_list_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    real = core.load_core_list
-    monkeypatch.setattr(core, "load_core_list", lambda path=None: real(tmp_path / "none.json"))
+    real = datasets.load_core_list
+    monkeypatch.setattr(datasets, "load_core_list", lambda path=None: real(tmp_path / "none.json"))
     with pytest.raises(DataError, match="minif2f_core build"):
         load_problems("minif2f-core", "valid")
 
@@ -115,7 +115,8 @@ def test_cli_writes_records_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(prover.policy, "load_policy", lambda *a, **k: SeedPolicy())
     bench = _jsonl(tmp_path / "b.jsonl", ["a", "b"])
     out = tmp_path / "run"
-    argv = ["collect", "--benchmark", str(bench), "--policy", "x", "-k", "2", "--out", str(out)]
+    argv = ["collect", "--benchmark", str(bench), "--policy", "automation", "-k", "2"]
+    argv += ["--out", str(out)]
     assert main(argv) == 0
     assert "records.parquet" in capsys.readouterr().err
     from datasets import load_dataset

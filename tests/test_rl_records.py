@@ -12,14 +12,13 @@ import pytest
 
 from benchmarks.datasets import Problem
 from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
+from prover.lean.wrappers import RecordingChecker, RequestContext
 from prover.policy.base import Completion, ProofTask, SamplingParams
 from prover.rl.collect import CollectConfig, collect
 from prover.rl.export import COLUMNS, COMMON, build_rows, export
 from prover.rl.records import (
     FeedbackRecord,
     FeedbackWriter,
-    RecordingChecker,
-    RequestContext,
     read_records,
     to_parquet,
 )
@@ -217,7 +216,7 @@ def test_exports_load_with_datasets(tmp_path: Path):
             assert set(COLUMNS[fmt]) | common == set(ds.column_names)
     grpo = [json.loads(x) for x in (tmp_path / "grpo.jsonl").read_text().splitlines()]
     assert sorted(r["reward"] for r in grpo) == [0.0] * 9 + [1.0] * 3
-    assert all(r["prompt"].startswith("P:p") for r in grpo)
+    assert all(r["prompt"].startswith("P:bench/p") for r in grpo)  # tasks named by id
     assert all(r["header"] is None and r["prefix"] == "" for r in grpo)  # null stays null
     fix = json.loads((tmp_path / "error-fix.jsonl").read_text().splitlines()[0])
     assert fix["corrected_proof"] == GOOD and fix["error"]
@@ -268,39 +267,3 @@ def test_reward_with_fake_checker():
     assert out == [1.0, 0.0, 0.0] and chk.calls == 1
     with pytest.raises(ValueError, match="formal_statement"):
         reward(["p"], ["x"])
-
-
-def test_guarded_checker_isolates_screen_crash(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A request whose pre-Lean soundness screen raises gets an ERROR verdict; the others of the
-    batch still reach the inner checker.  The real screen no longer crashes on any input we
-    know of, so the crash is injected: `screen_proof` raises on one marked proof."""
-    import prover.lean.soundness as soundness
-    from prover.rl.collect import GuardedChecker
-
-    real_screen = soundness.screen_proof
-
-    def crashing_screen(proof: str, *args: object, **kwargs: object) -> object:
-        if "CRASH" in proof:
-            raise IndexError("screen bug")
-        return real_screen(proof, *args, **kwargs)
-
-    monkeypatch.setattr(soundness, "screen_proof", crashing_screen)
-    seen: list[str] = []
-
-    class Recording(FakeChecker):
-        def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
-            seen.extend(r.proof for r in requests)
-            return super().check(requests)
-
-    inner = Recording()
-    g = GuardedChecker(inner)
-    reqs = [CheckRequest(STMT, GOOD), CheckRequest(STMT, "  CRASH\n"), CheckRequest(STMT, "  x")]
-    out = g.check(reqs)
-    assert [r.verdict for r in out] == [Verdict.PROVED, Verdict.ERROR, Verdict.FAILED]
-    assert out[1].reason == "soundness screen crashed: IndexError: screen bug"
-    assert out[1].backend == "fake"
-    assert g.guarded == 1
-    assert inner.calls == 1 and seen == [GOOD, "  x"]  # the crashing request never reached it
-    # a batch where every screen crashes answers without calling the inner checker at all
-    assert [r.verdict for r in g.check([CheckRequest(STMT, "CRASH")])] == [Verdict.ERROR]
-    assert inner.calls == 1 and g.guarded == 2

@@ -13,15 +13,10 @@ import pytest
 
 from prover.errors import UsageError
 from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
-from prover.policy.base import Completion, ProofTask, SamplingParams
+from prover.lean.wrappers import CheckerWrapper, RecordingChecker, RequestContext
+from prover.policy.base import Completion, ProofTask, Sampling, SamplingParams
 from prover.rl.export import build_rows, parse_kinds
-from prover.rl.records import (
-    FeedbackRecord,
-    FeedbackWriter,
-    RecordingChecker,
-    RequestContext,
-    load_records,
-)
+from prover.rl.records import FeedbackRecord, FeedbackWriter, load_records
 from search import get_search
 from search.base import Budget
 
@@ -87,13 +82,11 @@ class CyclePolicy:
         pass
 
 
-class Spy:
+class Spy(CheckerWrapper):
     """Records the contexts a search attaches (what a RecordingChecker would get)."""
 
-    name = "toy"
-
     def __init__(self) -> None:
-        self.inner = ToyChecker()
+        super().__init__(ToyChecker())
         self.seen: list[tuple[CheckRequest, RequestContext | None]] = []
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
@@ -113,7 +106,7 @@ def _task() -> ProofTask:
 
 def test_sampling_search_contexts():
     spy = Spy()
-    res = get_search("sample", batch_size=2, temperature=0.5).run(
+    res = get_search("sample", batch_size=2, sampling=Sampling(temperature=0.5)).run(
         _task(), CyclePolicy(["\n  bad", "\n  done"]), spy, Budget(1, 4)
     )
     assert res.solved

@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from prover.policy.base import Sampling
+from search.bfs import BFSConfig
 from search.rmaxts import RMaxTSConfig
 from search.tree import SearchTree, discounted_update, ucb_score, virtual_loss
 from search.truncate import Segment
@@ -120,4 +122,9 @@ def test_config_validation():
     with pytest.raises(ValueError, match="checkpoint_every"):
         RMaxTSConfig(checkpoint_every=0)
     with pytest.raises(ValueError, match="top_p"):
-        RMaxTSConfig(top_p=0.0)
+        RMaxTSConfig(sampling=Sampling(top_p=0.0))
+    with pytest.raises(ValueError, match="unknown sampling field"):
+        RMaxTSConfig(sampling={"temprature": 0.5})  # type: ignore[arg-type]
+    # a recorded config's sampling dict overrides the search's own defaults (bfs: 256 tokens)
+    bfs = BFSConfig(sampling={"temperature": 0.5})  # type: ignore[arg-type]
+    assert bfs.sampling == Sampling(temperature=0.5, top_p=0.95, max_new_tokens=256)

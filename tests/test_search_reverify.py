@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 import search.rmaxts as rmaxts_module
-from prover.lean.cache import CachedChecker
 from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
+from prover.lean.wrappers import CachedChecker, CheckerWrapper, uncached
 from prover.policy.base import Completion, ProofTask, SamplingParams
 from search import get_search
-from search.base import Budget, uncached
+from search.base import Budget
 from search.tree import SearchTree, load_tree
 
 STMT = "theorem toy : True := by"
@@ -139,13 +139,11 @@ def test_proof_failing_the_fresh_check_is_not_reported(name: str, config: dict) 
     assert inner.finals() and all(r.proof == DONE.rstrip() for r in inner.finals())
 
 
-class SpyRecorder:
+class SpyRecorder(CheckerWrapper):
     """A recording wrapper (like RecordingChecker): sees contexts, forwards to `inner`."""
 
-    name = "toy"
-
     def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-        self.inner = inner
+        super().__init__(inner)
         self.kinds: list[str] = []
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prover.lean.soundness import first_sorry
+from prover.lean.syntax import first_sorry
 from prover.lean.types import CheckResult, LeanMessage, TacticStep, Verdict
 from prover.policy.base import ProofTask
 from prover.policy.prompts import v1_prompt

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from prover.commands import options
 from prover.errors import UsageError
 
 
@@ -37,9 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples-per-problem", "-k", type=int, default=4)
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--limit", type=int, help="first N problems only")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--batch-problems", type=int, default=8, help="problems per sampling + verification round"
@@ -47,11 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--timeout", type=float, default=60.0, help="per-proof wall-clock seconds")
     p.add_argument("--no-steps", action="store_true", help="do not record tactic states")
+    from prover.rl.collect import COLLECT_SAMPLING
+
+    options.add_sampling_options(p, COLLECT_SAMPLING)
+    options.add_policy_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from prover.rl.collect import CollectConfig, GuardedChecker, collect, load_problems
+    from prover.rl.collect import COLLECT_SAMPLING, CollectConfig, collect, load_problems
 
     if args.samples_per_problem < 1:
         raise UsageError("--samples-per-problem must be >= 1")
@@ -59,14 +61,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch-problems must be >= 1")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive seconds")
-    if args.temperature < 0:
-        raise UsageError("--temperature must be >= 0")
+    sampling = options.build_sampling(args, COLLECT_SAMPLING)
+    policy_options = options.build_policy(args).options
+    options.check_mixture_samples(args, args.samples_per_problem)
     try:
         config = CollectConfig(
             samples_per_problem=args.samples_per_problem,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            max_new_tokens=args.max_new_tokens,
+            sampling=sampling,
             seed=args.seed,
             problems_per_batch=args.batch_problems,
             timeout_s=args.timeout,
@@ -80,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
     from prover.policy import load_policy
     from prover.rl.records import FeedbackWriter, to_parquet
 
-    policy = load_policy(args.policy, lean_backend=resolve_backend(args.backend))
+    policy = load_policy(args.policy, lean_backend=resolve_backend(args.backend), **policy_options)
     try:
-        checker = GuardedChecker(make_checker(args.backend, timeout_s=args.timeout))
+        checker = make_checker(args.backend, timeout_s=args.timeout)
         try:
             with FeedbackWriter(args.out) as writer:
                 summary = collect(

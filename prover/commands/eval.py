@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prover.commands.search_args import add_search_args, search_from_args
+from benchmarks.datasets import BENCHMARKS
+from prover.commands.options import DEFAULT_BUDGET, DEFAULT_SEARCH, add_run_options, resolve_run
 from prover.errors import UsageError
 
 if TYPE_CHECKING:
     from benchmarks.datasets import Problem
-
-BENCHMARKS = ("minif2f", "minif2f-core", "proofnet")
+    from prover.commands.options import RunOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,8 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="only the first N problems of the split")
     p.add_argument("--names", nargs="+", help="only these problem names (or ids)")
     p.add_argument("--policy", default="automation", help="policy spec (default: automation)")
-    p.add_argument("--search", default="rmaxts", help="rmaxts, sample or bfs")
-    p.add_argument("--budget", default="1x32", help="RUNSxSAMPLES per problem (default 1x32)")
+    p.add_argument(
+        "--search", help=f"rmaxts, sample or bfs (default: {DEFAULT_SEARCH}, or the preset's)"
+    )
+    p.add_argument(
+        "--budget",
+        help=f"RUNSxSAMPLES per problem (default: {DEFAULT_BUDGET}, or the preset's)",
+    )
     p.add_argument("--workers", type=int, default=1, help="problems run concurrently")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--data-dir", type=Path, help="folder holding minif2f.jsonl / proofnet.jsonl")
@@ -45,14 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="one line per problem, no progress bar")
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
-    add_search_args(p)
+    add_run_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from search import SEARCH_NAMES
-    from search.base import Budget
-
     if args.benchmark not in BENCHMARKS and not args.benchmark.endswith(".jsonl"):
         raise UsageError(
             f"unknown benchmark {args.benchmark!r}; choose one of {', '.join(BENCHMARKS)} "
@@ -60,20 +62,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.benchmark in BENCHMARKS and args.split not in ("valid", "test"):
         raise UsageError(f"unknown split {args.split!r}; choose valid or test")
-    try:
-        budget = Budget.parse(args.budget)
-    except ValueError as exc:
-        raise UsageError(f"--budget: {exc}") from None
-    if args.search not in SEARCH_NAMES:
-        raise UsageError(f"unknown search {args.search!r}; choose one of {', '.join(SEARCH_NAMES)}")
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be >= 1")
-    from prover.policy import parse_spec
-
-    parse_spec(args.policy)  # raises UsageError for a malformed spec
-    search, search_options = search_from_args(args)
+    # the budget, policy spec, search and policy options (UsageError for a bad one)
+    opts = resolve_run(args)
 
     benchmark, records = load_records(args.benchmark, args.split, args.data_dir)
     if args.names:
@@ -89,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     checker = None
     if args.record:
         from prover.lean import make_checker
-        from prover.rl.records import FeedbackWriter, RecordingChecker, RequestContext
+        from prover.lean.wrappers import RecordingChecker, RequestContext
+        from prover.rl.records import FeedbackWriter
 
         checker = RecordingChecker(
             make_checker(args.backend),
@@ -97,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             RequestContext(policy=args.policy, source=f"eval:{benchmark}/{args.split}"),
         )
     try:
-        summary = _run(args, benchmark, records, budget, checker, search, search_options)
+        summary = _run(args, benchmark, records, checker, opts)
     finally:
         if checker is not None:
             checker.close()
@@ -140,27 +135,30 @@ def _run(
     args: argparse.Namespace,
     benchmark: str,
     records: list[Problem],
-    budget: Any,
     checker: Any,
-    search: Any,
-    search_options: dict[str, Any],
+    opts: RunOptions,
 ) -> dict:
     from benchmarks.harness import run_eval
+    from benchmarks.results import EvalConfig
 
-    return run_eval(
-        records,
-        args.policy,
-        args.search,
-        budget,
-        args.out,
-        workers=args.workers,
+    config = EvalConfig(
+        policy=args.policy,
+        search=args.search,
+        budget=opts.budget,
         seed=args.seed,
-        quiet=args.quiet,
-        backend=args.backend,
+        workers=args.workers,
         benchmark=benchmark,
         split=args.split,
+        backend=args.backend,
+        search_options=opts.search.options,
+        policy_options=opts.policy.options,
+    )
+    return run_eval(
+        records,
+        config,
+        args.out,
         checker=checker,
-        search=search,
-        search_options=search_options,
+        search=opts.search.search,
         tree_dir=args.tree_dir,
+        quiet=args.quiet,
     )

@@ -11,13 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prover.commands.search_args import add_search_args, search_from_args
+from prover.commands.options import DEFAULT_BUDGET, DEFAULT_SEARCH, add_run_options, resolve_run
 from prover.errors import UsageError
-from prover.lean.soundness import LexError, mask_comments, tokenize
+from prover.lean.syntax import LexError, declarations, mask_comments, tokenize
 
-_DECL = re.compile(
-    r"^(?:@\[[^\]]*\]\s*)?(?:private\s+|protected\s+)?(theorem|lemma|example)\b", re.M
-)
 _SORRY_TAIL = re.compile(r"\s*\bsorry\s*$")
 
 
@@ -33,10 +30,6 @@ class Goal:
             r":=\s*by$", self.statement.rstrip()
         ):
             raise ValueError(f"statement {self.name!r} must end with ':= by' or ':='")
-
-    @property
-    def term_mode(self) -> bool:
-        return not re.search(r":=\s*by$", self.statement.rstrip())
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,13 +50,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--statement", help="the theorem statement, ending with ':= by'")
     p.add_argument("--header", help="Lean header (imports, opens); default: the backend's")
     p.add_argument("--policy", default="automation", help="policy spec (default: automation)")
-    p.add_argument("--search", default="rmaxts", choices=["rmaxts", "sample", "bfs"])
-    p.add_argument("--budget", default="1x32", help="RUNSxSAMPLES (default 1x32)")
+    p.add_argument(
+        "--search",
+        choices=["rmaxts", "sample", "bfs"],
+        help=f"the search (default: {DEFAULT_SEARCH}, or the preset's)",
+    )
+    p.add_argument("--budget", help=f"RUNSxSAMPLES (default: {DEFAULT_BUDGET}, or the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--json", action="store_true", help="machine-readable output (one JSON object)")
     p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
-    add_search_args(p)
+    add_run_options(p)
     p.set_defaults(func=run)
 
 
@@ -78,20 +75,20 @@ def _header_of(preamble: str) -> str | None:
         return preamble.strip() + "\n\n"  # Lean reports what is wrong with it
     if not toks:
         return None
-    end = toks[-1].offset + len(toks[-1].text)
-    end += len(mask_comments(preamble[end:]).rstrip())  # the rest of a «quoted» identifier
-    return preamble[:end].strip() + "\n\n"
+    return preamble[: toks[-1].end].strip() + "\n\n"
 
 
 def split_theorems(text: str, source: str) -> tuple[str | None, list[Goal]]:
     """(header, goals) of Lean text holding one or more unproved declarations; the header is
     None when the text before the first declaration holds nothing but comments."""
-    starts = [m.start() for m in _DECL.finditer(mask_comments(text))]
+    decls = declarations(text)  # theorem/lemma/example starting a line, outside comments
+    starts = [d.start for d in decls]
+    names = [d.name for d in decls]
     if not starts:
         body = text.strip()
         if not body:
             raise UsageError(f"{source}: no statement given")
-        starts, text = [0], body
+        starts, names, text = [0], [None], body
     header = _header_of(text[: starts[0]])
     goals: list[Goal] = []
     for k, s in enumerate(starts):
@@ -99,8 +96,7 @@ def split_theorems(text: str, source: str) -> tuple[str | None, list[Goal]]:
         chunk = chunk[: len(mask_comments(chunk).rstrip())]  # drop comments before the next one
         chunk = _SORRY_TAIL.sub("", chunk.rstrip()).rstrip()
         line = text.count("\n", 0, s) + 1
-        m = re.match(r"(?:theorem|lemma)\s+(\S+)", chunk)
-        name = m.group(1) if m else f"example@{line}"
+        name = names[k] or f"example@{line}"
         if not (chunk.endswith(":=") or re.search(r":=\s*by$", chunk)):
             raise UsageError(
                 f"{source}:{line}: statement {name!r} must end with ':= by' (or ':=', optionally "
@@ -125,22 +121,16 @@ def _read_input(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from search.base import Budget
-
     text, source = _read_input(args)
-    try:
-        budget = Budget.parse(args.budget)
-    except ValueError as exc:
-        raise UsageError(f"--budget: {exc}") from None
-    from prover.policy import parse_spec
-
-    parse_spec(args.policy)  # a malformed spec is exit 2 before Lean starts
-    search, _ = search_from_args(args)  # likewise bad search options
+    # a malformed policy spec, budget or search/policy option is exit 2 before Lean starts
+    opts = resolve_run(args)
+    budget, search = opts.budget, opts.search.search
     file_header, goals = split_theorems(text, source)
     header = args.header if args.header is not None else file_header
 
-    from benchmarks.harness import unwrap_checker
     from prover.lean import CheckRequest, Verdict, make_checker
+    from prover.lean.types import sorry_probe
+    from prover.lean.wrappers import bare
     from prover.policy import ProofTask, load_policy
 
     t0 = time.monotonic()
@@ -153,22 +143,24 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.record:
-        from prover.rl.records import FeedbackWriter, RecordingChecker, RequestContext
+        from prover.lean.wrappers import RecordingChecker, RequestContext
+        from prover.rl.records import FeedbackWriter
 
         checker = RecordingChecker(
             checker, FeedbackWriter(args.record), RequestContext(policy=args.policy, source="prove")
         )
     policy = None
     try:
-        policy = load_policy(args.policy, lean_backend=checker.name)
+        policy = load_policy(args.policy, lean_backend=checker.name, **opts.policy.options)
         pre = checker.check(
             [
                 CheckRequest(
                     g.statement,
-                    " sorry\n" if g.term_mode else "  sorry\n",
+                    sorry_probe(g.statement),  # the search's root-goal probe: cached for it
                     header=header,
                     header_trusted=True,  # the user's file or --header
-                    id=g.name,
+                    id=f"{g.name}:sorry",
+                    want_steps=True,
                 )
                 for g in goals
             ]
@@ -188,11 +180,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        verifier = unwrap_checker(checker)  # re-verify from scratch, past cache and recorder
+        verifier = bare(checker)  # re-verify from scratch, past cache and recorder
         outputs: list[dict[str, Any]] = []
         for g in goals:
             print(f"-- proving {g.name} ...", file=sys.stderr, flush=True)
-            task = ProofTask(formal_statement=g.statement, header=header or "", name=g.name)
+            task = ProofTask(formal_statement=g.statement, header=header, name=g.name)
             res = search.run(
                 task, policy, checker, budget, seed=args.seed, checkpoint_dir=args.tree_dir
             )

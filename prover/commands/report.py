@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.harness import compare_runs
+    from benchmarks.report import compare_runs
 
     print(compare_runs(args.dirs), end="")
     return 0

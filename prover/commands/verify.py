@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.errors import UsageError
+from prover.jsonl import JsonlStore
 
 _FIELDS = {"id": str, "formal_statement": str, "proof": str}
 DEFAULT_CHUNK = 16  # proofs per checker call; results are written after each
@@ -116,16 +117,17 @@ def _decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def _done_verdicts(out: Path) -> dict[str, str]:
-    """Verdict per id already in `out` (an earlier, possibly killed, run)."""
+def _done_verdicts(store: JsonlStore) -> dict[str, str]:
+    """Verdict per id already in the --out file (an earlier, possibly killed, run); the file is
+    repaired first (a torn last line is cut, so its id is checked again)."""
+    data = store.path.read_bytes() if store.path.exists() else b""
+    _decode(data[: data.rfind(b"\n") + 1], f"{store.path} (--out)")  # a torn tail may split a char
+    store.repair()
     done: dict[str, str] = {}
-    if not out.exists():
-        return done
-    for line in _decode(out.read_bytes(), f"{out} (--out)").splitlines():
+    for obj in store.read():
         try:
-            obj = json.loads(line)
             done[obj["id"]] = obj["verdict"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (KeyError, TypeError):
             continue  # not a result line; its id (if any) is checked again
     return done
 
@@ -150,63 +152,51 @@ def run(args: argparse.Namespace) -> int:
     from prover.lean import make_checker
     from prover.lean.types import CheckRequest, Verdict
 
-    previous: dict[str, str] = {}
-    if args.out:
-        _truncate_torn_tail(args.out)  # first: a torn line is dropped, so its id is re-checked
-        previous = _done_verdicts(args.out)
+    store = JsonlStore(args.out) if args.out else None
+    previous = _done_verdicts(store) if store else {}
     done = {it["id"] for it in items if it["id"] in previous}
     todo = [it for it in items if it["id"] not in done]
     not_proved = sum(previous[i] != Verdict.PROVED.value for i in done)
-    sink = open(args.out, "a", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     counts: dict[str, int] = {}
-    try:
-        if todo:  # everything resumed: no Lean process to start
-            print(
-                f"-- checking {len(todo)} proofs: starting the Lean checker (a persistent process; "
-                "the first start takes tens of seconds on the embedded backend) ...",
-                file=sys.stderr,
-                flush=True,
-            )
-            checker = make_checker(args.backend, timeout_s=args.timeout)
-            size = args.chunk or DEFAULT_CHUNK
-            try:
-                for k in range(0, len(todo), size):
-                    chunk = todo[k : k + size]
-                    reqs = [
-                        CheckRequest(
-                            formal_statement=it["formal_statement"],
-                            proof=it["proof"],
-                            header=it.get("header"),
-                            header_trusted=args.trusted_header,  # None: the default, trusted
-                            id=it["id"],
-                            want_steps=args.steps,
-                            allow_native_decide=args.allow_native_decide,
-                            timeout_s=args.timeout,
-                        )
-                        for it in chunk
-                    ]
-                    for it, res in zip(chunk, checker.check(reqs), strict=True):
-                        sink.write(json.dumps(res.to_json(id=it["id"]), ensure_ascii=False) + "\n")
-                        counts[res.verdict.value] = counts.get(res.verdict.value, 0) + 1
-                        not_proved += res.verdict is not Verdict.PROVED
-                    sink.flush()
-                    if sink is not sys.stdout:
-                        print(
-                            f"-- {k + len(chunk)}/{len(todo)} checked", file=sys.stderr, flush=True
-                        )
-            finally:
-                checker.close()
-    finally:
-        if sink is not sys.stdout:
-            sink.close()
+    if todo:  # everything resumed: no Lean process to start
+        print(
+            f"-- checking {len(todo)} proofs: starting the Lean checker (a persistent process; "
+            "the first start takes tens of seconds on the embedded backend) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        checker = make_checker(args.backend, timeout_s=args.timeout)
+        size = args.chunk or DEFAULT_CHUNK
+        try:
+            for k in range(0, len(todo), size):
+                chunk = todo[k : k + size]
+                reqs = [
+                    CheckRequest(
+                        formal_statement=it["formal_statement"],
+                        proof=it["proof"],
+                        header=it.get("header"),
+                        header_trusted=args.trusted_header,  # None: the default, trusted
+                        id=it["id"],
+                        want_steps=args.steps,
+                        allow_native_decide=args.allow_native_decide,
+                        timeout_s=args.timeout,
+                    )
+                    for it in chunk
+                ]
+                rows = []
+                for it, res in zip(chunk, checker.check(reqs), strict=True):
+                    rows.append(res.to_json(id=it["id"]))
+                    counts[res.verdict.value] = counts.get(res.verdict.value, 0) + 1
+                    not_proved += res.verdict is not Verdict.PROVED
+                if store is None:
+                    for row in rows:
+                        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+                else:
+                    store.append(rows)  # whole lines, fsynced: a kill loses at most this chunk
+                    print(f"-- {k + len(chunk)}/{len(todo)} checked", file=sys.stderr, flush=True)
+        finally:
+            checker.close()
     summary = ", ".join(f"{v}={n}" for v, n in sorted(counts.items())) or "nothing to do"
     print(f"verified {len(todo)} proofs ({len(done)} already done): {summary}", file=sys.stderr)
     return 1 if not_proved else 0
-
-
-def _truncate_torn_tail(path: Path) -> None:
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])

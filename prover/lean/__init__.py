@@ -65,6 +65,6 @@ def make_checker(
         inner = NativeChecker(CheckerConfig(**{"memory_mb": 32768, "timeout_s": 120.0, **options}))
     if not cache:
         return inner
-    from prover.lean.cache import CachedChecker
+    from prover.lean.wrappers import CachedChecker
 
     return CachedChecker(inner, path=cache_path)

@@ -1,9 +1,10 @@
-"""Screening untrusted proof text before it reaches Lean.
+"""Screening untrusted proof text before it reaches Lean (a pre-filter; Lean decides).
 
 A proof is text that follows its statement (`theorem ... := by`).  An adversarial policy that is
-rewarded for "proved" will try to escape that position.  The screen lexes the proof the way Lean
-does (nested block comments, line comments, string/char literals, «quoted» identifiers) and
-rejects, with a reason, anything that is not plainly a proof of *this* statement:
+rewarded for "proved" will try to escape that position.  The screen lexes the proof with
+`prover.lean.syntax` (the one Python Lean lexer: nested block comments, line comments,
+string/char literals, «quoted» identifiers; text it cannot read as surely as Lean does is
+refused) and rejects, with a reason, anything that is not plainly a proof of *this* statement:
 
 * attack: end the declaration and add commands (`theorem`, `axiom`, `#exit`, `end`, `open`,
   `set_option ... in` at top level, attributes, macros, `elab`, ...): every command keyword and
@@ -19,19 +20,19 @@ rejects, with a reason, anything that is not plainly a proof of *this* statement
 Plain `sorry`/`admit` are *not* rejected: Lean reports them ("declaration uses `sorry`") and the
 verdict is `incomplete`, which search relies on.
 
-The axiom check on the embedded backend is this screen (the WebAssembly build refuses
-`#print axioms`): a proof cannot declare axioms (no commands), so the only axioms reachable are
-those already in core (`propext`, `Classical.choice`, `Quot.sound`, `sorryAx`, `Lean.ofReduceBool`,
-`Lean.ofReduceNat`, `Lean.trustCompiler`); the screen blocks the names and tactics that reach the
-last four.  Its limit: a *library* lemma that itself depends on `ofReduceBool` would pass; core
-Lean's library has none.  The native backend additionally runs `#print axioms`.
+The authority is the in-Lean checker (`lean_project/ProverChecker.lean`): it parses the item
+with Lean's parser (exactly one declaration, its syntax policy) and audits the axioms the
+theorem reaches (`standardAxioms`, `nativeAxioms` there; `ALLOWED_AXIOMS`/`NATIVE_AXIOMS` here
+are the same sets, for messages and reports).  The screen refuses the obvious attacks cheaply
+and with a readable reason before a Lean process is involved.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from prover.lean.syntax import DECLARATION_KEYWORDS, LexError, Token, tokenize
 
 COMMAND_KEYWORDS = frozenset(
     """theorem lemma def abbrev instance axiom axioms example structure class inductive
@@ -61,144 +62,12 @@ NATIVE_NAMES = frozenset(
     }
 )
 ALLOWED_OPTIONS = re.compile(r"^(maxRecDepth|pp\.[A-Za-z0-9_.]+)$")
+# The axioms a proved theorem may depend on: the same sets as `standardAxioms` and
+# `nativeAxioms` in lean_project/ProverChecker.lean, whose audit is the authority (the native
+# backend's strict rule; the native ones only with allow_native_decide).  Here for messages and
+# reports; tests/test_syntax.py checks that the two sides agree.
 ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 NATIVE_AXIOMS = frozenset({"Lean.ofReduceBool", "Lean.ofReduceNat", "Lean.trustCompiler"})
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # "ident" | "symbol" | "string" | "char" | "number" | "hash"
-    text: str
-    offset: int
-
-
-class LexError(ValueError):
-    pass
-
-
-# Lean's `isLetterLike` (Init/Meta): Greek except λ Π Σ (those are tokens), Coptic, polytonic
-# Greek, the letter-like block and mathematical alphanumerics.  Exactly Lean's sets: a wider
-# class would glue a keyword onto a neighbour (`λtheorem`) and hide it from the screen.
-_LETTER_LIKE = (
-    "\u03b1-\u03ba\u03bc-\u03c9\u0391-\u039f\u03a1-\u03a2\u03a4-\u03a9\u03ca-\u03fb"
-    "\u1f00-\u1ffe\u2100-\u214f\U0001d49c-\U0001d59f"
-)
-_SUBSCRIPT_ALNUM = "\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a"  # Lean's `isSubScriptAlnum`
-_IDENT_START = re.compile(f"[A-Za-z_{_LETTER_LIKE}]")
-_IDENT_REST = re.compile(f"[A-Za-z0-9_'!?{_LETTER_LIKE}{_SUBSCRIPT_ALNUM}]")
-
-
-def tokenize(text: str) -> list[Token]:
-    """Lex Lean source well enough to find keywords, identifiers and unclosed regions."""
-    toks: list[Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-            continue
-        if text.startswith("--", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        if text.startswith("/-", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text.startswith("/-", j):
-                    depth, j = depth + 1, j + 2
-                elif text.startswith("-/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            if depth:
-                raise LexError(f"unterminated block comment starting at offset {i}")
-            i = j
-            continue
-        if c == '"' or (c == "r" and re.match(r'r#*"', text[i:])):
-            j = _scan_string(text, i)
-            toks.append(Token("string", text[i:j], i))
-            i = j
-            continue
-        if c == "'" and (
-            not toks or toks[-1].offset + len(toks[-1].text) != i or toks[-1].kind != "ident"
-        ):
-            m = re.match(r"'(\\.[^']*|[^'\\])'", text[i:])
-            if m:
-                toks.append(Token("char", m.group(0), i))
-                i += len(m.group(0))
-                continue
-            toks.append(Token("symbol", "'", i))
-            i += 1
-            continue
-        if c == "«" or _IDENT_START.match(c):
-            j = i
-            parts = []
-            while True:
-                if j < n and text[j] == "«":
-                    k = text.find("»", j)
-                    if k < 0:
-                        raise LexError(f"unterminated «identifier» at offset {j}")
-                    parts.append(text[j + 1 : k])
-                    j = k + 1
-                elif j < n and _IDENT_START.match(text[j]):
-                    k = j + 1
-                    while k < n and _IDENT_REST.match(text[k]):
-                        k += 1
-                    parts.append(text[j:k])
-                    j = k
-                else:
-                    break
-                if (
-                    j + 1 < n
-                    and text[j] == "."
-                    and (text[j + 1] == "«" or _IDENT_START.match(text[j + 1]))
-                ):
-                    j += 1
-                    continue
-                break
-            toks.append(Token("ident", ".".join(parts), i))
-            i = max(j, i + 1)
-            continue
-        if c == "#":
-            m = re.match(r"#[A-Za-z_][A-Za-z0-9_]*", text[i:])
-            if m:
-                toks.append(Token("hash", m.group(0), i))
-                i += len(m.group(0))
-                continue
-        if c in "0123456789":
-            m = re.match(r"[0-9][0-9a-fA-FxXoObB_.]*", text[i:])
-            assert m is not None
-            toks.append(Token("number", m.group(0), i))
-            i += len(m.group(0))
-            continue
-        if text.startswith("@[", i):
-            toks.append(Token("symbol", "@[", i))
-            i += 2
-            continue
-        toks.append(Token("symbol", c, i))
-        i += 1
-    return toks
-
-
-def _scan_string(text: str, i: int) -> int:
-    n = len(text)
-    if text[i] == "r":
-        m = re.match(r'r(#*)"', text[i:])
-        assert m
-        close = '"' + m.group(1)
-        j = text.find(close, i + len(m.group(0)))
-        if j < 0:
-            raise LexError(f"unterminated raw string at offset {i}")
-        return j + len(close)
-    j = i + 1
-    while j < n:
-        if text[j] == "\\":
-            j += 2
-            continue
-        if text[j] == '"':
-            return j + 1
-        j += 1
-    raise LexError(f"unterminated string literal at offset {i}")
 
 
 def screen_proof(proof: str, allow_native_decide: bool = False) -> str | None:
@@ -208,7 +77,7 @@ def screen_proof(proof: str, allow_native_decide: bool = False) -> str | None:
     try:
         toks = tokenize(proof)
     except LexError as exc:
-        return f"{exc} (would swallow the rest of the file)"
+        return f"proof does not lex: {exc}"
     except Exception as exc:  # never let odd input take down a whole batch
         return f"proof could not be lexed ({type(exc).__name__}: {exc})"
     return _screen_tokens(
@@ -251,13 +120,14 @@ def screen_statement(statement: str, allow_native_decide: bool = False) -> str |
     except LexError as exc:
         return f"formal_statement: {exc}"
     decl = next(
-        (k for k, t in enumerate(toks) if t.kind == "ident" and t.text in _DECL_KEYWORDS), None
+        (k for k, t in enumerate(toks) if t.kind == "ident" and t.name in DECLARATION_KEYWORDS),
+        None,
     )
     if decl is None:
         return "formal_statement: must start with `theorem NAME`, `lemma NAME`, `example` or `def`"
     for t in toks[:decl]:
-        if t.text not in {"private", "protected", "noncomputable"}:
-            return f"formal_statement: {t.text!r} before the declaration is not allowed"
+        if t.name not in {"private", "protected", "noncomputable"}:
+            return f"formal_statement: {t.name!r} before the declaration is not allowed"
     reason = _screen_tokens(
         toks[decl + 1 :], COMMAND_KEYWORDS, ALLOWED_OPTIONS, allow_native_decide, ""
     )
@@ -278,9 +148,6 @@ def screen_request(request: Any) -> str | None:
     )
 
 
-_DECL_KEYWORDS = frozenset({"theorem", "lemma", "example", "def", "abbrev", "instance"})
-
-
 def _screen_tokens(
     toks: list[Token],
     keywords: frozenset[str],
@@ -292,129 +159,39 @@ def _screen_tokens(
     at = f" {where}" if where else ""
     for k, tok in enumerate(toks):
         if tok.kind == "hash":
-            return f"command {tok.text!r} is not allowed{at}"
-        if tok.kind == "symbol" and tok.text == "@[":
+            return f"command {tok.name!r} is not allowed{at}"
+        if tok.kind == "symbol" and tok.name == "@[":
             return f"attributes (`@[...]`) are not allowed{at}"
         if tok.kind != "ident":
             continue
-        parts = tok.text.split(".")
+        parts = tok.name.split(".")
         while len(parts) > 1 and parts[0] == "_root_":
             parts = parts[1:]
         last = parts[-1]
-        if tok.text in keywords:
-            return f"command keyword {tok.text!r} is not allowed{at}"
-        if tok.text in META_KEYWORDS:
-            return f"metaprogramming construct {tok.text!r} is not allowed{at}"
+        if tok.name in keywords:
+            return f"command keyword {tok.name!r} is not allowed{at}"
+        if tok.name in META_KEYWORDS:
+            return f"metaprogramming construct {tok.name!r} is not allowed{at}"
         if any(p in SORRY_AXIOM_NAMES for p in parts):
-            return f"{tok.text!r} (the sorry axiom) is not allowed; write `sorry` for an incomplete proof"
+            return f"{tok.name!r} (the sorry axiom) is not allowed; write `sorry` for an incomplete proof"
         if not allow_native_decide and any(p in NATIVE_NAMES for p in parts):
             return (
-                f"{tok.text!r} relies on the compiler-trusting axiom Lean.ofReduceBool; "
+                f"{tok.name!r} relies on the compiler-trusting axiom Lean.ofReduceBool; "
                 "pass --allow-native-decide to accept it"
             )
         if parts[0] == "Lean" and len(parts) > 1 and parts[1] in {"Elab", "Meta", "Compiler", "IR"}:
-            return f"metaprogramming API {tok.text!r} is not allowed{at}"
+            return f"metaprogramming API {tok.name!r} is not allowed{at}"
         if last == "native" and not allow_native_decide:
             prev = toks[k - 1] if k else None
             if prev is not None and prev.text in {"+", "("}:
                 return "`decide +native` relies on Lean.ofReduceBool; pass --allow-native-decide"
-        if tok.text == "native" and not allow_native_decide:
+        if tok.name == "native" and not allow_native_decide:
             nxt = toks[k + 1] if k + 1 < len(toks) else None
             if nxt is not None and nxt.text in {":", "="}:
                 return "`native := true` relies on Lean.ofReduceBool; pass --allow-native-decide"
-        if tok.text == "set_option":
+        if tok.name == "set_option":
             opt = toks[k + 1] if k + 1 < len(toks) else None
-            if opt is None or opt.kind != "ident" or not options.match(opt.text):
-                name = opt.text if opt is not None else "<missing>"
+            if opt is None or opt.kind != "ident" or not options.match(opt.name):
+                name = opt.name if opt is not None else "<missing>"
                 return f"set_option {name} is not allowed{at} (it could weaken checking)"
-    return None
-
-
-def theorem_name(statement: str) -> tuple[str, int, int] | None:
-    """Find the declared name in a statement: (name, start, end) code-point offsets, or None
-    for `example` (no name).  Raises ValueError if the statement declares nothing."""
-    toks = tokenize(statement)
-    for k, tok in enumerate(toks):
-        if tok.kind == "ident" and tok.text in {"theorem", "lemma"}:
-            nxt = toks[k + 1] if k + 1 < len(toks) else None
-            if nxt is None or nxt.kind != "ident":
-                raise ValueError("statement has `theorem` without a name")
-            return nxt.text, nxt.offset, _token_end(statement, nxt)
-        if tok.kind == "ident" and tok.text == "example":
-            return None
-    raise ValueError("statement must start with `theorem NAME`, `lemma NAME` or `example`")
-
-
-def _token_end(text: str, tok: Token) -> int:
-    # identifiers may be «quoted»; find the end by re-lexing from the token start
-    j = tok.offset
-    n = len(text)
-    while j < n and not text[j].isspace() and text[j] not in "(:{[⦃":
-        j += 1
-    return j
-
-
-def rename_statement(statement: str, new_name: str) -> str:
-    """Replace the declared name (or `example`) with `theorem new_name`."""
-    found = theorem_name(statement)
-    if found is None:
-        toks = tokenize(statement)
-        ex = next(t for t in toks if t.kind == "ident" and t.text == "example")
-        return statement[: ex.offset] + f"theorem {new_name}" + statement[ex.offset + 7 :]
-    _, start, end = found
-    kw = statement.rfind("lemma", 0, start)
-    if kw >= 0 and statement[kw:start].strip() == "lemma":
-        statement = statement[:kw] + "theorem" + statement[kw + 5 :]
-        start, end = start + 2, end + 2
-    return statement[:start] + new_name + statement[end:]
-
-
-def mask_comments(text: str) -> str:
-    """`text` with comments and string literals replaced by spaces (same length, newlines kept)."""
-    out = list(text)
-    i, n = 0, len(text)
-
-    def blank(a: int, b: int) -> None:
-        for j in range(a, b):
-            if out[j] != "\n":
-                out[j] = " "
-
-    while i < n:
-        if text.startswith("--", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            blank(i, j)
-            i = j
-        elif text.startswith("/-", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text.startswith("/-", j):
-                    depth, j = depth + 1, j + 2
-                elif text.startswith("-/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            blank(i, j)
-            i = j
-        elif text[i] == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            blank(i, min(j + 1, n))
-            i = j + 1
-        else:
-            i += 1
-    return "".join(out)
-
-
-def first_sorry(proof: str) -> int | None:
-    """Offset of the first `sorry`/`admit` token outside comments and strings, else None
-    (also None when the text does not lex: such a proof is rejected by `screen_proof`)."""
-    try:
-        toks = tokenize(proof)
-    except LexError:
-        return None
-    for t in toks:
-        if t.kind == "ident" and t.text in {"sorry", "admit"}:
-            return t.offset
     return None

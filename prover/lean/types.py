@@ -30,6 +30,14 @@ def position_to_offset(text: str, line: int, column: int) -> int:
     return start + min(max(column, 0), len(lines[line - 1]))
 
 
+def sorry_probe(formal_statement: str) -> str:
+    """The proof text that elaborates a statement with `sorry` for its proof (does it elaborate,
+    and what is its goal).  Every caller uses this one text, so a statement probed twice (by
+    `prove`'s pre-check and by a search's root goal) reaches Lean once and is answered from the
+    result cache the second time."""
+    return "\n  sorry" if formal_statement.rstrip().endswith("by") else " by\n  sorry"
+
+
 class Verdict(str, enum.Enum):
     PROVED = "proved"  # no errors, no sorry, axioms allowed
     FAILED = "failed"  # Lean reported an error (other than only "unsolved goals")

@@ -13,9 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 from prover.errors import UsageError
-from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
+from prover.policy.base import Completion, Policy, ProofTask, Sampling, SamplingParams
 
-__all__ = ["Completion", "Policy", "ProofTask", "SamplingParams", "load_policy", "parse_spec"]
+__all__ = [
+    "POLICY_KINDS",
+    "Completion",
+    "Policy",
+    "ProofTask",
+    "Sampling",
+    "SamplingParams",
+    "config_class",
+    "load_policy",
+    "parse_spec",
+]
 
 SPEC_HELP = "use automation, hf:PATH_OR_ID, vllm:PATH_OR_ID or openai:BASE_URL#MODEL"
 
@@ -43,6 +53,31 @@ def parse_spec(spec: str) -> tuple[str, tuple[str, ...]]:
     return kind, (url, model)
 
 
+POLICY_KINDS = ("automation", "hf", "vllm", "openai")
+
+
+def config_class(kind: str) -> type:
+    """The config dataclass of a policy kind (its constructor's keyword arguments are its
+    fields; the spec gives the fields without a default, e.g. `model`)."""
+    if kind == "automation":
+        from prover.policy.automation import AutomationConfig
+
+        return AutomationConfig
+    if kind == "hf":
+        from prover.policy.hf import HFConfig
+
+        return HFConfig
+    if kind == "vllm":
+        from prover.policy.vllm_backend import VLLMConfig
+
+        return VLLMConfig
+    if kind == "openai":
+        from prover.policy.openai_backend import OpenAIConfig
+
+        return OpenAIConfig
+    raise ValueError(f"unknown policy kind {kind!r}; choose one of {', '.join(POLICY_KINDS)}")
+
+
 def load_policy(spec: str, lean_backend: str | None = None, **kwargs: Any) -> Policy:
     """Build the policy named by `spec`; keyword arguments go to the backend's constructor.
     `lean_backend` ("embedded"/"native") lets `automation` add Mathlib tactics on native."""
@@ -50,8 +85,8 @@ def load_policy(spec: str, lean_backend: str | None = None, **kwargs: Any) -> Po
     if kind == "automation":
         from prover.policy.automation import AutomationPolicy
 
-        if lean_backend is not None:
-            kwargs.setdefault("mathlib", lean_backend == "native")
+        if lean_backend is not None and kwargs.get("mathlib") is None:
+            kwargs["mathlib"] = lean_backend == "native"
         return AutomationPolicy(**kwargs)  # type: ignore[no-any-return]
     if kind == "hf":
         from prover.policy.hf import HFPolicy

@@ -27,9 +27,9 @@ import random
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from prover.lean.segment import base_indent
+from prover.lean.syntax import base_indent
 from prover.policy.base import Completion, ProofTask, SamplingParams
 
 COMBINED = "first | omega | decide | grind | simp_all | rfl"
@@ -74,12 +74,33 @@ _HYP = re.compile(r"^([^\s:][^:]*?) : (.*)$")
 
 @dataclass(frozen=True)
 class AutomationConfig:
-    mathlib: bool = False  # add Mathlib tactics (only on the native backend)
-    seed: int = 0  # fixes each task's ranking (the per-call `SamplingParams.seed` does not)
-    # Gumbel temperature of the ranking when the request samples (temperature > 0): a model's
-    # sampling temperature of 1 would drown this hand-written prior in noise
-    rank_temperature: float = 0.5
-    memory: int = 100_000  # tasks whose position in their ranking is remembered (LRU)
+    """The automation policy's knobs.  Each field's metadata `help` is its command-line help
+    (`prover.commands.options`: `--automation-mathlib`, `--automation-seed`, ...)."""
+
+    # None: `load_policy` decides by the Lean backend (a policy built without one: off)
+    mathlib: bool | None = field(
+        default=None,
+        metadata={
+            "help": "add Mathlib tactics (linarith, nlinarith, ...); default: on with the native "
+            "backend, off with the embedded one (which has no Mathlib)"
+        },
+    )
+    seed: int = field(
+        default=0,
+        metadata={"help": "fixes each task's ranking of candidates (the search's seed does not)"},
+    )
+    # a model's sampling temperature of 1 would drown this hand-written prior in noise
+    rank_temperature: float = field(
+        default=0.5,
+        metadata={
+            "help": "Gumbel temperature of the ranking when the search samples (temperature "
+            "> 0); 0 ranks purely by weight"
+        },
+    )
+    memory: int = field(
+        default=100_000,
+        metadata={"help": "tasks whose position in their ranking is remembered (LRU)"},
+    )
 
     def __post_init__(self) -> None:
         if self.rank_temperature < 0:
@@ -293,9 +314,9 @@ class AutomationPolicy:
             lead = "" if task.prefix.endswith("\n") else "\n"
             if task.prefix or task.goals:
                 goal = Goal.parse(task.goals) if task.goals else None
-                cands = step_candidates(goal, self.config.mathlib)
+                cands = step_candidates(goal, bool(self.config.mathlib))
             else:
-                cands = whole_proof_candidates(self.config.mathlib)
+                cands = whole_proof_candidates(bool(self.config.mathlib))
             temperature = self.config.rank_temperature if params.temperature > 0 else 0.0
             ranking = rank(cands, temperature, rng)
             start = self._served.pop(key, 0)

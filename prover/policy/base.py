@@ -3,10 +3,11 @@ state) in, candidate continuations out.  Search and benchmarks do not care which
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -19,17 +20,78 @@ class ProofTask:
     comment a search stored with the prefix (truncate-and-resume indents it like the proof's
     top-level tactics); when empty, prompts build it from `goals`.  `seed` is this task's own
     sampling seed, set by searches that send many identical prompts in one call; it overrides
-    `SamplingParams.seed` (see `task_seeds`).
+    `SamplingParams.seed` (see `task_seeds`).  `run` is the independent attempt the task belongs
+    to (a search's run index, `collect`'s sample index; None: unknown); a `mixture` prompt
+    (`prover.policy.prompts`) prompts even runs non-CoT and odd runs CoT.
     """
 
     formal_statement: str
-    header: str = ""
+    header: str | None = None  # None: the backend's default header (see CheckRequest.header)
     informal_prefix: str = ""  # the record's `/-- ... -/` doc comment, if any
     prefix: str = ""
     goals: str = ""
     name: str = ""
     comment: str = ""
     seed: int | None = None
+    run: int | None = None
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The sampling knobs a run fixes once, shared by every search config and by `collect` (one
+    owner); each `generate` call adds its own `n` and `seed` (`Sampling.params`).  The defaults
+    are DeepSeek-Prover-V1.5's: temperature 1, top-p 0.95, at most 2048 new tokens (arXiv
+    2408.08152, Sec. 2.4).  The metadata `help` of each field is its command-line help."""
+
+    temperature: float = field(
+        default=1.0, metadata={"help": "sampling temperature (0: greedy decoding)"}
+    )
+    top_p: float = field(
+        default=0.95,
+        metadata={
+            "help": "nucleus sampling: sample from the smallest set of tokens holding this "
+            "much probability, in (0, 1]"
+        },
+    )
+    max_new_tokens: int = field(default=2048, metadata={"help": "most tokens generated per sample"})
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(
+                f"temperature must be >= 0, got {self.temperature} (0 decodes greedily)"
+            )
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p} (1 keeps every token)")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+    def params(self, n: int = 1, seed: int | None = None) -> SamplingParams:
+        """The parameters of one `generate` call: `n` samples per task, seeded with `seed`."""
+        return SamplingParams(
+            n=n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            seed=seed,
+        )
+
+    @staticmethod
+    def coerce(value: Sampling | Mapping[str, Any] | None, default: Sampling) -> Sampling:
+        """`value` as a Sampling: a mapping (e.g. a recorded config's `{"temperature": 0.5}`)
+        overrides the fields of `default`; None is `default`."""
+        if value is None:
+            return default
+        if isinstance(value, Sampling):
+            return value
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(Sampling)})
+            if unknown:
+                raise ValueError(
+                    f"unknown sampling field(s) {', '.join(unknown)}; use temperature, top_p, "
+                    "max_new_tokens"
+                )
+            return dataclasses.replace(default, **value)
+        raise TypeError(f"sampling must be a Sampling or a mapping, got {type(value).__name__}")
 
 
 @dataclass(frozen=True)

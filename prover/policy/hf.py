@@ -17,7 +17,7 @@ torch and transformers are imported only when a policy is constructed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prover.policy.base import Completion, ProofTask, SamplingParams, derive_seed, task_seeds
@@ -41,13 +41,33 @@ def as_prompt_config(prompt: PromptConfig | Mapping[str, Any] | None) -> PromptC
 
 @dataclass(frozen=True)
 class HFConfig:
-    model: str
-    prompt: PromptConfig
-    device: str = "auto"  # "auto" (CUDA if available), "cpu", "cuda" or "cuda:N"
-    dtype: str = "auto"  # "auto": bfloat16 on CUDA when supported, else float32
-    batch_size: int = 16  # sequences per generate() call
-    max_context_tokens: int | None = None  # default: the model's max_position_embeddings
-    trust_remote_code: bool = False
+    """HFPolicy's knobs (its constructor's keyword arguments).  Each field's metadata `help` is
+    its command-line help (`prover.commands.options`: `--hf-device`, `--hf-batch-size`, ...)."""
+
+    model: str = field(metadata={"help": "model path or hub id", "cli": False})  # the spec's
+    prompt: PromptConfig = field(metadata={"help": "prompt format"})
+    device: str = field(
+        default="auto", metadata={"help": "auto (CUDA if available), cpu, cuda or cuda:N"}
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "weights dtype; auto: bfloat16 on CUDA when supported, else float32",
+            "choices": DTYPES,
+        },
+    )
+    batch_size: int = field(
+        default=16, metadata={"help": "sequences per model.generate call (left-padded)"}
+    )
+    max_context_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "prompt + new tokens limit (default: the model's max_position_embeddings)"
+        },
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "let transformers run the model repository's own code"}
+    )
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -103,7 +123,7 @@ def _make_stop_criteria(
 def _no_cudnn_attention(device_type: str) -> Any:
     """Context: SDPA without its cuDNN backend on CUDA.  cuDNN attention plans a graph for every
     new key length, i.e. at every decoding step: on an H100 (torch 2.11, bf16) generation ran
-    8x slower with it (284 vs 2267 tokens/s, `python -m benchmarks.policy_throughput --device
+    8x slower with it (284 vs 2267 tokens/s, `python -m benchmarks.perf.policy_throughput --device
     cuda --batch-size 64`).  Flash / memory-efficient / math kernels are kept."""
     import contextlib
 
@@ -226,6 +246,7 @@ class HFPolicy:
                             "prompt_tokens": ntoks[i],
                             "seed": seed,
                             "few_shot": list(built[i].few_shot_names),
+                            "prompt_mode": built[i].mode,
                         },
                     )
                 )

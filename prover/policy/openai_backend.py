@@ -16,14 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any
-
-import httpx
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from prover.policy.base import Completion, ProofTask, SamplingParams, task_seeds
 from prover.policy.hf import as_prompt_config
 from prover.policy.prompts import BuiltPrompt, PromptBuilder, PromptConfig
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class OpenAIRequestError(RuntimeError):
@@ -32,16 +33,33 @@ class OpenAIRequestError(RuntimeError):
 
 @dataclass(frozen=True)
 class OpenAIConfig:
-    base_url: str
-    model: str
-    prompt: PromptConfig
-    timeout: float = 120.0  # seconds per request
-    max_retries: int = 5  # retries after the first attempt
-    backoff_base: float = 0.5  # first retry waits this long, then doubles ...
-    backoff_max: float = 30.0  # ... up to this
-    max_concurrency: int = 8
-    requests_per_second: float | None = None
-    max_context_tokens: int | None = None  # with count_tokens: check prompt length locally
+    """OpenAIPolicy's knobs (its constructor's keyword arguments).  Each field's metadata `help`
+    is its command-line help (`prover.commands.options`: `--openai-timeout`, ...); the API key
+    comes from $OPENAI_API_KEY, never from a flag."""
+
+    base_url: str = field(metadata={"help": "server URL", "cli": False})  # the spec's
+    model: str = field(metadata={"help": "model name", "cli": False})  # the spec's
+    prompt: PromptConfig = field(metadata={"help": "prompt format"})
+    timeout: float = field(default=120.0, metadata={"help": "seconds per request"})
+    max_retries: int = field(
+        default=5, metadata={"help": "retries after a failed attempt (429, 5xx, timeouts)"}
+    )
+    backoff_base: float = field(
+        default=0.5, metadata={"help": "seconds before the first retry; doubles per retry"}
+    )
+    backoff_max: float = field(default=30.0, metadata={"help": "longest wait between retries"})
+    max_concurrency: int = field(default=8, metadata={"help": "requests in flight at once"})
+    requests_per_second: float | None = field(
+        default=None, metadata={"help": "rate limit on request starts (default: none)"}
+    )
+    max_context_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "check prompt lengths locally (needs a count_tokens function, so not a "
+            "flag: the server rejects prompts that are too long)",
+            "cli": False,
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -157,7 +175,9 @@ class OpenAIPolicy:
         self.spec = f"openai:{self.config.base_url}#{self.config.model}"
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.Client(
+        import httpx  # here, not at import: `prover --help` imports this module's config
+
+        self._client: httpx.Client = httpx.Client(
             headers=headers,
             timeout=self.config.timeout,
             limits=httpx.Limits(max_connections=self.config.max_concurrency),
@@ -183,6 +203,8 @@ class OpenAIPolicy:
         url = self.config.base_url + path
         attempts = self.config.max_retries + 1
         last = ""
+        import httpx
+
         for attempt in range(attempts):
             self._limiter.wait()
             retry_after = None
@@ -238,6 +260,7 @@ class OpenAIPolicy:
                     "completion_tokens_all_samples": total,
                     "seed": params.seed,
                     "few_shot": list(built.few_shot_names),
+                    "prompt_mode": built.mode,
                 },
             )
             for text, c in zip(texts, choices, strict=True)

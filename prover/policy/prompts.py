@@ -28,6 +28,17 @@ A search passes the comment it stored with the prefix (`ProofTask.comment`); oth
 from `ProofTask.goals`.
 
 V2 asks for a proof plan, then the complete Lean 4 code; the answer is the last ```lean4 block.
+
+`mixture` is DeepSeek-Prover-V1.5's mixture strategy (arXiv 2408.08152, Sec. 4.2 and Table 3,
+"non-CoT & CoT"): the paper "allocates half of sample budget to the CoT mode and the remains to the
+non-CoT mode" and reports it per run, as `(16 + 16) x 6400` (16 runs of 6400 samples in each mode;
+63.5% on miniF2F-test with RMaxTS).  The released code (deepseek-ai/DeepSeek-Prover-V1.5) has no
+mixture switch: each run is launched in one `mode`.  Here a `mixture` prompt picks the mode of
+each task from its run (`ProofTask.run`, set by every search to its run index and by `collect` to
+the sample index): even runs non-CoT, odd runs CoT, so a budget with an even number of runs is
+split exactly in half, deterministically (the same run always gets the same mode, whatever the
+seed).  A task without a run falls back to its seed's parity (then the call's seed; else
+non-CoT).  Each completion's `meta["prompt_mode"]` says which mode produced it.
 """
 
 from __future__ import annotations
@@ -35,12 +46,12 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from prover.errors import DataError
-from prover.lean.segment import base_indent
+from prover.lean.syntax import base_indent
 from prover.policy.base import ProofTask
 
 __all__ = [
@@ -68,8 +79,9 @@ __all__ = [
     "v2_user_message",
 ]
 
-PromptMode = Literal["non-cot", "cot", "v2"]
-MODES: tuple[str, ...] = ("non-cot", "cot", "v2")
+PromptMode = Literal["non-cot", "cot", "v2", "mixture"]
+MODES: tuple[str, ...] = ("non-cot", "cot", "v2", "mixture")
+MIXTURE_MODES: tuple[str, str] = ("non-cot", "cot")  # modes of even and odd runs
 
 FENCE = "```"
 LEAN4_DEFAULT_HEADER = (
@@ -109,19 +121,48 @@ class FewShotExample:
 
 @dataclass(frozen=True)
 class PromptConfig:
-    """How a policy turns a ProofTask into a prompt.
+    """How a policy turns a ProofTask into a prompt.  Each field's metadata `help` is its
+    command-line help and `flag` its option (`prover.commands.options`)."""
 
-    mode: "non-cot" | "cot" (DeepSeek-Prover-V1.5) or "v2" (DeepSeek-Prover-V2 plan + code).
-    few_shot: number of examples from `few_shot_path` placed before the problem (V1.5 only).
-    with_state_comment: append the `/- tactic state: ... -/` comment after a non-empty prefix.
-    default_header: used when a task's header is empty (as the reference code does).
-    """
-
-    mode: PromptMode = "non-cot"
-    few_shot: int = 0
-    few_shot_path: str | Path | None = None
-    with_state_comment: bool = True
-    default_header: str = LEAN4_DEFAULT_HEADER
+    mode: PromptMode = field(
+        default="non-cot",
+        metadata={
+            "flag": "--prompt-mode",
+            "help": "non-cot or cot (DeepSeek-Prover-V1.5), v2 (DeepSeek-Prover-V2: proof plan, "
+            "then code), or mixture (V1.5's mixture strategy: even runs non-CoT, odd runs CoT)",
+        },
+    )
+    few_shot: int = field(
+        default=0,
+        metadata={
+            "flag": "--few-shot",
+            "help": "worked examples from --few-shot-path placed before the problem (V1.5 "
+            "formats; the paper prompts its base model with 3)",
+        },
+    )
+    few_shot_path: str | Path | None = field(
+        default=None,
+        metadata={
+            "flag": "--few-shot-path",
+            "help": "JSONL of few-shot examples (name, formal_statement, formal_proof), e.g. "
+            "DeepSeek-Prover-V1.5's minif2f_valid_few_shot.jsonl",
+        },
+    )
+    with_state_comment: bool = field(
+        default=True,
+        metadata={
+            "flag": "--prompt-state-comment",
+            "help": "write the `/- tactic state: ... -/` comment after a non-empty proof prefix",
+        },
+    )
+    default_header: str = field(
+        default=LEAN4_DEFAULT_HEADER,
+        metadata={
+            "flag": "--prompt-default-header",
+            "help": "Lean header written in the prompt when a task has none (as the reference "
+            "code: Mathlib and Aesop imports)",
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -146,6 +187,14 @@ class PromptConfig:
         """Stop strings for the backend: V1.5 stops at the closing fence, V2 must not."""
         return [] if self.mode == "v2" else [FENCE]
 
+    def mode_of(self, task: ProofTask, seed: int | None = None) -> str:
+        """The mode `task` is prompted in: `mode`, or for `mixture` the mode of the task's run
+        (even: non-CoT, odd: CoT; see the module docstring)."""
+        if self.mode != "mixture":
+            return self.mode
+        run = next((r for r in (task.run, task.seed, seed) if r is not None), 0)
+        return MIXTURE_MODES[run % 2]
+
 
 @dataclass(frozen=True)
 class BuiltPrompt:
@@ -156,6 +205,7 @@ class BuiltPrompt:
     text: str
     proof_lead: str = ""
     few_shot_names: tuple[str, ...] = ()
+    mode: str = ""  # the prompt mode that built it (a `mixture` resolves per task)
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +243,7 @@ def v1_prompt(
     default_header: str = LEAN4_DEFAULT_HEADER,
 ) -> BuiltPrompt:
     """The DeepSeek-Prover-V1.5 prompt for one task (without few-shot examples)."""
-    header = task.header or default_header
+    header = default_header if task.header is None else task.header
     rest, lead = _prefix_and_comment(task, with_state_comment)
     text = (
         f"{_instruction(mode)}\n\n{FENCE}lean4\n"
@@ -212,7 +262,7 @@ def few_shot_block(example: FewShotExample, mode: str = "non-cot") -> str:
 
 def v2_user_message(task: ProofTask, *, default_header: str = LEAN4_DEFAULT_HEADER) -> str:
     """DeepSeek-Prover-V2's user message: the statement with `sorry`, then the plan request."""
-    header = task.header or default_header
+    header = default_header if task.header is None else task.header
     code = f"{header}{task.informal_prefix}{task.formal_statement}"
     if task.prefix.strip():
         code += task.prefix if task.prefix.endswith("\n") else task.prefix + "\n"
@@ -295,8 +345,10 @@ def load_few_shot(path: str | Path) -> list[FewShotExample]:
 def select_few_shot(
     examples: Sequence[FewShotExample], k: int, exclude_name: str, rng: random.Random
 ) -> list[FewShotExample]:
-    """k distinct examples chosen with `rng`, never the problem itself (matched by name)."""
-    pool = [e for e in examples if not (exclude_name and e.name == exclude_name)]
+    """k distinct examples chosen with `rng`, never the problem itself: matched by name, where
+    `exclude_name` may be a benchmark problem id such as `minif2f/<name>` (tasks are named by id)."""
+    own = {exclude_name, exclude_name.rsplit("/", 1)[-1]} if exclude_name else set()
+    pool = [e for e in examples if e.name not in own]
     if k > len(pool):
         raise ValueError(
             f"asked for {k} few-shot examples but only {len(pool)} are available "
@@ -344,25 +396,30 @@ class PromptBuilder:
 
     def build(self, task: ProofTask, seed: int | None = None) -> BuiltPrompt:
         cfg = self.config
-        if cfg.mode == "v2":
+        mode = cfg.mode_of(task, seed)
+        if mode == "v2":
             msg = v2_user_message(task, default_header=cfg.default_header)
             text = self.chat_template(msg) if self.chat_template else msg + "\n"
-            return BuiltPrompt(text=text)
+            return BuiltPrompt(text=text, mode=mode)
         main = v1_prompt(
             task,
-            cfg.mode,
+            mode,
             with_state_comment=cfg.with_state_comment,
             default_header=cfg.default_header,
         )
+        main = replace(main, mode=mode)
         if cfg.few_shot == 0:
             return main
         if task.seed is not None:  # a task's own seed picks its examples (see ProofTask)
             seed = task.seed
         rng = random.Random(f"{seed}:{task.name}:{task.formal_statement}")
         shots = select_few_shot(self.examples, cfg.few_shot, task.name, rng)
-        text = "".join(few_shot_block(e, cfg.mode) for e in shots) + main.text
+        text = "".join(few_shot_block(e, mode) for e in shots) + main.text
         return BuiltPrompt(
-            text=text, proof_lead=main.proof_lead, few_shot_names=tuple(e.name for e in shots)
+            text=text,
+            proof_lead=main.proof_lead,
+            few_shot_names=tuple(e.name for e in shots),
+            mode=mode,
         )
 
     def postprocess(self, generated: str, task: ProofTask, prompt: BuiltPrompt) -> str:

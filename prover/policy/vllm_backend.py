@@ -16,7 +16,7 @@ e.g. a DeepSeek-Prover-V1.5 checkpoint directory)::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prover.policy.base import Completion, ProofTask, SamplingParams, task_seeds
@@ -43,14 +43,28 @@ def vllm_sampling_kwargs(params: SamplingParams, stop: Sequence[str]) -> dict[st
 
 @dataclass(frozen=True)
 class VLLMConfig:
-    model: str
-    prompt: PromptConfig
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.9
-    max_model_len: int | None = None
-    dtype: str = "auto"
-    seed: int = 0  # engine seed; per-request seeds come from SamplingParams.seed
-    trust_remote_code: bool = False
+    """VLLMPolicy's knobs (its constructor's keyword arguments).  Each field's metadata `help` is
+    its command-line help (`prover.commands.options`: `--vllm-tensor-parallel-size`, ...)."""
+
+    model: str = field(metadata={"help": "model path or hub id", "cli": False})  # the spec's
+    prompt: PromptConfig = field(metadata={"help": "prompt format"})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "GPUs the model is split over"})
+    gpu_memory_utilization: float = field(
+        default=0.9, metadata={"help": "share of GPU memory vLLM may take, in (0, 1]"}
+    )
+    max_model_len: int | None = field(
+        default=None, metadata={"help": "context length (default: the model's)"}
+    )
+    dtype: str = field(
+        default="auto", metadata={"help": "weights dtype (vLLM's: auto, bfloat16, float16, ...)"}
+    )
+    seed: int = field(
+        default=0,
+        metadata={"help": "engine seed (each request is also seeded by the search)"},
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "let vLLM run the model repository's own code"}
+    )
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -157,6 +171,7 @@ class VLLMPolicy:
                             "prompt_tokens": nt,
                             "seed": seed,
                             "few_shot": list(b.few_shot_names),
+                            "prompt_mode": b.mode,
                         },
                     )
                     for o in out.outputs

@@ -13,27 +13,18 @@ uninterrupted run would have drawn (for policies that honour the seed).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.datasets import SPLITS, Problem, load_benchmark, load_jsonl
 from prover.errors import UsageError
-from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
-from prover.policy.base import Policy, ProofTask, SamplingParams
-from prover.rl.records import FeedbackRecord, FeedbackWriter, RequestContext, append_locked
-
-
-def task_of(problem: Problem) -> ProofTask:
-    """The policy task of a benchmark problem (the header "" means the prompt's default)."""
-    return ProofTask(
-        formal_statement=problem.formal_statement,
-        header=problem.header,
-        informal_prefix=problem.informal_prefix,
-        name=problem.name,
-    )
+from prover.jsonl import JsonlStore
+from prover.lean.types import Checker, CheckRequest
+from prover.lean.wrappers import RequestContext
+from prover.policy.base import Policy, Sampling
+from prover.rl.records import FeedbackRecord, FeedbackWriter
 
 
 def _load_file(path: Path) -> list[Problem]:
@@ -71,12 +62,14 @@ def load_problems(
     return problems[:limit] if limit else problems
 
 
+# collect keeps its cheaper 512-token default (DeepSeek-Prover-V1.5 samples up to 2048)
+COLLECT_SAMPLING = Sampling(max_new_tokens=512)
+
+
 @dataclass(frozen=True)
 class CollectConfig:
     samples_per_problem: int = 4
-    temperature: float = 1.0
-    top_p: float = 0.95
-    max_new_tokens: int = 512
+    sampling: Sampling = COLLECT_SAMPLING
     seed: int = 0
     problems_per_batch: int = 8  # problems per policy+checker round
     timeout_s: float | None = 60.0
@@ -87,8 +80,7 @@ class CollectConfig:
             raise ValueError("samples_per_problem must be >= 1")
         if self.problems_per_batch < 1:
             raise ValueError("problems_per_batch must be >= 1")
-        if self.temperature < 0:
-            raise ValueError("temperature must be >= 0")
+        object.__setattr__(self, "sampling", Sampling.coerce(self.sampling, COLLECT_SAMPLING))
 
 
 @dataclass
@@ -144,21 +136,16 @@ def collect(
             for j in missing:
                 by_index.setdefault(j, []).append(p)
         for j, ps in sorted(by_index.items()):
-            params = SamplingParams(
-                n=1,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                max_new_tokens=config.max_new_tokens,
-                seed=config.seed + j,
-            )
-            outs = policy.generate([task_of(p) for p in ps], params)
+            params = config.sampling.params(n=1, seed=config.seed + j)
+            # sample j is its own attempt: a `mixture` prompt alternates modes over j
+            outs = policy.generate([replace(p.task(), run=j) for p in ps], params)
             for p, comps in zip(ps, outs, strict=True):
                 c = comps[0]
                 reqs.append(
                     CheckRequest(
                         formal_statement=p.formal_statement,
                         proof=c.text,
-                        header=p.header or None,
+                        header=p.header,
                         header_trusted=True,  # from the benchmark/problem file
                         id=f"{p.id}#{j}",
                         want_steps=config.want_steps,
@@ -213,63 +200,15 @@ PROGRESS_FILE = "collect_done.jsonl"
 def _mark_done(writer: FeedbackWriter, ctxs: Sequence[RequestContext]) -> None:
     """Remember the settled sample indices, including duplicates (same proof as an earlier
     sample: no record of their own), so a resumed run does not draw them again."""
-    if ctxs:
-        append_locked(
-            writer.out_dir / PROGRESS_FILE,
-            "".join(
-                json.dumps({"problem_id": c.problem_id, "sample_index": c.sample_index}) + "\n"
-                for c in ctxs
-            ),
-        )
+    JsonlStore(writer.out_dir / PROGRESS_FILE).append(
+        {"problem_id": c.problem_id, "sample_index": c.sample_index} for c in ctxs
+    )
 
 
 def load_done(writer: FeedbackWriter) -> None:
     """Merge the progress file into `writer.done` (torn and invalid lines ignored)."""
-    path = writer.out_dir / PROGRESS_FILE
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # torn tail
-            try:
-                d = json.loads(line)
-                writer.done.setdefault(str(d["problem_id"]), set()).add(int(d["sample_index"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-
-
-class GuardedChecker:
-    """Wraps a Checker so that a request whose pre-Lean soundness screen raises (a checker bug,
-    e.g. on unusual Unicode digits such as `²` in random model output) gets an ERROR verdict
-    instead of failing the whole batch.  Everything else goes to the inner checker unchanged."""
-
-    def __init__(self, inner: Checker) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.guarded = 0
-
-    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
-        from prover.lean.soundness import screen_proof
-
-        results: list[CheckResult | None] = [None] * len(requests)
-        ok: list[int] = []
-        for i, req in enumerate(requests):
-            try:
-                screen_proof(req.proof, req.allow_native_decide)
-            except Exception as exc:  # noqa: BLE001 - any crash of the screen is a checker bug
-                self.guarded += 1
-                results[i] = CheckResult(
-                    verdict=Verdict.ERROR,
-                    reason=f"soundness screen crashed: {type(exc).__name__}: {exc}",
-                    backend=self.name,
-                )
-            else:
-                ok.append(i)
-        if ok:
-            for i, res in zip(ok, self.inner.check([requests[i] for i in ok]), strict=True):
-                results[i] = res
-        return [r for r in results if r is not None]
-
-    def close(self) -> None:
-        self.inner.close()
+    for d in JsonlStore(writer.out_dir / PROGRESS_FILE).read():
+        try:
+            writer.done.setdefault(str(d["problem_id"]), set()).add(int(d["sample_index"]))
+        except (KeyError, TypeError, ValueError):
+            continue

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from prover.errors import UsageError
-from prover.rl.records import KINDS, FeedbackRecord, load_records, rows_to_parquet
+from prover.lean.wrappers import KINDS
+from prover.rl.records import FeedbackRecord, load_records, rows_to_parquet
 
 FORMATS = ("grpo", "sft", "dpo", "error-fix", "verl")
 DEFAULT_KINDS = ("sample",)
@@ -62,8 +63,10 @@ def _prompt(rec: FeedbackRecord) -> str:
     from prover.policy.base import ProofTask
     from prover.policy.prompts import v1_prompt
 
+    # a record checked under the backend's default header (None) gets a prompt without one:
+    # which header that was depends on the backend
     task = ProofTask(formal_statement=rec.formal_statement, header=rec.header or "")
-    return v1_prompt(task, default_header=rec.header or "").text
+    return v1_prompt(task).text
 
 
 def _completion(rec: FeedbackRecord) -> str:

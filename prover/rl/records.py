@@ -34,45 +34,36 @@
     lean_version      str    Lean version reported by the backend ("" if unknown)
     timestamp         float  Unix time the record was written
 
-`FeedbackWriter` appends records crash-safely (flush + fsync per batch; a torn last line left by
-kill -9 is cut off) under an exclusive `fcntl.flock`, so several processes can append to one
-file, and deduplicates by (formal_statement, proof) across restarts and processes.  A `timeout`
+`FeedbackWriter` appends records through a `prover.jsonl.JsonlStore` (flush + fsync per batch; a
+torn last line left by kill -9 is cut off; an exclusive flock, so several processes can append to
+one file) and deduplicates by (formal_statement, proof) across restarts and processes.  A `timeout`
 or `error` verdict says nothing about the proof, so it does not count for deduplication: the pair
 is checked and written again when it comes up again, and `load_records` keeps the later record.
-`RecordingChecker` wraps any Checker so every verification is recorded; searches attach what the
-checker cannot know (problem id, prompt, completion, sampling, sample index, kind) through
-`check_with_context`.
+A `prover.lean.wrappers.RecordingChecker` with a FeedbackWriter as its sink records every
+verification; searches attach what the checker cannot know (problem id, prompt, completion,
+sampling, sample index, kind) as a `RequestContext` through `check_with_context`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
+from prover.jsonl import JsonlStore, LockedJsonl
+from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.wrappers import RequestContext, check_kind
 
 RECORDS_FILE = "records.jsonl"
 SAMPLING_KEYS = ("n", "temperature", "top_p", "max_new_tokens", "seed")
-KINDS = ("sample", "tactic", "precheck", "final")
 # verdicts that say nothing about the proof (the check did not finish): never deduplicated
 TRANSIENT = frozenset({Verdict.TIMEOUT.value, Verdict.ERROR.value})
 _VERDICTS = {v.value for v in Verdict}
-_SORRY_ONLY = re.compile(r"\s*(?:by\s+)?sorry\s*")
-
-
-def _check_kind(owner: str, kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"{owner}.kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
 def normalize_sampling(sampling: Any) -> dict[str, Any]:
@@ -129,7 +120,7 @@ class FeedbackRecord:
             raise ValueError(
                 f"FeedbackRecord.verdict must be one of {sorted(_VERDICTS)}, got {self.verdict!r}"
             )
-        _check_kind("FeedbackRecord", self.kind)
+        check_kind("FeedbackRecord", self.kind)
         for name in ("problem_id", "formal_statement", "proof", "prompt", "completion", "prefix"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"FeedbackRecord.{name} must be a string")
@@ -194,71 +185,12 @@ class FeedbackRecord:
         )
 
 
-@dataclass(frozen=True)
-class RequestContext:
-    """What the checker does not know about a request: where the proof came from (see the module
-    docstring for `kind`)."""
-
-    problem_id: str = ""
-    prompt: str = ""
-    completion: str | None = None  # None: the proof itself
-    prefix: str = ""
-    policy: str = ""
-    sampling: Any = None  # SamplingParams, a mapping, or None
-    sample_index: int = -1
-    source: str = ""
-    kind: str = "sample"
-
-    def __post_init__(self) -> None:
-        _check_kind("RequestContext", self.kind)
-        if self.sample_index < -1:
-            raise ValueError(f"RequestContext.sample_index must be >= -1, got {self.sample_index}")
-
-
-@contextlib.contextmanager
-def _flocked(f: BinaryIO) -> Iterator[None]:
-    """Hold an exclusive flock on `f` (held by one process at a time, across processes)."""
-    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+def _parse(obj: Any) -> FeedbackRecord | None:
+    if not isinstance(obj, Mapping):
+        return None
     try:
-        yield
-    finally:
-        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _complete_tail(path: Path, start: int) -> bytes:
-    """The complete lines of `path` from byte `start` on.  A partial last line (a writer killed
-    in the middle of a line, e.g. by kill -9) is cut off the file; call this only under the flock,
-    when no live writer is between two bytes of a line."""
-    with path.open("rb+") as f:
-        f.seek(start)
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            data = data[: data.rfind(b"\n") + 1]
-            f.truncate(start + len(data))
-            f.flush()
-            os.fsync(f.fileno())
-    return data
-
-
-def append_locked(path: Path, text: str) -> None:
-    """Append whole lines to `path` under the flock (torn tail cut first), flush + fsync."""
-    with path.open("ab") as f, _flocked(f):
-        size = path.stat().st_size
-        if size:
-            with path.open("rb") as r:
-                r.seek(size - 1)
-                torn = r.read(1) != b"\n"
-            if torn:
-                _complete_tail(path, 0)
-        f.write(text.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _parse(line: str) -> FeedbackRecord | None:
-    try:
-        return FeedbackRecord.from_json(json.loads(line))
-    except (json.JSONDecodeError, TypeError, ValueError):
+        return FeedbackRecord.from_json(obj)
+    except (TypeError, ValueError):
         return None
 
 
@@ -268,15 +200,10 @@ def read_records(path: str | Path) -> Iterator[FeedbackRecord]:
     p = Path(path)
     if p.is_dir():
         p = p / RECORDS_FILE
-    if not p.exists():
-        return
-    with p.open(encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # torn tail
-            rec = _parse(line)
-            if rec is not None:
-                yield rec
+    for obj in JsonlStore(p).read():
+        rec = _parse(obj)
+        if rec is not None:
+            yield rec
 
 
 def load_records(path: str | Path) -> list[FeedbackRecord]:
@@ -305,20 +232,19 @@ class FeedbackWriter:
         self._lock = threading.Lock()
         self._keys: set[str] = set()
         self.done: dict[str, set[int]] = {}
+        self._store = JsonlStore(self.path)
         self._pos = 0  # bytes of the file already read (a line boundary)
-        self._f = self.path.open("ab")
-        with self._lock, _flocked(self._f):
-            self._sync()
+        self._closed = False
+        with self._lock, self._store.locked() as f:
+            self._sync(f)
         self.written = 0
         self.skipped = 0
 
-    def _sync(self) -> None:
+    def _sync(self, f: LockedJsonl) -> None:
         """Note the records appended since the last look (by this or another process)."""
-        data = _complete_tail(self.path, self._pos)
-        self._pos += len(data)
-        # split on "\n" only: JSON keeps other line separators (U+2028, ...) unescaped
-        for line in data.decode("utf-8", errors="replace").split("\n")[:-1]:
-            rec = _parse(line)
+        objs, self._pos = f.read_from(self._pos)
+        for obj in objs:
+            rec = _parse(obj)
             if rec is not None:
                 self._note(rec)
 
@@ -341,119 +267,41 @@ class FeedbackWriter:
         """Append the records whose (statement, proof) has no settled record yet; flush + fsync
         once.  Returns how many were written."""
         with self._lock:
-            if self._f.closed:
+            if self._closed:
                 raise ValueError(f"FeedbackWriter for {self.path} is closed")
-            with _flocked(self._f):
-                self._sync()
-                lines = []
+            with self._store.locked() as f:
+                self._sync(f)
+                rows = []
                 for rec in records:
                     if rec.key in self._keys:
                         self.skipped += 1
                         continue
                     self._note(rec)
-                    lines.append(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
-                if lines:
-                    payload = "".join(lines).encode("utf-8")
-                    self._f.write(payload)
-                    self._f.flush()
-                    os.fsync(self._f.fileno())
-                    self._pos += len(payload)
-                    self.written += len(lines)
-            return len(lines)
+                    rows.append(rec.to_json())
+                self._pos = f.write(rows)
+                self.written += len(rows)
+            return len(rows)
+
+    def record(
+        self, checked: Sequence[tuple[CheckRequest, CheckResult, RequestContext]], backend: str
+    ) -> None:
+        """The `RecordSink` side of `RecordingChecker`: one record per verification."""
+        recs = []
+        for req, res, ctx in checked:
+            rec = FeedbackRecord.from_check(req, res, ctx)
+            rec.backend = rec.backend or backend
+            recs.append(rec)
+        self.write(recs)
 
     def close(self) -> None:
         with self._lock:
-            if not self._f.closed:
-                self._f.close()
+            self._closed = True
 
     def __enter__(self) -> FeedbackWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class RecordingChecker:
-    """A Checker that records every verification into a FeedbackWriter.
-
-    `check_with_context(requests, contexts)` attaches a context per request (searches do this
-    through the module-level `check_with_context`); `policy` and `source` left empty in a context
-    are taken from the checker's default `context`.  Contexts can also be registered ahead with
-    `set_context(request, ctx)` (consumed by the next check of an equal request).  A request
-    checked with no context gets the default context, as kind `precheck` when its proof is just
-    `sorry` (a statement check, e.g. `prove` checking that its statements elaborate)."""
-
-    def __init__(
-        self, inner: Checker, writer: FeedbackWriter, context: RequestContext | None = None
-    ) -> None:
-        self.inner = inner
-        self.writer = writer
-        self.context = context or RequestContext()
-        self.name = inner.name
-        self._side: dict[CheckRequest, list[RequestContext]] = {}
-        self._lock = threading.Lock()
-
-    def set_context(self, request: CheckRequest, context: RequestContext) -> None:
-        with self._lock:
-            self._side.setdefault(request, []).append(context)
-
-    def _pop(self, request: CheckRequest) -> RequestContext | None:
-        queue = self._side.get(request)
-        if not queue:
-            return None
-        ctx = queue.pop(0)
-        if not queue:
-            del self._side[request]
-        return ctx
-
-    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
-        with self._lock:
-            contexts = [self._pop(r) for r in requests]
-        return self.check_with_context(requests, contexts)
-
-    def _context(self, request: CheckRequest, ctx: RequestContext | None) -> RequestContext:
-        if ctx is None:
-            if _SORRY_ONLY.fullmatch(request.proof):
-                return replace(self.context, kind="precheck")
-            return self.context
-        return replace(
-            ctx,
-            policy=ctx.policy or self.context.policy,
-            source=ctx.source or self.context.source,
-        )
-
-    def check_with_context(
-        self,
-        requests: Sequence[CheckRequest],
-        contexts: Sequence[RequestContext | None],
-    ) -> list[CheckResult]:
-        if len(contexts) != len(requests):
-            raise ValueError(f"{len(requests)} requests but {len(contexts)} contexts")
-        results = self.inner.check(requests)
-        recs = []
-        for req, res, ctx in zip(requests, results, contexts, strict=True):
-            rec = FeedbackRecord.from_check(req, res, self._context(req, ctx))
-            if not rec.backend:
-                rec.backend = self.name
-            recs.append(rec)
-        self.writer.write(recs)
-        return results
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def check_with_context(
-    checker: Checker,
-    requests: Sequence[CheckRequest],
-    contexts: Sequence[RequestContext | None],
-) -> list[CheckResult]:
-    """`checker.check(requests)`; a checker that records (RecordingChecker) gets the contexts."""
-    attach = getattr(checker, "check_with_context", None)
-    if attach is None:
-        return checker.check(requests)
-    results: list[CheckResult] = attach(requests, contexts)
-    return results
 
 
 def to_parquet(directory: str | Path, out: str | Path | None = None) -> Path:

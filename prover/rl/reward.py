@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from prover.lean.types import Checker, CheckRequest, Verdict
+from prover.lean.wrappers import RequestContext
 from prover.policy.prompts import FENCE, cut_at_fence, v2_extract_proof
-from prover.rl.records import FeedbackRecord, FeedbackWriter, RequestContext
+from prover.rl.records import FeedbackRecord, FeedbackWriter
 
 
 def _text(completion: Any) -> str:

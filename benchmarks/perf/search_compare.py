@@ -1,6 +1,6 @@
 """RMaxTS vs whole-proof sampling vs one-shot automation on miniF2F-core, at equal budget.
 
-    python -m benchmarks.search_compare [--split valid] [--samples 16] [--concurrency 4]
+    python -m benchmarks.perf.search_compare [--split valid] [--samples 16] [--concurrency 4]
 
 Every method uses the `automation` policy and the embedded Lean.  Budget accounting is the
 same for all: one policy sample = one verification.  Sampling and RMaxTS both get `--samples`
@@ -27,7 +27,7 @@ from search.rmaxts import RMaxTS, RMaxTSConfig
 
 
 def _solved(
-    checker: Checker, stmts: list[str], proofs: list[str], headers: list[str]
+    checker: Checker, stmts: list[str], proofs: list[str], headers: list[str | None]
 ) -> list[bool]:
     reqs = [  # headers from the benchmark file: trusted
         CheckRequest(s, p, h or None, header_trusted=True)

@@ -1,6 +1,6 @@
 """The Lean checker's figures, each against its target (embedded backend by default).
 
-    python -m benchmarks.verifier [--n 128] [--workers 1] [--backend embedded] [--skip-cli]
+    python -m benchmarks.perf.verifier [--n 128] [--workers 1] [--backend embedded] [--skip-cli]
 
 1. Start-up: one fresh checker process (`CheckerProcess` on the backend's launcher) from spawn
    to ready, then its first check (which also builds the header's base state); its peak

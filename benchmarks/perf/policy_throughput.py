@@ -1,6 +1,6 @@
 """HFPolicy generation throughput on CPU with the tiny local model.
 
-    python -m benchmarks.policy_throughput [--tasks 16] [--n 4] [--batch-size 16] [--max-new 64]
+    python -m benchmarks.perf.policy_throughput [--tasks 16] [--n 4] [--batch-size 16] [--max-new 64]
 
 Builds the tiny random-weight model (prover.policy.tiny) in a temporary directory, generates for
 miniF2F prompts (non-CoT) and prints tokens/s, prompts/s, the batch size and the core count.
@@ -23,7 +23,7 @@ DATA = REPO.parent / "shared" / "data"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.policy_throughput")
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.perf.policy_throughput")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--tasks", type=int, default=16)
     ap.add_argument("--n", type=int, default=4)

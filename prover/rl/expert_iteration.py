@@ -1,6 +1,6 @@
 """Expert iteration on the tiny random-weight model, with real Lean verdicts.
 
-    python -m benchmarks.expert_iteration --rounds 2 --samples 4
+    python -m prover.rl.expert_iteration --rounds 2 --samples 4
 
 Each round: sample `--samples` whole proofs per problem (miniF2F-core valid by default) with
 HFPolicy, verify them with the embedded Lean checker in one batch (recorded to
@@ -113,6 +113,7 @@ def finetune(
 def sample_round(
     model_dir: Path, problems: Sequence[Any], checker: Any, out_dir: Path, args: argparse.Namespace
 ) -> tuple[float, list[Any]]:
+    from prover.policy.base import Sampling
     from prover.policy.hf import HFPolicy
     from prover.rl.collect import CollectConfig, collect
     from prover.rl.records import FeedbackWriter, load_records
@@ -120,8 +121,7 @@ def sample_round(
     policy = HFPolicy(str(model_dir), device="cpu", batch_size=16)
     cfg = CollectConfig(
         samples_per_problem=args.samples,
-        temperature=args.temperature,
-        max_new_tokens=args.max_new_tokens,
+        sampling=Sampling(temperature=args.temperature, max_new_tokens=args.max_new_tokens),
         seed=args.seed,
         problems_per_batch=len(problems),
         timeout_s=args.timeout,
@@ -145,8 +145,7 @@ def expert_round(
     from prover.rl.records import FeedbackWriter, load_records
 
     cfg = CollectConfig(
-        samples_per_problem=args.samples,
-        temperature=1.0,
+        samples_per_problem=args.samples,  # collect's default sampling: temperature 1
         seed=args.seed,
         problems_per_batch=len(problems),
         timeout_s=args.timeout,
@@ -158,7 +157,7 @@ def expert_round(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.expert_iteration", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m prover.rl.expert_iteration", description=__doc__)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--samples", type=int, default=8, help="samples per problem per round")
     ap.add_argument("--limit", type=int, default=60, help="number of problems (60: all valid)")
@@ -194,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from prover.policy.base import ProofTask
     from prover.policy.prompts import FENCE, PromptBuilder, PromptConfig, load_few_shot
     from prover.policy.tiny import build_tiny_model
-    from prover.rl.collect import GuardedChecker, load_problems, task_of
+    from prover.rl.collect import load_problems
 
     work = args.work or Path(tempfile.mkdtemp(prefix="expert_iteration_"))
     problems = load_problems(args.benchmark, args.split, args.limit, args.data_dir)
@@ -229,8 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"tiny model: {model_dir}  problems: {len(problems)} ({args.benchmark} {args.split})  "
         f"headers: {sorted({p.header or '<core>' for p in problems})[:2]}"
     )
-    # GuardedChecker: a crash of the pre-Lean screen on one odd sample must not end the run
-    checker = GuardedChecker(make_checker(args.backend, timeout_s=args.timeout))
+    checker = make_checker(args.backend, timeout_s=args.timeout)
     report: list[dict[str, Any]] = []
     kept: dict[tuple[str, str], tuple[str, str]] = {}  # (statement, proof) -> (prompt, completion)
     expert_kept: dict[tuple[str, str], tuple[str, str]] = {}
@@ -270,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     prob = by_statement.get(rec.formal_statement)
                     if rec.proved and prob is not None:
                         expert_kept[(rec.formal_statement, rec.proof)] = (
-                            prompt_of(task_of(prob)),
+                            prompt_of(prob.task()),
                             rec.completion.rstrip("\n") + "\n" + FENCE,
                         )
                 expert_solved = len({rec.formal_statement for rec in erecs if rec.proved})
@@ -304,10 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.append(row)
     finally:
         checker.close()
-    print(
-        f"total {time.monotonic() - t0:.1f}s; work dir {work}; samples whose soundness screen "
-        f"crashed (counted as not proved): {checker.guarded}"
-    )
+    print(f"total {time.monotonic() - t0:.1f}s; work dir {work}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

@@ -1,0 +1,184 @@
+"""Reports of eval run directories: `summary.json`, `report.md` and `pass_curve.png` of one run
+(`write_outputs`), and a side-by-side comparison of several (`compare_runs`, `prover report`).
+Reads the files `benchmarks.results` describes."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.datasets import Problem
+from benchmarks.results import RESULTS, EvalConfig, read_results
+from prover.errors import UsageError
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for k successes out of n (0, 0 when n == 0)."""
+    if n == 0:
+        return (0.0, 0.0)
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k} n={n}")
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def summarize(
+    records: Sequence[Problem], results: dict[str, dict[str, Any]], config: EvalConfig
+) -> dict[str, Any]:
+    rows = [results[r.id] for r in records if r.id in results]
+    n, k = len(rows), sum(1 for x in rows if x.get("solved"))
+    lo, hi = wilson_interval(k, n)
+    by_split: dict[str, dict[str, int]] = {}
+    for x in rows:
+        s = by_split.setdefault(str(x.get("split", "")), {"problems": 0, "solved": 0})
+        s["problems"] += 1
+        s["solved"] += int(bool(x.get("solved")))
+    return {
+        "problems": n,
+        "solved": k,
+        "pass_rate": k / n if n else 0.0,
+        "wilson95": [lo, hi],
+        "missing": len(records) - n,
+        "errors": sum(1 for x in rows if x.get("error")),
+        "by_split": by_split,
+        "samples_total": sum(int(x.get("samples", 0)) for x in rows),
+        "wall_s_total": round(sum(float(x.get("wall_s", 0.0)) for x in rows), 3),
+        "verifier_s_total": round(sum(float(x.get("verifier_s", 0.0)) for x in rows), 3),
+        "config": config.to_json(),
+        "ids": [r.id for r in records if r.id in results],
+    }
+
+
+def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown report: totals, configuration, per-problem table, failures."""
+    cfg = summary["config"]
+    lo, hi = summary["wilson95"]
+    lines = [
+        f"# Evaluation: {cfg.get('benchmark') or 'custom'} {cfg.get('split') or ''}".rstrip(),
+        "",
+        "| problems | solved | pass rate | 95% Wilson CI | samples | wall s |",
+        "|---:|---:|---:|---|---:|---:|",
+        f"| {summary['problems']} | {summary['solved']} | {100 * summary['pass_rate']:.1f}% | "
+        f"{100 * lo:.1f}% – {100 * hi:.1f}% | {summary['samples_total']} | "
+        f"{summary['wall_s_total']:.1f} |",
+        "",
+        "## Configuration",
+        "",
+    ]
+    lines += [f"- {k}: `{v}`" for k, v in cfg.items() if v not in ("", {}, None)]
+    lines += [
+        "",
+        "## Problems",
+        "",
+        "| problem | split | solved | samples | found at | wall s |",
+        "|---|---|:-:|---:|---:|---:|",
+    ]
+    for x in rows:
+        fa = x.get("found_at")
+        lines.append(
+            f"| {x['name']} | {x.get('split', '')} | {'✓' if x.get('solved') else '✗'} | "
+            f"{x.get('samples', 0)} | {'' if fa is None else fa} | {x.get('wall_s', 0.0):.1f} |"
+        )
+    failures = [x for x in rows if not x.get("solved")]
+    if failures:
+        lines += ["", "## Failures", ""]
+        for x in failures:
+            why = " ".join(str(x.get("failure") or "no proof found").split())
+            lines.append(f"- `{x['name']}`: {why[:300]}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_pass_curve(rows: Sequence[dict[str, Any]], budget_total: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    found = sorted(int(x["found_at"]) for x in rows if x.get("solved") and x.get("found_at"))
+    xs = list(range(0, max([budget_total, *found]) + 1))
+    ys, j = [], 0
+    for x in xs:
+        while j < len(found) and found[j] <= x:
+            j += 1
+        ys.append(j)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.step(xs, ys, where="post")
+    ax.set_xlabel("samples")
+    ax.set_ylabel(f"problems solved (of {len(rows)})")
+    ax.set_title("solved vs samples")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_outputs(out: Path, records: Sequence[Problem], config: EvalConfig) -> dict[str, Any]:
+    results = read_results(out)
+    summary = summarize(records, results, config)
+    rows = [results[r.id] for r in records if r.id in results]
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(render_report(summary, rows), encoding="utf-8")
+    plot_pass_curve(rows, config.budget.total, out / "pass_curve.png")
+    return summary
+
+
+def run_rows(out_dir: Path | str) -> dict[str, dict[str, Any]]:
+    """The rows `summary.json` of `out_dir` counts: the latest line of each of its problems
+    (every problem of `results.jsonl` when there is no summary yet, e.g. after a kill)."""
+    d = Path(out_dir)
+    res = read_results(d)
+    try:
+        ids = json.loads((d / "summary.json").read_text(encoding="utf-8"))["ids"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return res
+    return {i: res[i] for i in ids if i in res}
+
+
+def compare_runs(dirs: Sequence[Path | str]) -> str:
+    """Side-by-side pass rates of several eval directories and the problems they disagree on;
+    each directory counts as its `summary.json` does (latest line per problem)."""
+    runs = []
+    for d in dirs:
+        d = Path(d)
+        res = run_rows(d)
+        if not res:
+            raise UsageError(f"{d} has no {RESULTS} with results")
+        runs.append((str(d), res))
+    head = ["run", "problems", "solved", "pass rate", "95% CI"]
+    table = []
+    for d, res in runs:
+        n, k = len(res), sum(1 for x in res.values() if x.get("solved"))
+        lo, hi = wilson_interval(k, n)
+        pr = f"{100 * k / n:.1f}%" if n else "-"
+        table.append([d, str(n), str(k), pr, f"{100 * lo:.1f}–{100 * hi:.1f}%"])
+    out = [_fmt_table(head, table)]
+    ids = sorted({i for _, res in runs for i in res})
+    diffs = []
+    for i in ids:
+        marks = []
+        for _, res in runs:
+            x = res.get(i)
+            marks.append("-" if x is None else ("✓" if x.get("solved") else "✗"))
+        if len({m for m in marks if m != "-"}) > 1 or ("-" in marks and len(set(marks)) > 1):
+            diffs.append([i, *marks])
+    out.append("")
+    if diffs:
+        out.append(f"{len(diffs)} problems differ (✓ solved, ✗ failed, - not run):")
+        out.append(_fmt_table(["problem", *[f"#{j + 1}" for j in range(len(runs))]], diffs))
+    else:
+        out.append("no per-problem differences")
+    return "\n".join(out) + "\n"
+
+
+def _fmt_table(head: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
+    fmt = "  ".join(f"{{:{w}}}" for w in widths)
+    return "\n".join(
+        [fmt.format(*head), fmt.format(*["-" * w for w in widths])] + [fmt.format(*r) for r in rows]
+    )
