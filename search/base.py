@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from prover.lean.types import Checker
+from prover.lean.types import Checker, CheckRequest, CheckResult
+from prover.lean.wrappers import RequestContext, check_with_context, uncached
 from prover.policy.base import Policy, ProofTask
 
 
@@ -67,3 +69,25 @@ class Search(Protocol):
         seed: int = 0,
         checkpoint_dir: Path | None = None,
     ) -> SearchResult: ...
+
+
+def reverify(checker: Checker, claims: Sequence[tuple[ProofTask, str, int]]) -> list[CheckResult]:
+    """Check claimed proofs `(task, proof, sample index)` again, from scratch: past every result
+    cache (`uncached`), to Lean, recorded as kind `final`.  Every search calls this before it
+    reports a proof; a proof whose re-check is not `proved` is not a proof."""
+    if not claims:
+        return []
+    return check_with_context(
+        uncached(checker),
+        [
+            CheckRequest(
+                task.formal_statement,
+                proof,
+                task.header,
+                id=f"{task.name}:final",
+                header_trusted=True,  # the task's header: a benchmark or user file
+            )
+            for task, proof, _ in claims
+        ],
+        [RequestContext(task.name, sample_index=index, kind="final") for task, _, index in claims],
+    )

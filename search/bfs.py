@@ -20,9 +20,9 @@ from pathlib import Path
 
 from prover.lean.syntax import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
-from prover.lean.wrappers import RequestContext, check_with_context, uncached
+from prover.lean.wrappers import RequestContext, check_with_context
 from prover.policy.base import Completion, Policy, ProofTask, Sampling, derive_seed
-from search.base import Budget, SearchResult
+from search.base import Budget, SearchResult, reverify
 from search.truncate import NO_GOALS, cut_position
 
 logger = logging.getLogger(__name__)
@@ -191,19 +191,7 @@ class BestFirstSearch:
         )
 
     def _reverify(self, task: ProofTask, proof: str, checker: Checker, index: int) -> bool:
-        (res,) = check_with_context(
-            uncached(checker),  # a fresh check: past the result cache, to Lean
-            [
-                CheckRequest(
-                    task.formal_statement,
-                    proof,
-                    task.header,
-                    id=f"{task.name}:final",
-                    header_trusted=True,
-                )
-            ],
-            [RequestContext(task.name, sample_index=index, kind="final")],
-        )
+        (res,) = reverify(checker, [(task, proof, index)])
         return res.verdict is Verdict.PROVED
 
     def _stats(

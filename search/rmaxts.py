@@ -60,7 +60,7 @@ from typing import Any
 
 from prover.lean.syntax import first_sorry
 from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict, sorry_probe
-from prover.lean.wrappers import RequestContext, check_with_context, uncached
+from prover.lean.wrappers import RequestContext, check_with_context
 from prover.policy.base import (
     Completion,
     Policy,
@@ -70,7 +70,7 @@ from prover.policy.base import (
     derive_seed,
 )
 from prover.policy.prompts import PromptTooLongError
-from search.base import Budget, SearchResult
+from search.base import Budget, SearchResult, reverify
 from search.tree import (
     Node,
     SearchTree,
@@ -557,21 +557,7 @@ class RMaxTS:
         if not jobs:
             return set()
         v0 = time.perf_counter()
-        results = check_with_context(
-            uncached(checker),  # a fresh check: past the result cache, to Lean
-            [
-                CheckRequest(
-                    j.task.formal_statement,
-                    j.proof,
-                    j.task.header,
-                    id=f"{j.task.name}:final",
-                    header_trusted=True,
-                    want_steps=False,
-                )
-                for j in jobs
-            ],
-            [RequestContext(j.task.name, sample_index=j.index, kind="final") for j in jobs],
-        )
+        results = reverify(checker, [(j.task, j.proof, j.index) for j in jobs])
         dv = time.perf_counter() - v0
         ok = set()
         for j, res in zip(jobs, results, strict=True):

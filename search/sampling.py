@@ -16,9 +16,9 @@ from pathlib import Path
 
 from prover.lean.syntax import first_sorry
 from prover.lean.types import Checker, CheckRequest, Verdict
-from prover.lean.wrappers import RequestContext, check_with_context, uncached
+from prover.lean.wrappers import RequestContext, check_with_context
 from prover.policy.base import Policy, ProofTask, Sampling, derive_seed
-from search.base import Budget, SearchResult
+from search.base import Budget, SearchResult, reverify
 
 logger = logging.getLogger(__name__)
 
@@ -105,19 +105,7 @@ class SamplingSearch:
                     if res.verdict is not Verdict.PROVED or first_sorry(pr) is not None:
                         continue
                     v0 = time.perf_counter()
-                    (again,) = check_with_context(
-                        uncached(checker),  # a fresh check: past the result cache, to Lean
-                        [
-                            CheckRequest(
-                                task.formal_statement,
-                                pr,
-                                task.header,
-                                id=f"{task.name}:final",
-                                header_trusted=True,
-                            )
-                        ],
-                        [RequestContext(task.name, sample_index=used - 1, kind="final")],
-                    )
+                    (again,) = reverify(checker, [(task, pr, used - 1)])
                     ver_s += time.perf_counter() - v0
                     if again.verdict is not Verdict.PROVED:
                         logger.warning("sample %s: proof failed re-verification", task.name)

@@ -144,21 +144,10 @@ class HFPolicy:
         model: str,
         *,
         prompt: PromptConfig | Mapping[str, Any] | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_size: int = 16,
-        max_context_tokens: int | None = None,
-        trust_remote_code: bool = False,
+        **options: Any,
     ) -> None:
-        self.config = HFConfig(
-            model=str(model),
-            prompt=as_prompt_config(prompt),
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            max_context_tokens=max_context_tokens,
-            trust_remote_code=trust_remote_code,
-        )
+        """`options` are `HFConfig` fields (device, dtype, batch_size, ...)."""
+        self.config = HFConfig(model=str(model), prompt=as_prompt_config(prompt), **options)
         self.spec = f"hf:{self.config.model}"
 
         import torch

@@ -143,30 +143,16 @@ class OpenAIPolicy:
         *,
         prompt: PromptConfig | Mapping[str, Any] | None = None,
         api_key: str | None = None,
-        timeout: float = 120.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        max_concurrency: int = 8,
-        requests_per_second: float | None = None,
-        max_context_tokens: int | None = None,
         count_tokens: Callable[[str], int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        **options: Any,
     ) -> None:
+        """`options` are `OpenAIConfig` fields (timeout, max_retries, max_concurrency, ...)."""
         self.sleep = sleep  # waits between retries and for the rate limit (tests pass a fake)
         self.config = OpenAIConfig(
-            base_url=base_url.rstrip("/"),
-            model=model,
-            prompt=as_prompt_config(prompt),
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            max_concurrency=max_concurrency,
-            requests_per_second=requests_per_second,
-            max_context_tokens=max_context_tokens,
+            base_url=base_url.rstrip("/"), model=model, prompt=as_prompt_config(prompt), **options
         )
-        if (max_context_tokens is None) != (count_tokens is None):
+        if (self.config.max_context_tokens is None) != (count_tokens is None):
             raise ValueError(
                 "OpenAIPolicy: pass both max_context_tokens and count_tokens to check prompt "
                 "length locally, or neither (the server then rejects prompts that are too long)"

@@ -90,23 +90,10 @@ class VLLMPolicy:
         model: str,
         *,
         prompt: PromptConfig | Mapping[str, Any] | None = None,
-        tensor_parallel_size: int = 1,
-        gpu_memory_utilization: float = 0.9,
-        max_model_len: int | None = None,
-        dtype: str = "auto",
-        seed: int = 0,
-        trust_remote_code: bool = False,
+        **options: Any,
     ) -> None:
-        self.config = VLLMConfig(
-            model=str(model),
-            prompt=as_prompt_config(prompt),
-            tensor_parallel_size=tensor_parallel_size,
-            gpu_memory_utilization=gpu_memory_utilization,
-            max_model_len=max_model_len,
-            dtype=dtype,
-            seed=seed,
-            trust_remote_code=trust_remote_code,
-        )
+        """`options` are `VLLMConfig` fields (tensor_parallel_size, max_model_len, ...)."""
+        self.config = VLLMConfig(model=str(model), prompt=as_prompt_config(prompt), **options)
         self.spec = f"vllm:{self.config.model}"
         try:
             import vllm
