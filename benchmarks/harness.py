@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from benchmarks.budget import Meter, checker_versions
 from benchmarks.datasets import Problem
 from benchmarks.report import write_outputs
 from benchmarks.results import EvalConfig, ProblemResult, read_results, results_store, write_config
@@ -30,6 +31,10 @@ from prover.lean.types import Checker, CheckRequest, LeanInfraError
 from prover.lean.wrappers import bare
 from prover.policy.base import Policy
 from search.base import Budget, Search, SearchResult
+
+if TYPE_CHECKING:
+    from benchmarks.distributed import RayConfig, TaskEnv
+    from prover.jsonl import JsonlStore
 
 
 class _Progress:
@@ -78,13 +83,19 @@ def _solve_one(
     search: Search,
     policy: Policy,
     checker: Checker,
-    verifier: Checker,
+    verifier: Checker | None,
     budget: Budget,
     seed: int,
     tree_dir: Path | None = None,
 ) -> ProblemResult:
+    """`verifier` None: the caller re-verifies a solved result (`reverify`, under Ray)."""
     t0 = time.monotonic()
     task = rec.task()  # named by the unique id: recorded feedback and checkpoints are keyed by it
+    # budget accounting (benchmarks.budget): everything the search and the re-check spend
+    meter = Meter()
+    checker = meter.checker(checker)
+    verifier = meter.checker(verifier) if verifier is not None else None
+    policy = meter.policy(policy)
     try:
         res: SearchResult = search.run(
             task, policy, checker, budget, seed=seed, checkpoint_dir=tree_dir
@@ -93,6 +104,17 @@ def _solve_one(
         raise
     except Exception as exc:  # a bug or a policy failure costs this problem, not the run
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        if meter.statement_error:  # Lean's answer, not a failure to retry
+            return ProblemResult(
+                rec.id,
+                rec.name,
+                rec.split,
+                False,
+                wall_s=time.monotonic() - t0,
+                failure=meter.statement_error,
+                statement_error=meter.statement_error,
+                **meter.fields(),
+            )
         return ProblemResult(
             rec.id,
             rec.name,
@@ -101,10 +123,11 @@ def _solve_one(
             wall_s=time.monotonic() - t0,
             failure=f"error: {tb}",
             error=tb,
+            **meter.fields(),
         )
     solved, proof, failure = res.solved, res.proof, res.failure
     verifier_s = res.verifier_s
-    if solved:
+    if solved and verifier is not None:
         check = verifier.check(
             [
                 CheckRequest(
@@ -121,6 +144,12 @@ def _solve_one(
             solved = False
             err = check.first_error.text if check.first_error else (check.reason or "")
             failure = f"re-verification failed ({check.verdict.value}): {err}".strip()
+    outcome = "proved" if solved else "not_proved"
+    if not solved and meter.statement_error:
+        outcome, failure = "statement_error", meter.statement_error
+    elif not solved and meter.modulo is not None:  # Lean: proved modulo a `sorry` header lemma
+        outcome, failure = "proved_modulo", meter.modulo[1]
+        proof = meter.modulo[0]
     if not solved and not proof:
         proof = res.best_partial
     return ProblemResult(
@@ -134,6 +163,9 @@ def _solve_one(
         verifier_s=verifier_s,
         found_at=res.found_at if solved else None,
         failure="" if solved else failure,
+        outcome=outcome,
+        statement_error=meter.statement_error or "",
+        **meter.fields(),
     )
 
 
@@ -148,6 +180,7 @@ def run_eval(
     tree_dir: Path | None = None,
     quiet: bool = False,
     stream: TextIO | None = None,
+    ray: RayConfig | None = None,
 ) -> dict[str, Any]:
     """Evaluate `records` as `config` says; returns the summary (also written to
     `out_dir/summary.json`).
@@ -156,7 +189,7 @@ def run_eval(
     checker's name); otherwise they are built from `config.backend`, `config.policy` and
     `config.search` + `config.search_options`, and closed at the end.  `tree_dir`: where RMaxTS
     checkpoints its trees; `quiet`: one line per problem on `stream` (default stderr) instead of
-    a progress bar."""
+    a progress bar.  `ray`: run the problems as Ray tasks (`_run_on_ray`)."""
     stream = stream if stream is not None else sys.stderr
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,6 +214,14 @@ def run_eval(
                 search = get_search(config.search, **config.search_options)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+        if ray is not None:  # problems are Ray tasks; this process alone writes the results
+            progress = _Progress(len(records), len(records) - len(todo), prev_solved, quiet, stream)
+            progress.draw()
+            versions = _run_on_ray(
+                todo, config, ray, search, policy, checker, tree_dir, store, progress
+            )
+            progress.close()
+            return write_outputs(out, records, config, versions=versions)
         if todo and policy is None:
             from prover.lean import resolve_backend
             from prover.policy import load_policy
@@ -220,7 +261,86 @@ def run_eval(
                 for fut in as_completed([pool.submit(one, rec) for rec in todo]):
                     fut.result()
         progress.close()
+        versions = checker_versions(checker) if checker is not None else None
     finally:
         for obj in own:
             obj.close()
-    return write_outputs(out, records, config)
+    return write_outputs(out, records, config, versions=versions)
+
+
+# ----------------------------------------------------------------------------- Ray (--ray)
+
+
+def reverify(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult:
+    """`r` (a search that ran elsewhere, `verifier=None`) with its claimed proof re-checked by
+    `verifier` from scratch, as `_solve_one` re-checks: the re-check's Lean time is counted in the
+    result's budget, and a proof it does not prove is not a proof."""
+    if not r.solved:
+        return r
+    check = verifier.check(
+        [
+            CheckRequest(
+                rec.formal_statement, r.proof, header=rec.header, id=rec.id, header_trusted=True
+            )
+        ]
+    )[0]
+    spent = replace(
+        r,
+        verifier_s=r.verifier_s + check.time_s,
+        verifications=r.verifications + int(not check.cached),
+        lean_cpu_s=r.lean_cpu_s + check.cpu_s,
+        lean_wall_s=r.lean_wall_s + check.time_s,
+    )
+    if check.proved:
+        return spent
+    err = check.first_error.text if check.first_error else (check.reason or "")
+    failure = f"re-verification failed ({check.verdict.value}): {err}".strip()
+    outcome = "statement_error" if r.statement_error else "not_proved"
+    return replace(
+        spent,
+        solved=False,
+        found_at=None,
+        outcome=outcome,
+        failure=r.statement_error if r.statement_error else failure,
+    )
+
+
+def _ray_solve(
+    rec: Problem, env: TaskEnv, search: Search, config: EvalConfig, tree_dir: Path | None
+) -> ProblemResult:
+    """One problem, in a Ray task: the search with the task's policy and the checker actors."""
+    return _solve_one(
+        rec, search, env.policy(), env.checker(), None, config.budget, config.seed, tree_dir
+    )
+
+
+def _run_on_ray(
+    todo: Sequence[Problem],
+    config: EvalConfig,
+    ray: RayConfig,
+    search: Search,
+    policy: Policy | None,
+    checker: Checker | None,
+    tree_dir: Path | None,
+    store: JsonlStore,
+    progress: _Progress,
+) -> dict[str, str] | None:
+    """`run_eval` under Ray (benchmarks.distributed): a task per problem; the re-verification of
+    every solved proof and the line in results.jsonl happen here, as each task finishes.
+    `checker`: a picklable checker the actors hold (tests); default: `config.backend`'s Lean."""
+    if not todo:
+        return None
+    from benchmarks.distributed import RaySession, task_env
+
+    factory = (lambda: checker) if checker is not None else None
+    with RaySession(ray, backend=config.backend, checker_factory=factory) as session:
+        source = session.policy_source(
+            config.policy, config.policy_options, session.info["name"], policy=policy
+        )
+        env = task_env(session, source)
+        verifier = session.checker()  # the actors' Lean, no cache: from scratch
+        for rec, r in session.map_unordered(_ray_solve, todo, env, search, config, tree_dir):
+            r = reverify(rec, r, verifier)
+            store.append([r.to_json()])  # whole line, fsynced
+            progress.update(r)
+        return session.versions()

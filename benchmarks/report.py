@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.datasets import Problem
-from benchmarks.results import RESULTS, EvalConfig, read_results
+from benchmarks.results import OUTCOMES, RESULTS, EvalConfig, read_results
 from prover.errors import UsageError
 
 
@@ -28,8 +28,35 @@ def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+BUDGET_KEYS = ("samples", "verifications", "tokens_in", "tokens_out", "lean_cpu_s", "wall_s")
+
+
+def outcome_of(row: Mapping[str, Any]) -> str:
+    """A results line's outcome (lines written before outcomes existed: from solved/error)."""
+    out = row.get("outcome")
+    if out:
+        return str(out)
+    return "proved" if row.get("solved") else "error" if row.get("error") else "not_proved"
+
+
+def budget_totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Totals of the budget columns; tokens are None when no line counted any (no tokenizer)."""
+    out: dict[str, Any] = {}
+    for key in BUDGET_KEYS:
+        vals = [x.get(key) for x in rows]
+        if key.startswith("tokens") and all(v is None for v in vals):
+            out[key] = None
+            continue
+        total = sum(float(v or 0) for v in vals)
+        out[key] = round(total, 3) if key.endswith("_s") else int(total)
+    return out
+
+
 def summarize(
-    records: Sequence[Problem], results: dict[str, dict[str, Any]], config: EvalConfig
+    records: Sequence[Problem],
+    results: dict[str, dict[str, Any]],
+    config: EvalConfig,
+    versions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     rows = [results[r.id] for r in records if r.id in results]
     n, k = len(rows), sum(1 for x in rows if x.get("solved"))
@@ -50,6 +77,9 @@ def summarize(
         "samples_total": sum(int(x.get("samples", 0)) for x in rows),
         "wall_s_total": round(sum(float(x.get("wall_s", 0.0)) for x in rows), 3),
         "verifier_s_total": round(sum(float(x.get("verifier_s", 0.0)) for x in rows), 3),
+        "outcomes": {o: sum(1 for x in rows if outcome_of(x) == o) for o in OUTCOMES},
+        "budget": budget_totals(rows),
+        "versions": dict(versions or {}),
         "config": config.to_json(),
         "ids": [r.id for r in records if r.id in results],
     }
@@ -59,31 +89,46 @@ def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> st
     """Markdown report: totals, configuration, per-problem table, failures."""
     cfg = summary["config"]
     lo, hi = summary["wilson95"]
+    b = summary.get("budget") or budget_totals(rows)
+    oc = summary.get("outcomes") or {}
     lines = [
         f"# Evaluation: {cfg.get('benchmark') or 'custom'} {cfg.get('split') or ''}".rstrip(),
         "",
-        "| problems | solved | pass rate | 95% Wilson CI | samples | wall s |",
-        "|---:|---:|---:|---|---:|---:|",
+        "| problems | solved | pass rate | 95% Wilson CI | samples | verifications | tokens in "
+        "| tokens out | Lean CPU s | wall s |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
         f"| {summary['problems']} | {summary['solved']} | {100 * summary['pass_rate']:.1f}% | "
         f"{100 * lo:.1f}% – {100 * hi:.1f}% | {summary['samples_total']} | "
-        f"{summary['wall_s_total']:.1f} |",
+        f"{b.get('verifications', 0)} | {_tok(b.get('tokens_in'))} | {_tok(b.get('tokens_out'))} | "
+        f"{float(b.get('lean_cpu_s') or 0):.1f} | {summary['wall_s_total']:.1f} |",
+        "",
+        "Outcomes: "
+        + ", ".join(f"{o.replace('_', ' ')} {oc.get(o, 0)}" for o in OUTCOMES)
+        + " (proved modulo: Lean proved it from a header declaration proved by `sorry`; "
+        "statement error: the statement does not elaborate, counted apart from not proved).",
         "",
         "## Configuration",
         "",
     ]
     lines += [f"- {k}: `{v}`" for k, v in cfg.items() if v not in ("", {}, None)]
+    for k, v in (summary.get("versions") or {}).items():
+        lines.append(f"- checked with {k}: `{v}`")
     lines += [
         "",
         "## Problems",
         "",
-        "| problem | split | solved | samples | found at | wall s |",
-        "|---|---|:-:|---:|---:|---:|",
+        "| problem | split | solved | outcome | samples | found at | verifications | tokens in "
+        "| tokens out | Lean CPU s | wall s |",
+        "|---|---|:-:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for x in rows:
         fa = x.get("found_at")
         lines.append(
             f"| {x['name']} | {x.get('split', '')} | {'✓' if x.get('solved') else '✗'} | "
-            f"{x.get('samples', 0)} | {'' if fa is None else fa} | {x.get('wall_s', 0.0):.1f} |"
+            f"{outcome_of(x)} | {x.get('samples', 0)} | {'' if fa is None else fa} | "
+            f"{x.get('verifications', 0)} | {_tok(x.get('tokens_in'))} | "
+            f"{_tok(x.get('tokens_out'))} | {float(x.get('lean_cpu_s') or 0):.2f} | "
+            f"{x.get('wall_s', 0.0):.1f} |"
         )
     failures = [x for x in rows if not x.get("solved")]
     if failures:
@@ -94,7 +139,31 @@ def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> st
     return "\n".join(lines) + "\n"
 
 
+def _tok(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def solved_at(
+    rows: Sequence[Mapping[str, Any]], samples: float | None = None, cpu_s: float | None = None
+) -> int:
+    """Problems solved within a per-problem budget: a proof found at or before sample
+    `samples`, and/or with at most `cpu_s` Lean CPU-seconds spent on the problem."""
+    n = 0
+    for x in rows:
+        if not x.get("solved"):
+            continue
+        if samples is not None and int(x.get("found_at") or x.get("samples") or 0) > samples:
+            continue
+        if cpu_s is not None and float(x.get("lean_cpu_s") or 0.0) > cpu_s:
+            continue
+        n += 1
+    return n
+
+
 def plot_pass_curve(rows: Sequence[dict[str, Any]], budget_total: int, path: Path) -> None:
+    """Two panels: problems solved against the per-problem sample budget (a proof found at
+    sample <= k), and against the per-problem Lean CPU-seconds (a solved problem counts from
+    the Lean CPU time its search and re-check took)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -107,20 +176,48 @@ def plot_pass_curve(rows: Sequence[dict[str, Any]], budget_total: int, path: Pat
         while j < len(found) and found[j] <= x:
             j += 1
         ys.append(j)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    cpu = sorted(float(x.get("lean_cpu_s") or 0.0) for x in rows if x.get("solved"))
+    cpu_max = max([float(x.get("lean_cpu_s") or 0.0) for x in rows] + [1e-3])
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax.step(xs, ys, where="post")
-    ax.set_xlabel("samples")
+    ax.set_xlabel("samples per problem")
     ax.set_ylabel(f"problems solved (of {len(rows)})")
     ax.set_title("solved vs samples")
     ax.grid(alpha=0.3)
+    cx = [0.0, *cpu, cpu_max]
+    cy = [0, *range(1, len(cpu) + 1), len(cpu)]
+    ax2.step(cx, cy, where="post", color="tab:orange")
+    ax2.set_xlabel("Lean CPU-seconds per problem")
+    ax2.set_ylabel(f"problems solved (of {len(rows)})")
+    ax2.set_title("solved vs Lean CPU-seconds")
+    ax2.set_ylim(ax.get_ylim())
+    ax2.grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    for a in (ax, ax2):
+        a.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def write_outputs(out: Path, records: Sequence[Problem], config: EvalConfig) -> dict[str, Any]:
+def write_outputs(
+    out: Path,
+    records: Sequence[Problem],
+    config: EvalConfig,
+    versions: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """summary.json, report.md, pass_curve.png of `out`.  `versions` (backend, Lean, Mathlib
+    the run checked with) is kept from the previous summary when not given (a resumed run that
+    had nothing left to check)."""
     results = read_results(out)
-    summary = summarize(records, results, config)
+    if versions is None:
+        try:
+            prev = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+            versions = prev.get("versions") or None
+        except (OSError, json.JSONDecodeError, AttributeError):
+            versions = None
+    summary = summarize(records, results, config, versions)
     rows = [results[r.id] for r in records if r.id in results]
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     (out / "report.md").write_text(render_report(summary, rows), encoding="utf-8")
@@ -150,14 +247,57 @@ def compare_runs(dirs: Sequence[Path | str]) -> str:
         if not res:
             raise UsageError(f"{d} has no {RESULTS} with results")
         runs.append((str(d), res))
-    head = ["run", "problems", "solved", "pass rate", "95% CI"]
+    # equal budget: the per-problem budget every run reached (its largest samples / Lean CPU-s
+    # spent on one problem), and what each run solved within it
+    k_eq = min(
+        max((int(x.get("samples") or 0) for x in res.values()), default=0) for _, res in runs
+    )
+    c_eq = min(
+        max((float(x.get("lean_cpu_s") or 0.0) for x in res.values()), default=0.0)
+        for _, res in runs
+    )
+    head = [
+        "run",
+        "problems",
+        "solved",
+        "pass rate",
+        "95% CI",
+        f"solved@{k_eq} samples",
+        f"solved@{c_eq:.1f} CPU-s",
+        "samples",
+        "verifications",
+        "tokens in/out",
+        "Lean CPU s",
+        "wall s",
+    ]
     table = []
     for d, res in runs:
-        n, k = len(res), sum(1 for x in res.values() if x.get("solved"))
+        rows = list(res.values())
+        n, k = len(res), sum(1 for x in rows if x.get("solved"))
         lo, hi = wilson_interval(k, n)
         pr = f"{100 * k / n:.1f}%" if n else "-"
-        table.append([d, str(n), str(k), pr, f"{100 * lo:.1f}–{100 * hi:.1f}%"])
+        b = budget_totals(rows)
+        table.append(
+            [
+                d,
+                str(n),
+                str(k),
+                pr,
+                f"{100 * lo:.1f}–{100 * hi:.1f}%",
+                str(solved_at(rows, samples=k_eq)),
+                str(solved_at(rows, cpu_s=c_eq)),
+                str(b["samples"]),
+                str(b["verifications"]),
+                f"{_tok(b['tokens_in'])}/{_tok(b['tokens_out'])}",
+                f"{b['lean_cpu_s']:.1f}",
+                f"{b['wall_s']:.1f}",
+            ]
+        )
     out = [_fmt_table(head, table)]
+    out.append(
+        f"equal budget: solved within {k_eq} samples and within {c_eq:.1f} Lean CPU-seconds per "
+        "problem (the largest per-problem spend every run reached)"
+    )
     ids = sorted({i for _, res in runs for i in res})
     diffs = []
     for i in ids:

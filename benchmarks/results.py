@@ -18,7 +18,9 @@ from search.base import Budget
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
 # config.json fields a resumed run must agree on (`workers` and `backend` may change)
-RESUME_KEYS = ("benchmark", "split", "policy", "search", "budget", "seed", "extra")
+RESUME_KEYS = ("benchmark", "split", "variant", "policy", "search", "budget", "seed", "extra")
+# ProblemResult.outcome: what Lean said of the problem in the end
+OUTCOMES = ("proved", "proved_modulo", "not_proved", "statement_error", "error")
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,30 @@ class ProblemResult:
     found_at: int | None = None  # 1-based global sample index of the proof
     failure: str = ""
     error: str = ""  # the search raised this: not finished, retried on resume
+    # budget (benchmarks.budget): Lean verifications (cache hits apart), Lean CPU and wall
+    # seconds of them, policy tokens in/out (None: the policy has no tokenizer)
+    verifications: int = 0
+    cache_hits: int = 0
+    lean_cpu_s: float = 0.0
+    lean_wall_s: float = 0.0
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    # "" means: derived from solved/error (lines written before outcomes existed)
+    outcome: str = ""
+    statement_error: str = ""  # the statement does not elaborate: Lean's message
 
     def __post_init__(self) -> None:
+        if not self.outcome:
+            derived = "proved" if self.solved else "error" if self.error else "not_proved"
+            if self.statement_error:
+                derived = "statement_error"
+            object.__setattr__(self, "outcome", derived)
+        if self.outcome not in OUTCOMES:
+            raise ValueError(
+                f"ProblemResult.outcome must be one of {OUTCOMES}, got {self.outcome!r}"
+            )
+        if (self.outcome == "proved") != self.solved:
+            raise ValueError(f"ProblemResult: outcome {self.outcome!r} but solved={self.solved}")
         if self.samples < 0:
             raise ValueError(f"ProblemResult.samples must be >= 0, got {self.samples}")
         if self.solved and self.found_at is not None and self.found_at < 1:
@@ -47,6 +71,8 @@ class ProblemResult:
         d = asdict(self)
         d["wall_s"] = round(self.wall_s, 3)
         d["verifier_s"] = round(self.verifier_s, 3)
+        d["lean_cpu_s"] = round(self.lean_cpu_s, 3)
+        d["lean_wall_s"] = round(self.lean_wall_s, 3)
         return d
 
 
@@ -65,6 +91,7 @@ class EvalConfig:
     workers: int = 1
     benchmark: str = ""
     split: str = ""
+    variant: str = ""  # the benchmark's variant (e.g. with-solutions); "" for a file
     backend: str = "auto"
     search_options: Mapping[str, Any] = field(default_factory=dict)
     policy_options: Mapping[str, Any] = field(default_factory=dict)
@@ -100,6 +127,7 @@ class EvalConfig:
             "workers": self.workers,
             "benchmark": self.benchmark,
             "split": self.split,
+            **({"variant": self.variant} if self.variant else {}),
             "backend": self.backend,
             "extra": extra,
         }
@@ -115,7 +143,11 @@ def write_config(out_dir: Path, config: EvalConfig) -> None:
             old = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             old = {}
-        diff = [k for k in RESUME_KEYS if k in old and old[k] != new[k]]
+        diff = [
+            k
+            for k in RESUME_KEYS
+            if (k in old or k == "variant") and old.get(k, "") != new.get(k, "")
+        ]
         if diff:
             what = ", ".join(f"{k} {old[k]!r} -> {new[k]!r}" for k in diff)
             raise UsageError(

@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "prover.commands.export",
     "prover.commands.tree",
     "prover.commands.lean",
+    "prover.commands.serve",
 )
 
 

@@ -1,4 +1,5 @@
-"""Proof search strategies behind one `Search` interface: RMaxTS, whole-proof sampling, best-first."""
+"""Proof search strategies behind one `Search` interface: RMaxTS, whole-proof sampling, best-first,
+subgoal decomposition."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from search.base import Budget, Search, SearchResult
 
 __all__ = ["Budget", "Search", "SearchResult", "SEARCH_NAMES", "config_class", "get_search"]
 
-SEARCH_NAMES = ("rmaxts", "sample", "bfs")
+SEARCH_NAMES = ("rmaxts", "sample", "bfs", "decompose")
 
 
 def config_class(name: str) -> type:
-    """The config dataclass of a search ("rmaxts", "sample", "bfs")."""
+    """The config dataclass of a search ("rmaxts", "sample", "bfs", "decompose")."""
     if name == "rmaxts":
         from search.rmaxts import RMaxTSConfig
 
@@ -25,12 +26,16 @@ def config_class(name: str) -> type:
         from search.bfs import BFSConfig
 
         return BFSConfig
+    if name == "decompose":
+        from search.decompose import DecomposeConfig
+
+        return DecomposeConfig
     raise ValueError(f"unknown search {name!r}; choose one of {', '.join(SEARCH_NAMES)}")
 
 
 def get_search(name: str, **config: Any) -> Search:
-    """A search by name ("rmaxts", "sample", "bfs"); `config` are its config dataclass fields
-    (`sampling` may be a `prover.policy.base.Sampling` or a mapping of its fields)."""
+    """A search by name ("rmaxts", "sample", "bfs", "decompose"); `config` are its config
+    dataclass fields (`sampling` may be a `prover.policy.base.Sampling` or a mapping of its fields)."""
     cfg = config_class(name)(**config)
     if name == "rmaxts":
         from search.rmaxts import RMaxTS
@@ -40,6 +45,10 @@ def get_search(name: str, **config: Any) -> Search:
         from search.sampling import SamplingSearch
 
         return SamplingSearch(cfg)
+    if name == "decompose":
+        from search.decompose import DecomposeSearch
+
+        return DecomposeSearch(cfg)
     from search.bfs import BestFirstSearch
 
     return BestFirstSearch(cfg)

@@ -5,6 +5,10 @@ Each sample is one complete proof attempt from the empty prefix and costs one ve
 (one `policy.generate` call with `n = batch_size`, one batched `checker.check`); a run stops at the
 first proof, which counts only after a fresh re-verification, and `found_at` is its 1-based global
 sample index.  Completions containing `sorry`/`admit` never count.
+
+With `--fix-rounds K` (Goedel-Prover-V2's self-correction, `search/correction.py`) each failed
+sample of a batch is sent back with Lean's feedback up to K times before the next batch; every
+correction is one sample of the budget.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from prover.lean.syntax import first_sorry
 from prover.lean.types import Checker, CheckRequest, Verdict
 from prover.lean.wrappers import RequestContext, check_with_context
-from prover.policy.base import Policy, ProofTask, Sampling, derive_seed
+from prover.policy.base import Policy, ProofTask, Sampling, SamplingParams, derive_seed
+from prover.policy.correction import Correction
 from search.base import Budget, SearchResult, reverify
+from search.correction import Attempt, run_chain
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +39,20 @@ class SamplingConfig:
         default=32, metadata={"help": "samples per policy call and per batched Lean check"}
     )
     sampling: Sampling = field(default=Sampling(), metadata={"help": "sampling knobs"})
+    correction: Correction = field(
+        default=Correction(), metadata={"help": "self-correction knobs (--fix-rounds, ...)"}
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sampling", Sampling.coerce(self.sampling, Sampling()))
+        object.__setattr__(self, "correction", Correction.coerce(self.correction))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+def fix_params(sampling: Sampling, key: tuple[object, ...], round_: int) -> SamplingParams:
+    """Sampling parameters of one correction round (n=1, its own derived seed)."""
+    return sampling.params(n=1, seed=derive_seed(*key, round_))
 
 
 class SamplingSearch:
@@ -60,6 +76,7 @@ class SamplingSearch:
         t0 = time.perf_counter()
         gen_s = ver_s = 0.0
         used, last_error, batches = 0, "", 0
+        fixing = cfg.correction.fix_rounds > 0
         for run in range(budget.runs):
             root = ProofTask(
                 formal_statement=task.formal_statement,
@@ -85,6 +102,7 @@ class SamplingSearch:
                         task.header,
                         id=f"{task.name}:{used + i}",
                         header_trusted=True,  # the task's header: a benchmark/user file
+                        want_steps=fixing and cfg.correction.fix_format == "goal-state",
                     )
                     for i, pr in enumerate(proofs)
                 ]
@@ -97,12 +115,14 @@ class SamplingSearch:
                 v0 = time.perf_counter()
                 results = check_with_context(checker, reqs, ctxs) if reqs else []
                 ver_s += time.perf_counter() - v0
-                for pr, res in zip(proofs, results, strict=True):
+                failed: list[Attempt] = []
+                for comp, pr, res in zip(outs, proofs, results, strict=False):
                     used += 1
                     in_run += 1
                     if res.first_error is not None:
                         last_error = res.first_error.text
                     if res.verdict is not Verdict.PROVED or first_sorry(pr) is not None:
+                        failed.append(Attempt(comp, pr, res))
                         continue
                     v0 = time.perf_counter()
                     (again,) = reverify(checker, [(task, pr, used - 1)])
@@ -125,6 +145,41 @@ class SamplingSearch:
                 if len(outs) < n:  # a policy that under-delivers must not loop forever
                     used += n - len(outs)
                     in_run += n - len(outs)
+                for att in failed if fixing else []:  # self-correction chains, budget permitting
+                    if in_run >= budget.samples:
+                        break
+                    v0 = time.perf_counter()
+                    out = run_chain(
+                        root,
+                        att,
+                        policy,
+                        checker,
+                        cfg.correction,
+                        partial(fix_params, cfg.sampling, ("fix", seed, run, used)),
+                        used,
+                        budget.samples - in_run,
+                        task.header or "",
+                    )
+                    ver_s += time.perf_counter() - v0
+                    used += out.used
+                    in_run += out.used
+                    last_error = out.last_error or last_error
+                    if out.proof is None or first_sorry(out.proof) is not None:
+                        continue
+                    (again,) = reverify(checker, [(task, out.proof, out.index)])
+                    if again.verdict is not Verdict.PROVED:
+                        continue
+                    wall = time.perf_counter() - t0
+                    return SearchResult(
+                        solved=True,
+                        proof=out.proof,
+                        samples_used=used,
+                        found_at=out.index + 1,
+                        run_index=run,
+                        wall_s=wall,
+                        verifier_s=ver_s,
+                        stats=self._stats(used, gen_s, ver_s, wall),
+                    )
         wall = time.perf_counter() - t0
         return SearchResult(
             solved=False,

@@ -248,12 +248,18 @@ def _policy_config(kind: str, kwargs: dict[str, Any]) -> Any:
 
 
 def test_every_config_field_is_an_option_or_exempt() -> None:
-    groups = [*O.SEARCH_GROUPS.values(), *O.POLICY_GROUPS.values(), O.SAMPLING, O.PROMPT]
+    groups = [
+        *O.SEARCH_GROUPS.values(),
+        *O.POLICY_GROUPS.values(),
+        O.SAMPLING,
+        O.PROMPT,
+        O.CORRECTION,
+    ]
     for g in groups:
         cls = g.cls()
         names = {o.name for o in O.options_of(g)}  # TypeError for a field without help
         for f in dataclasses.fields(cls):
-            nested = f.name in ("sampling", "prompt")
+            nested = f.name in ("sampling", "prompt", "correction")
             assert f.name in names or nested or (cls.__name__, f.name) in NOT_OPTIONS, (
                 f"{cls.__name__}.{f.name} has no command-line option"
             )

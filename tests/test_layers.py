@@ -1,7 +1,7 @@
 """The dependency rule of the packages, as data, checked on every module's imports (top-level and
 the lazy ones inside functions alike):
 
-    base (prover.errors, prover.jsonl)  <-  prover.lean  <-  prover.policy  <-  search
+    base (prover.errors, prover.jsonl)  <-  prover.lean  <-  prover.service  <-  prover.policy  <-  search
         <-  benchmarks (datasets, harness, reports)  <-  prover.rl  <-  prover.commands, prover.cli
         <-  benchmarks.perf (timing scripts; nothing imports them)
 
@@ -22,6 +22,7 @@ PACKAGES = ("prover", "search", "benchmarks")
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("prover.errors", "prover.jsonl")),
     ("lean", ("prover.lean",)),
+    ("service", ("prover.service",)),
     ("policy", ("prover.policy",)),
     ("search", ("search",)),
     ("benchmarks", ("benchmarks",)),

@@ -138,7 +138,9 @@ def test_found_proof_is_rechecked_past_cache_and_recorder(
     assert main(argv) == (0 if solved else 1)
     out = json.loads(capsys.readouterr().out)
     assert out["solved"] is solved
-    assert [c.proof for c in honest.calls] == ["\n  sorry", proof]  # pre-check, then re-check
+    # pre-check, then the re-check (past the stale cache); polishing / the verified partial
+    # proof check after that, on the bare checker too
+    assert [c.proof for c in honest.calls][:2] == ["\n  sorry", proof]
     if not solved:
         assert out["failure"].startswith("re-verification failed (failed)")
 
@@ -152,3 +154,47 @@ def test_bad_policy_is_refused_before_lean_starts(
     monkeypatch.setattr("prover.lean.make_checker", no_lean)
     assert main(["prove", "--statement", STATEMENT, "--policy", "foo:bar"]) == 2
     assert "unknown policy spec 'foo:bar'" in capsys.readouterr().err
+
+
+class OneProofPolicy:
+    """A scripted policy: every completion is GOOD."""
+
+    spec = "scripted"
+
+    def generate(self, tasks, params):  # type: ignore[no-untyped-def]
+        from prover.policy.base import Completion
+
+        return [[Completion(GOOD) for _ in range(params.n)] for _ in tasks]
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_statement_reaches_lean_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`prove`'s pre-check and RMaxTS's root-goal probe are the same request, so the statement is
+    elaborated once: the second probe is answered by the result cache."""
+
+    class Honest(HonestChecker):  # the search indents the completion its own way
+        def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+            self.calls.extend(requests)
+            return [
+                CheckResult(
+                    Verdict.INCOMPLETE
+                    if "sorry" in r.proof
+                    else Verdict.PROVED
+                    if GOOD.strip() in r.proof
+                    else Verdict.FAILED
+                )
+                for r in requests
+            ]
+
+    honest = Honest()
+    monkeypatch.setattr("prover.lean.make_checker", lambda backend: CachedChecker(honest))
+    monkeypatch.setattr("prover.policy.load_policy", lambda spec, **kw: OneProofPolicy())
+    argv = ["prove", "--statement", STATEMENT, "--budget", "1x2", "--concurrency", "1", "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["solved"]
+    probes = [c for c in honest.calls if "sorry" in c.proof]
+    assert len(probes) == 1, [c.proof for c in honest.calls]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from prover.commands import options
 from prover.errors import UsageError
@@ -49,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     options.add_sampling_options(p, COLLECT_SAMPLING)
     options.add_policy_options(p)
+    from prover.commands.serve import add_checker_option
+
+    add_checker_option(p)
+    options.add_ray_options(p)
     p.set_defaults(func=run)
 
 
@@ -75,15 +80,22 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    ray = options.build_ray(args)
+    if ray is not None and args.checker:
+        raise UsageError("--ray: the checkers are Ray actors; --checker does not apply")
     problems = load_problems(args.benchmark, args.split, args.limit, args.data_dir)
+    if ray is not None:  # the policy is built in the tasks, Lean runs in the checker actors
+        return _run_on_ray(args, problems, config, policy_options, ray)
 
-    from prover.lean import make_checker, resolve_backend
+    from prover.lean import resolve_backend
     from prover.policy import load_policy
     from prover.rl.records import FeedbackWriter, to_parquet
 
     policy = load_policy(args.policy, lean_backend=resolve_backend(args.backend), **policy_options)
     try:
-        checker = make_checker(args.backend, timeout_s=args.timeout)
+        from prover.service import open_checker
+
+        checker = open_checker(args.checker, args.backend, timeout_s=args.timeout)
         try:
             with FeedbackWriter(args.out) as writer:
                 summary = collect(
@@ -98,6 +110,29 @@ def run(args: argparse.Namespace) -> int:
             checker.close()
     finally:
         policy.close()
+    return _report(args, summary)
+
+
+def _run_on_ray(
+    args: argparse.Namespace, problems: list, config: Any, policy_options: dict, ray: Any
+) -> int:
+    from prover.rl.collect import RayCollect, collect
+    from prover.rl.records import FeedbackWriter
+
+    with FeedbackWriter(args.out) as writer:
+        summary = collect(
+            problems,
+            None,
+            None,
+            writer,
+            config,
+            progress=lambda m: print(m, file=sys.stderr),
+            ray=RayCollect(ray, args.policy, policy_options, args.backend),
+        )
+    return _report(args, summary)
+
+
+def _report(args: argparse.Namespace, summary: Any) -> int:
     print(f"collect: {summary}", file=sys.stderr)
     print(f"records: {args.out / 'records.jsonl'}", file=sys.stderr)
     try:

@@ -32,12 +32,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"one of {', '.join(BENCHMARKS)}, or a PATH.jsonl in DeepSeek-Prover-V1.5's format "
         "(fields name, split, formal_statement; optional informal_prefix, goal, header)",
     )
-    p.add_argument("--split", required=True, help="valid or test (a PATH.jsonl: any of its splits)")
+    p.add_argument(
+        "--split",
+        required=True,
+        help="valid or test (single-split benchmarks: test; a PATH.jsonl: any of its splits)",
+    )
+    p.add_argument(
+        "--variant",
+        help="benchmark variant: plain or with-solutions (putnambench, combibench; default "
+        "with-solutions: answers inlined)",
+    )
+    p.add_argument(
+        "--list-benchmarks",
+        action=_ListBenchmarks,
+        help="list the named benchmarks (count, upstream pin, license, caveats) and exit",
+    )
     p.add_argument("--limit", type=int, help="only the first N problems of the split")
     p.add_argument("--names", nargs="+", help="only these problem names (or ids)")
     p.add_argument("--policy", default="automation", help="policy spec (default: automation)")
     p.add_argument(
-        "--search", help=f"rmaxts, sample or bfs (default: {DEFAULT_SEARCH}, or the preset's)"
+        "--search",
+        help=f"rmaxts, sample, bfs or decompose (default: {DEFAULT_SEARCH}, or the preset's)",
     )
     p.add_argument(
         "--budget",
@@ -51,7 +66,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
     add_run_options(p)
+    from prover.commands.serve import add_checker_option
+
+    add_checker_option(p)
+    from prover.commands.options import add_ray_options
+
+    add_ray_options(p)
     p.set_defaults(func=run)
+
+
+class _ListBenchmarks(argparse.Action):
+    def __init__(self, option_strings: Any, dest: str, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: Any, ns: argparse.Namespace, values: Any, opt: Any = None) -> None:
+        from benchmarks.datasets import benchmarks_text
+
+        print(benchmarks_text())
+        parser.exit(0)
+
+
+def _warn_versions(benchmark: str, backend: str) -> None:
+    """Warn when the benchmark's upstream Lean pin differs from the backend's (no Lean start)."""
+    from benchmarks.datasets import version_warning
+    from prover.lean import resolve_backend
+
+    try:
+        name = resolve_backend(backend)
+    except UsageError:
+        return  # no backend installed: the run itself says so
+    if name == "embedded":
+        from prover.lean.toolchain import EMBEDDED_LEAN_VERSION as version
+    else:
+        from prover.lean.toolchain import native_toolchain
+
+        version = native_toolchain().lean_version()
+    warning = version_warning(benchmark, name, version)
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,8 +120,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be >= 1")
     # the budget, policy spec, search and policy options (UsageError for a bad one)
     opts = resolve_run(args)
+    from prover.commands.options import build_ray
 
-    benchmark, records = load_records(args.benchmark, args.split, args.data_dir)
+    ray = build_ray(args)
+    if ray is not None and (args.checker or args.record):
+        raise UsageError("--ray: the checkers are Ray actors; --checker and --record do not apply")
+
+    if args.variant is not None and args.benchmark not in BENCHMARKS:
+        raise UsageError("--variant applies to a named benchmark, not a PATH.jsonl")
+    benchmark, records = load_records(args.benchmark, args.split, args.data_dir, args.variant)
+    if benchmark in BENCHMARKS and not getattr(args, "checker", None):
+        _warn_versions(benchmark, args.backend)
     if args.names:
         wanted = set(args.names)
         records = [r for r in records if r.name in wanted or r.id in wanted]
@@ -81,18 +142,22 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         raise UsageError("no problems selected")
     checker = None
+    if args.checker:  # a running `prover serve`
+        from prover.service import open_checker
+
+        checker = open_checker(args.checker)
     if args.record:
-        from prover.lean import make_checker
         from prover.lean.wrappers import RecordingChecker, RequestContext
         from prover.rl.records import FeedbackWriter
+        from prover.service import open_checker
 
         checker = RecordingChecker(
-            make_checker(args.backend),
+            checker or open_checker(None, args.backend),
             FeedbackWriter(args.record),
             RequestContext(policy=args.policy, source=f"eval:{benchmark}/{args.split}"),
         )
     try:
-        summary = _run(args, benchmark, records, checker, opts)
+        summary = _run(args, benchmark, records, checker, opts, ray)
     finally:
         if checker is not None:
             checker.close()
@@ -107,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_records(
-    benchmark: str, split: str, data_dir: Path | None = None
+    benchmark: str, split: str, data_dir: Path | None = None, variant: str | None = None
 ) -> tuple[str, list[Problem]]:
     """(name stored in the run's config, problems of `split`) of a named benchmark or of a
     DeepSeek-Prover-format PATH.jsonl.  A file's ids are `<stem>/<name>`, or `<stem>/<split>/<line
@@ -115,7 +180,7 @@ def load_records(
     from benchmarks.datasets import load_benchmark, load_jsonl
 
     if benchmark in BENCHMARKS:
-        return benchmark, load_benchmark(benchmark, split, data_dir)
+        return benchmark, load_benchmark(benchmark, split, data_dir, variant=variant)
     path = Path(benchmark)
     if not path.is_file():
         why = "is not a file" if path.exists() else "does not exist"
@@ -137,6 +202,7 @@ def _run(
     records: list[Problem],
     checker: Any,
     opts: RunOptions,
+    ray: Any = None,
 ) -> dict:
     from benchmarks.harness import run_eval
     from benchmarks.results import EvalConfig
@@ -149,6 +215,7 @@ def _run(
         workers=args.workers,
         benchmark=benchmark,
         split=args.split,
+        variant=records[0].variant if records else "",
         backend=args.backend,
         search_options=opts.search.options,
         policy_options=opts.policy.options,
@@ -161,4 +228,5 @@ def _run(
         search=opts.search.search,
         tree_dir=args.tree_dir,
         quiet=args.quiet,
+        ray=ray,
     )

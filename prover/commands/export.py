@@ -18,11 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
             "corrected_proof}; these rows also have problem_id, formal_statement, header, prefix.  "
             "verl: verl's RLHFDataset columns {data_source, prompt (chat messages), ability, "
             "reward_model {style, ground_truth}, extra_info}, scored by "
-            "prover.rl.verl_reward.compute_score."
+            "prover.rl.verl_reward.compute_score.  multiturn: {messages (chat turns: prompt, "
+            "answers, Lean feedback), reward} per self-correction record (--kinds default: "
+            "correction); assistant turns trainable, user (feedback) turns masked."
         ),
     )
     p.add_argument("dir", type=Path, help="directory with records.jsonl (from `prover collect`)")
-    p.add_argument("--format", required=True, choices=["grpo", "sft", "dpo", "error-fix", "verl"])
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["grpo", "sft", "dpo", "error-fix", "verl", "multiturn"],
+    )
     p.add_argument("--out", type=Path, required=True, help="FILE.jsonl or FILE.parquet")
     p.add_argument(
         "--max-pairs", type=int, default=4, help="dpo / error-fix pairs per prompt (default 4)"
@@ -31,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--kinds",
         default="sample",
         help="record kinds to use, comma-separated: sample (whole proofs, incl. RMaxTS "
-        "expansions), tactic (best-first-search steps), precheck, final (default: sample)",
+        "expansions), tactic (best-first-search steps), precheck, final, correction "
+        "(default: sample; multiturn: correction)",
     )
     p.set_defaults(func=run)
 

@@ -73,6 +73,18 @@ class Group:
             from prover.policy.base import Sampling
 
             return Sampling
+        if self.key == "serve":
+            from prover.service.config import ServeConfig
+
+            return ServeConfig
+        if self.key == "correction":
+            from prover.policy.correction import Correction
+
+            return Correction
+        if self.key == "ray":
+            from benchmarks.distributed import RayConfig
+
+            return RayConfig
         from prover.policy.prompts import PromptConfig
 
         return PromptConfig
@@ -84,6 +96,7 @@ SEARCH_GROUPS: dict[str, Group] = {
         Group("rmaxts", "", "RMaxTS (--search rmaxts)", "--search rmaxts"),
         Group("sample", "sample-", "whole-proof sampling (--search sample)", "--search sample"),
         Group("bfs", "bfs-", "best-first search (--search bfs)", "--search bfs"),
+        Group("decompose", "", "subgoal decomposition (--search decompose)", "--search decompose"),
     )
 }
 POLICY_GROUPS: dict[str, Group] = {
@@ -104,7 +117,15 @@ SAMPLING = Group("sampling", "", "sampling (every search)", "every search")
 PROMPT = Group(
     "prompt", "", "prompt (hf:, vllm: and openai: policies)", "--policy hf:, vllm: or openai:"
 )
-NESTED = {"sampling": SAMPLING, "prompt": PROMPT}  # nested config fields and their groups
+CORRECTION = Group(
+    "correction",
+    "",
+    "self-correction (--search sample, --search decompose --subgoal-search sample)",
+    "--search sample or decompose",
+)
+SERVE = Group("serve", "", "server (prover serve)", "prover serve")
+# nested config fields and their groups
+NESTED = {"sampling": SAMPLING, "prompt": PROMPT, "correction": CORRECTION}
 
 
 @dataclass(frozen=True)
@@ -279,6 +300,8 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     checkpoint folder, not a config field).  For `prover prove` and `prover eval`."""
     owners = {f"--search {k}": g.cls()() for k, g in SEARCH_GROUPS.items()}
     _add_group(parser, SAMPLING, {k: v.sampling for k, v in owners.items()})
+    fixers = {k: v.correction for k, v in owners.items() if hasattr(v, "correction")}
+    _add_group(parser, CORRECTION, fixers)
     for g in SEARCH_GROUPS.values():
         group = _add_group(parser, g)
         if g.key == "rmaxts":
@@ -547,7 +570,19 @@ def build_search(args: argparse.Namespace) -> SearchOptions:
     default = cls()
     values = given_values(args, args.search)
     values["sampling"] = build_sampling(args, default.sampling)
+    fix_values = given_values(args, "correction")
+    if hasattr(default, "correction"):
+        values["correction"] = _build(
+            lambda **kw: dataclasses.replace(default.correction, **kw),
+            fix_values,
+            args,
+            "correction",
+        )
+    elif fix_values:
+        raise _only_applies({CORRECTION.applies: _flags(args, "correction")})
     config = _build(cls, values, args, args.search)
+    if args.search == "decompose" and not config.sketch_policy:
+        raise UsageError("--search decompose needs --sketch-policy SPEC (e.g. replay:FILE.jsonl)")
     options = diff(config, default)
     # from the recorded options, as a harness rebuilds it from a run's config.json
     return SearchOptions(search.get_search(args.search, **options), config, options)
@@ -657,3 +692,46 @@ def check_mixture_samples(args: argparse.Namespace, samples: int) -> None:
             f"(even sample indices non-CoT, odd CoT), but --samples-per-problem is {samples}; "
             f"use an even number, e.g. {samples + 1}"
         )
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    _add_group(parser, SERVE)
+
+
+def build_serve(args: argparse.Namespace) -> Any:
+    """The `ServeConfig` of `prover serve`'s options; UsageError naming a rejected option."""
+    return _build(SERVE.cls(), given_values(args, "serve"), args, "serve")
+
+
+# ------------------------------------------------------------------------------------------------
+# Ray (`eval` and `collect`): benchmarks.distributed.RayConfig
+
+RAY = Group("ray", "ray-", "Ray (--ray): problems as Ray tasks, Lean in checker actors", "--ray")
+
+
+def add_ray_options(parser: argparse.ArgumentParser) -> None:
+    """`--ray [ADDRESS]` and the `--ray-*` options of `RayConfig` (Ray is imported only when a
+    run has `--ray`)."""
+    group = _add_group(parser, RAY)
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the problems as Ray tasks with Lean in checker actors, on the cluster at "
+        "ADDRESS (HOST:6379 of `ray start --head`; without ADDRESS: the one `ray start` "
+        "started on this machine, else a new local one); needs the `ray` extra",
+    )
+
+
+def build_ray(args: argparse.Namespace) -> Any:
+    """The run's `RayConfig`, or None without `--ray` (a `--ray-*` option alone is an error)."""
+    values = given_values(args, "ray")
+    if getattr(args, "ray", None) is None:
+        if values:
+            raise _only_applies({"--ray": _flags(args, "ray")})
+        return None
+    from benchmarks.distributed import RayConfig
+
+    return _build(lambda **kw: RayConfig(address=args.ray, **kw), values, args, "ray")

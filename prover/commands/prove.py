@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default="automation", help="policy spec (default: automation)")
     p.add_argument(
         "--search",
-        choices=["rmaxts", "sample", "bfs"],
+        choices=["rmaxts", "sample", "bfs", "decompose"],
         help=f"the search (default: {DEFAULT_SEARCH}, or the preset's)",
     )
     p.add_argument("--budget", help=f"RUNSxSAMPLES (default: {DEFAULT_BUDGET}, or the preset's)")
@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (one JSON object)")
     p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
     add_run_options(p)
+    from prover.commands.serve import add_checker_option
+
+    add_checker_option(p)
     p.set_defaults(func=run)
 
 
@@ -128,14 +131,16 @@ def run(args: argparse.Namespace) -> int:
     file_header, goals = split_theorems(text, source)
     header = args.header if args.header is not None else file_header
 
-    from prover.lean import CheckRequest, Verdict, make_checker
+    from prover.lean import CheckRequest, Verdict
     from prover.lean.types import sorry_probe
     from prover.lean.wrappers import bare
     from prover.policy import ProofTask, load_policy
 
     t0 = time.monotonic()
+    from prover.service import open_checker
+
     # the checker's processes start now, in the background, while the policy loads
-    checker = make_checker(args.backend)
+    checker = open_checker(args.checker, args.backend)
     print(
         f"-- starting the {checker.name} Lean checker (a persistent process; the first start "
         "takes tens of seconds on the embedded backend) ...",
@@ -197,7 +202,16 @@ def run(args: argparse.Namespace) -> int:
                     solved = False
                     err = v.first_error.text if v.first_error else (v.reason or "")
                     failure = f"re-verification failed ({v.verdict.value}): {err}"
-            proof = res.proof if solved else res.best_partial
+            from search.polish import polish, verified_partial
+
+            if solved:  # the readable version (re-verified; the original if anything fails)
+                proof = res.proof
+                polished = polish(checker, task, proof)
+            else:  # a partial proof Lean accepts, and the real reason
+                proof, why = verified_partial(checker, task, res.best_partial, res.samples_used)
+                if not res.solved:  # a claimed proof that failed re-verification says so
+                    failure = why
+                polished = proof
             outputs.append(
                 {
                     "name": g.name,
@@ -207,6 +221,9 @@ def run(args: argparse.Namespace) -> int:
                     # the statement keeps its newline; a proof starting on a new line gets
                     # no blank line between them
                     "text": g.statement + (proof[1:] if proof.startswith("\n") else proof),
+                    "polished": polished,
+                    "polished_text": g.statement
+                    + (polished[1:] if polished.startswith("\n") else polished),
                     "samples": res.samples_used,
                     "found_at": res.found_at if solved else None,
                     "failure": "" if solved else (failure or "budget exhausted"),
@@ -228,7 +245,7 @@ def _print(outputs: list[dict[str, Any]], as_json: bool) -> None:
         return
     for o in outputs:
         if o["solved"]:
-            print(o["text"].rstrip("\n"))
+            print(o["polished_text"].rstrip("\n"))  # the readable proof, verified
             print(f"-- proved {o['name']} at sample {o['found_at']}", file=sys.stderr)
         else:
             print(f"-- NOT PROVED: {o['name']} ({o['samples']} samples): {o['failure']}")

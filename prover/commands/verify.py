@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="accept proofs that use native_decide (Lean.ofReduceBool)",
     )
     p.add_argument("--steps", action="store_true", help="also output tactic steps with states")
+    from prover.commands.serve import add_checker_option
+
+    add_checker_option(p)
     p.add_argument(
         "--chunk",
         type=int,
@@ -149,8 +152,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: directory {args.out.parent} does not exist")
     items = parse_input(text, source)
 
-    from prover.lean import make_checker
     from prover.lean.types import CheckRequest, Verdict
+    from prover.service import open_checker
 
     store = JsonlStore(args.out) if args.out else None
     previous = _done_verdicts(store) if store else {}
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        checker = make_checker(args.backend, timeout_s=args.timeout)
+        checker = open_checker(args.checker, args.backend, timeout_s=args.timeout)
         size = args.chunk or DEFAULT_CHUNK
         try:
             for k in range(0, len(todo), size):

@@ -145,6 +145,20 @@ def rss_mb(pid: int) -> int:
     return _rss_kb(pid) // 1024
 
 
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of `pid` in clock ticks (0 if it is gone): all its threads
+    and its reaped children."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def group_members(pgid: int) -> list[int]:
     """PIDs of the processes in process group `pgid` (a scan of /proc; [] if unreadable)."""
     members = []
@@ -177,6 +191,7 @@ class CheckerProcess:
         # LRU as the checker's (`baseCacheSize` in ProverChecker.lean)
         self.headers: deque[tuple[str, bool]] = deque(maxlen=HEADER_CACHE_SIZE)
         self.peak_mb = 0
+        self.cpu_seen_s = 0.0  # the group's CPU seconds at the last memory poll
         self.started = time.monotonic()
         self.ready_s: float | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -232,12 +247,18 @@ class CheckerProcess:
         pids = set(self._members) | {self.proc.pid}
         return sum(_rss_kb(pid) for pid in pids) // 1024
 
+    def group_cpu_s(self) -> float:
+        """CPU seconds the process group has used so far (every member, threads included)."""
+        pids = set(self._members) | {self.proc.pid}
+        return sum(cpu_ticks(pid) for pid in pids) / _CLK_TCK
+
     def _check_memory(self) -> None:
         now = time.monotonic()
         if now - self._rss_at < _RSS_POLL_S:
             return
         self._rss_at = now
         rss = self.group_rss_mb()
+        self.cpu_seen_s = self.group_cpu_s()
         self.peak_mb = max(self.peak_mb, rss)
         if rss > self.memory_mb:
             self._fail("memory", f"Lean checker used more than {self.memory_mb} MB")
@@ -534,6 +555,7 @@ class LeanChecker:
         key = (payload["header"], payload["trusted_header"])
         proc = self._acquire()
         t0 = time.monotonic()
+        cpu0 = proc.group_cpu_s()
         stage = "header"
         try:
             if key in proc.headers:  # Lean moved it to the front of its LRU: so do we
@@ -546,12 +568,14 @@ class LeanChecker:
                     self.config.header_timeout_s,
                 )
                 if reply.get("verdict") != "ok":
+                    cpu_s = max(proc.group_cpu_s() - cpu0, 0.0)
                     self._release(proc)
                     return CheckResult(
                         Verdict.ERROR,
                         reason=f"header: {reply.get('reason')}",
                         backend=self.name,
                         lean_version=self.lean_version,
+                        cpu_s=cpu_s,
                     )
                 proc.headers.append(key)
             stage = "item"
@@ -569,12 +593,16 @@ class LeanChecker:
                 time_s=time.monotonic() - t0,
                 backend=self.name,
                 lean_version=self.lean_version,
+                cpu_s=max(proc.cpu_seen_s - cpu0, 0.0),  # the last poll before the kill
             )
+        cpu_s = max(proc.group_cpu_s() - cpu0, 0.0)
         proc.items += 1
         with self._lock:
             self.stats["items"] += 1
         self._release(proc)
-        return result_from_reply(req, reply, self.name, self.lean_version)
+        res = result_from_reply(req, reply, self.name, self.lean_version)
+        res.cpu_s = cpu_s
+        return res
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         if self._closed:

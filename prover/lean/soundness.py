@@ -101,13 +101,23 @@ HEADER_OPTIONS = re.compile(
 )
 
 
-def screen_header(header: str, allow_native_decide: bool = False) -> str | None:
+# A trusted header (a benchmark file's, e.g. PutnamBench's `abbrev ..._solution := sorry` or
+# CombiBench's `theorem imo_2019_p5_1 ... := by sorry`) may prove a declaration by `sorry`: Lean's
+# axiom audit then rejects a proof that reaches it as "proved modulo header declaration(s) proved
+# by sorry", which the eval harness reports as its own outcome.
+TRUSTED_HEADER_KEYWORDS = HEADER_KEYWORDS - {"sorry", "admit"}
+
+
+def screen_header(
+    header: str, allow_native_decide: bool = False, trusted: bool = False
+) -> str | None:
     """Return a rejection reason for a header that could make a false statement provable."""
     try:
         toks = tokenize(header)
     except LexError as exc:
         return f"header: {exc}"
-    reason = _screen_tokens(toks, HEADER_KEYWORDS, HEADER_OPTIONS, allow_native_decide, "")
+    keywords = TRUSTED_HEADER_KEYWORDS if trusted else HEADER_KEYWORDS
+    reason = _screen_tokens(toks, keywords, HEADER_OPTIONS, allow_native_decide, "")
     return f"header: {reason}" if reason else None
 
 
@@ -141,7 +151,11 @@ def screen_request(request: Any) -> str | None:
         screen_proof(request.proof, allow_native_decide=request.allow_native_decide)
         or screen_statement(request.formal_statement, request.allow_native_decide)
         or (
-            screen_header(request.header, request.allow_native_decide)
+            screen_header(
+                request.header,
+                request.allow_native_decide,
+                trusted=bool(getattr(request, "header_trusted", False)),
+            )
             if request.header is not None
             else None
         )

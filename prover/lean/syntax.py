@@ -149,6 +149,12 @@ def tokenize(text: str) -> list[Token]:
     return [t for t in lex(text) if t.kind != "comment"]
 
 
+def is_comment_line(line: str) -> bool:
+    """The line holds one `--` comment and nothing else (whitespace aside)."""
+    toks = lex(line, strict=False)
+    return len(toks) == 1 and toks[0].kind == "comment" and toks[0].text.startswith("--")
+
+
 def mask_comments(text: str) -> str:
     """`text` with every comment replaced by spaces (same length, newlines kept).  Strings and
     character literals are code and stay.  Never raises (lenient lexing)."""

@@ -144,13 +144,17 @@ class CheckResult:
     messages: list[LeanMessage] = field(default_factory=list)
     first_error: LeanMessage | None = None
     verified_prefix: str = ""  # longest prefix of the proof with no error (cut at a step boundary)
-    time_s: float = 0.0
+    time_s: float = 0.0  # wall seconds of the item, measured by Lean (`IO.monoMsNow`)
     reason: str | None = None  # why REJECTED / ERROR / TIMEOUT
     steps: list[TacticStep] | None = None  # when requested: verified steps with after-states
     initial_goals: str = ""  # goal state before the first tactic, when steps were requested
     backend: str = ""
     lean_version: str = ""
     cached: bool = False
+    # CPU seconds (user + system) the checker's process group spent on this item (its header's
+    # base state included when the item brought a new header), measured from /proc by the
+    # driver; 0.0 when answered without Lean (cache, screen) or not measurable
+    cpu_s: float = 0.0
 
     @property
     def proved(self) -> bool:

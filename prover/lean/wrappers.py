@@ -39,7 +39,10 @@ from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
 #   tactic    one best-first-search step (proof = prefix + step)
 #   precheck  statement + `sorry` (does the statement elaborate)
 #   final     a search's fresh re-check of a proof it found
-KINDS = ("sample", "tactic", "precheck", "final")
+#   correction  a self-correction round: the policy's answer to Lean's feedback on a failed
+#             attempt (`round` >= 1, `turns` the chat history before the answer)
+#   sketch    a decomposition sketch (gaps are `sorry`s; it must elaborate with only those)
+KINDS = ("sample", "tactic", "precheck", "final", "correction", "sketch")
 
 
 def _sorry_only(proof: str) -> bool:
@@ -68,6 +71,10 @@ class RequestContext:
     sample_index: int = -1
     source: str = ""
     kind: str = "sample"
+    round: int = 0  # self-correction round (0: a first attempt)
+    # the chat turns before `completion` ((role, content), oldest first) in a correction chain:
+    # user prompt, assistant answer, user Lean feedback, ...
+    turns: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         check_kind("RequestContext", self.kind)

@@ -6,6 +6,7 @@
     hf:PATH_OR_ID           prover.policy.hf.HFPolicy(PATH_OR_ID, **kwargs)
     vllm:PATH_OR_ID         prover.policy.vllm_backend.VLLMPolicy(PATH_OR_ID, **kwargs)
     openai:BASE_URL#MODEL   prover.policy.openai_backend.OpenAIPolicy(BASE_URL, MODEL, **kwargs)
+    replay:FILE.jsonl       prover.policy.replay.ReplayPolicy(FILE, **kwargs)  (recorded answers)
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ __all__ = [
     "parse_spec",
 ]
 
-SPEC_HELP = "use automation, hf:PATH_OR_ID, vllm:PATH_OR_ID or openai:BASE_URL#MODEL"
+SPEC_HELP = (
+    "use automation, hf:PATH_OR_ID, vllm:PATH_OR_ID, openai:BASE_URL#MODEL or replay:FILE.jsonl"
+)
 
 
 def parse_spec(spec: str) -> tuple[str, tuple[str, ...]]:
@@ -36,11 +39,11 @@ def parse_spec(spec: str) -> tuple[str, tuple[str, ...]]:
     if spec == "automation":
         return "automation", ()
     kind, sep, rest = spec.partition(":")
-    if not sep or kind not in ("hf", "vllm", "openai"):
+    if not sep or kind not in ("hf", "vllm", "openai", "replay"):
         raise UsageError(f"unknown policy spec {spec!r}; {SPEC_HELP}")
     if not rest.strip():
         raise UsageError(f"policy spec {spec!r} names no model; {SPEC_HELP}")
-    if kind in ("hf", "vllm"):
+    if kind in ("hf", "vllm", "replay"):
         return kind, (rest,)
     url, sep, model = rest.rpartition("#")
     if not sep or not url or not model:
@@ -53,7 +56,7 @@ def parse_spec(spec: str) -> tuple[str, tuple[str, ...]]:
     return kind, (url, model)
 
 
-POLICY_KINDS = ("automation", "hf", "vllm", "openai")
+POLICY_KINDS = ("automation", "hf", "vllm", "openai", "replay")
 
 
 def config_class(kind: str) -> type:
@@ -75,6 +78,10 @@ def config_class(kind: str) -> type:
         from prover.policy.openai_backend import OpenAIConfig
 
         return OpenAIConfig
+    if kind == "replay":
+        from prover.policy.replay import ReplayConfig
+
+        return ReplayConfig
     raise ValueError(f"unknown policy kind {kind!r}; choose one of {', '.join(POLICY_KINDS)}")
 
 
@@ -96,6 +103,10 @@ def load_policy(spec: str, lean_backend: str | None = None, **kwargs: Any) -> Po
         from prover.policy.vllm_backend import VLLMPolicy
 
         return VLLMPolicy(*args, **kwargs)
+    if kind == "replay":
+        from prover.policy.replay import ReplayPolicy
+
+        return ReplayPolicy(*args, **kwargs)
     from prover.policy.openai_backend import OpenAIPolicy
 
     return OpenAIPolicy(*args, **kwargs)

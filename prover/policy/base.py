@@ -22,7 +22,8 @@ class ProofTask:
     sampling seed, set by searches that send many identical prompts in one call; it overrides
     `SamplingParams.seed` (see `task_seeds`).  `run` is the independent attempt the task belongs
     to (a search's run index, `collect`'s sample index; None: unknown); a `mixture` prompt
-    (`prover.policy.prompts`) prompts even runs non-CoT and odd runs CoT.
+    (`prover.policy.prompts`) prompts even runs non-CoT and odd runs CoT.  `corrections` are the
+    earlier failed attempts of a self-correction chain with Lean's feedback on each.
     """
 
     formal_statement: str
@@ -34,6 +35,9 @@ class ProofTask:
     comment: str = ""
     seed: int | None = None
     run: int | None = None
+    # self-correction (`prover.policy.correction`): one (failed answer, Lean's error report,
+    # feedback format) per earlier round, oldest first; prompts add them as turns
+    corrections: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -370,6 +370,9 @@ class PromptBuilder:
     config: PromptConfig
     chat_template: Callable[[str], str] | None = None
     examples: list[FewShotExample] = field(default_factory=list)
+    # a multi-turn chat template (messages -> text) for correction rounds of V2 prompts; without
+    # one the turns are joined as plain text
+    chat_messages: Callable[[list[dict[str, str]]], str] | None = None
 
     def __post_init__(self) -> None:
         if self.config.few_shot > 0 and not self.examples:
@@ -395,6 +398,8 @@ class PromptBuilder:
         return built, counts
 
     def build(self, task: ProofTask, seed: int | None = None) -> BuiltPrompt:
+        if task.corrections:
+            return self._build_correction(task, seed)
         cfg = self.config
         mode = cfg.mode_of(task, seed)
         if mode == "v2":
@@ -421,6 +426,33 @@ class PromptBuilder:
             few_shot_names=tuple(e.name for e in shots),
             mode=mode,
         )
+
+    def _build_correction(self, task: ProofTask, seed: int | None) -> BuiltPrompt:
+        """A correction round's prompt (Goedel-Prover-V2's formats, `prover.policy.correction`):
+        V2 (chat) keeps the history, the failed answers as assistant turns and Lean's feedback as
+        user turns; V1.5 (completion) prompts get the last round's errors as comments first."""
+        from prover.policy.correction import chat_feedback, completion_feedback
+
+        first = self.build(replace(task, corrections=()), seed)
+        rnd = len(task.corrections)
+        if first.mode == "v2":
+            cfg = self.config
+            msgs = [
+                {
+                    "role": "user",
+                    "content": v2_user_message(task, default_header=cfg.default_header),
+                }
+            ]
+            for r, (answer, errors, fmt) in enumerate(task.corrections, 1):
+                msgs.append({"role": "assistant", "content": answer})
+                msgs.append({"role": "user", "content": chat_feedback(fmt, r, errors)})
+            if self.chat_messages is not None:
+                text = self.chat_messages(msgs)
+            else:
+                text = "\n\n".join(m["content"] for m in msgs) + "\n"
+            return replace(first, text=text)
+        _, errors, fmt = task.corrections[-1]
+        return replace(first, text=completion_feedback(fmt, rnd, errors) + "\n\n" + first.text)
 
     def postprocess(self, generated: str, task: ProofTask, prompt: BuiltPrompt) -> str:
         """The completion text (what follows `task.prefix`) from raw generated text."""

@@ -14,17 +14,21 @@ uninterrupted run would have drawn (for policies that honour the seed).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.datasets import SPLITS, Problem, load_benchmark, load_jsonl
 from prover.errors import UsageError
 from prover.jsonl import JsonlStore
-from prover.lean.types import Checker, CheckRequest
+from prover.lean.types import Checker, CheckRequest, CheckResult
 from prover.lean.wrappers import RequestContext
 from prover.policy.base import Policy, Sampling
 from prover.rl.records import FeedbackRecord, FeedbackWriter
+
+if TYPE_CHECKING:
+    from benchmarks.distributed import RayConfig, TaskEnv
 
 
 def _load_file(path: Path) -> list[Problem]:
@@ -104,14 +108,30 @@ class CollectSummary:
         )
 
 
+@dataclass(frozen=True)
+class RayCollect:
+    """`collect` on a Ray cluster (`prover collect --ray`): each round of problems is a Ray task
+    that builds the policy `policy` names (`vllm:`: one GPU actor) and checks through the
+    checker actors on `backend`; the driver alone writes the records."""
+
+    config: RayConfig
+    policy: str
+    policy_options: Mapping[str, Any] = field(default_factory=dict)
+    backend: str = "auto"
+
+
 def collect(
     problems: Sequence[Problem],
-    policy: Policy,
-    checker: Checker,
+    policy: Policy | None,
+    checker: Checker | None,
     writer: FeedbackWriter,
     config: CollectConfig,
     progress: Callable[[str], None] | None = None,
+    ray: RayCollect | None = None,
 ) -> CollectSummary:
+    """`ray`: run the rounds as Ray tasks (`policy` and `checker` may then be None: built from
+    `ray.policy` in the tasks and `ray.backend` in the checker actors; a given checker must be
+    picklable: the actors hold it)."""
     t0 = time.monotonic()
     ids = [p.id for p in problems]
     if len(set(ids)) != len(ids):
@@ -126,72 +146,137 @@ def collect(
             todo.append((p, missing))
         else:
             summary.skipped_problems += 1
+    if ray is not None and todo:
+        _collect_on_ray(todo, policy, checker, writer, config, progress, ray, summary)
+        todo = []
     for b in range(0, len(todo), config.problems_per_batch):
         chunk = todo[b : b + config.problems_per_batch]
-        reqs: list[CheckRequest] = []
-        ctxs: list[RequestContext] = []
-        # group by sample index so that each policy call uses one seed for all its tasks
-        by_index: dict[int, list[Problem]] = {}
-        for p, missing in chunk:
-            for j in missing:
-                by_index.setdefault(j, []).append(p)
-        for j, ps in sorted(by_index.items()):
-            params = config.sampling.params(n=1, seed=config.seed + j)
-            # sample j is its own attempt: a `mixture` prompt alternates modes over j
-            outs = policy.generate([replace(p.task(), run=j) for p in ps], params)
-            for p, comps in zip(ps, outs, strict=True):
-                c = comps[0]
-                reqs.append(
-                    CheckRequest(
-                        formal_statement=p.formal_statement,
-                        proof=c.text,
-                        header=p.header,
-                        header_trusted=True,  # from the benchmark/problem file
-                        id=f"{p.id}#{j}",
-                        want_steps=config.want_steps,
-                        timeout_s=config.timeout_s,
-                    )
-                )
-                ctxs.append(
-                    RequestContext(
-                        problem_id=p.id,
-                        prompt=c.prompt,
-                        completion=c.text,
-                        policy=policy.spec,
-                        sampling=params,
-                        sample_index=j,
-                        source="collect",
-                        kind="sample",
-                    )
-                )
-        results = checker.check(reqs)
-        recs = []
-        solved: set[str] = set()
-        for req, res, ctx in zip(reqs, results, ctxs, strict=True):
-            rec = FeedbackRecord.from_check(req, res, ctx)
-            rec.backend = rec.backend or checker.name
-            recs.append(rec)
-            if res.proved:
-                summary.proved_samples += 1
-                solved.add(ctx.problem_id)
-        new = writer.write(recs)
-        # a duplicate (same proof sampled twice) is not rewritten, but its index is done; a
-        # timeout / error is not done: the next run draws and checks that sample again
-        settled = [ctx for ctx, rec in zip(ctxs, recs, strict=True) if rec.settled]
-        for ctx in settled:
-            writer.done.setdefault(ctx.problem_id, set()).add(ctx.sample_index)
-        _mark_done(writer, settled)
-        summary.new_records += new
-        summary.samples += len(reqs)
-        summary.unsettled_samples += len(reqs) - len(settled)
-        summary.solved += len(solved)
-        if progress:
-            progress(
-                f"batch {b // config.problems_per_batch + 1}: {len(reqs)} samples, "
-                f"{sum(r.proved for r in recs)} proved, {new} new records"
-            )
+        assert policy is not None and checker is not None
+        reqs, results, ctxs = sample_and_check(chunk, policy, checker, config)
+        _write_batch(writer, checker.name, reqs, results, ctxs, summary, b, config, progress)
     summary.wall_s = time.monotonic() - t0
     return summary
+
+
+def sample_and_check(
+    chunk: Sequence[tuple[Problem, list[int]]],
+    policy: Policy,
+    checker: Checker,
+    config: CollectConfig,
+) -> tuple[list[CheckRequest], list[CheckResult], list[RequestContext]]:
+    """One round: draw the missing samples of `chunk`'s problems and check them in one batch
+    (a Ray task runs this under `collect_on_ray`)."""
+    reqs: list[CheckRequest] = []
+    ctxs: list[RequestContext] = []
+    # group by sample index so that each policy call uses one seed for all its tasks
+    by_index: dict[int, list[Problem]] = {}
+    for p, missing in chunk:
+        for j in missing:
+            by_index.setdefault(j, []).append(p)
+    for j, ps in sorted(by_index.items()):
+        params = config.sampling.params(n=1, seed=config.seed + j)
+        # sample j is its own attempt: a `mixture` prompt alternates modes over j
+        outs = policy.generate([replace(p.task(), run=j) for p in ps], params)
+        for p, comps in zip(ps, outs, strict=True):
+            c = comps[0]
+            reqs.append(
+                CheckRequest(
+                    formal_statement=p.formal_statement,
+                    proof=c.text,
+                    header=p.header,
+                    header_trusted=True,  # from the benchmark/problem file
+                    id=f"{p.id}#{j}",
+                    want_steps=config.want_steps,
+                    timeout_s=config.timeout_s,
+                )
+            )
+            ctxs.append(
+                RequestContext(
+                    problem_id=p.id,
+                    prompt=c.prompt,
+                    completion=c.text,
+                    policy=policy.spec,
+                    sampling=params,
+                    sample_index=j,
+                    source="collect",
+                    kind="sample",
+                )
+            )
+    return reqs, checker.check(reqs), ctxs
+
+
+def _write_batch(
+    writer: FeedbackWriter,
+    backend: str,
+    reqs: Sequence[CheckRequest],
+    results: Sequence[CheckResult],
+    ctxs: Sequence[RequestContext],
+    summary: CollectSummary,
+    b: int,
+    config: CollectConfig,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Record one round's verifications (the driver alone writes) and count them."""
+    recs = []
+    solved: set[str] = set()
+    for req, res, ctx in zip(reqs, results, ctxs, strict=True):
+        rec = FeedbackRecord.from_check(req, res, ctx)
+        rec.backend = rec.backend or backend
+        recs.append(rec)
+        if res.proved:
+            summary.proved_samples += 1
+            solved.add(ctx.problem_id)
+    new = writer.write(recs)
+    # a duplicate (same proof sampled twice) is not rewritten, but its index is done; a
+    # timeout / error is not done: the next run draws and checks that sample again
+    settled = [ctx for ctx, rec in zip(ctxs, recs, strict=True) if rec.settled]
+    for ctx in settled:
+        writer.done.setdefault(ctx.problem_id, set()).add(ctx.sample_index)
+    _mark_done(writer, settled)
+    summary.new_records += new
+    summary.samples += len(reqs)
+    summary.unsettled_samples += len(reqs) - len(settled)
+    summary.solved += len(solved)
+    if progress:
+        progress(
+            f"batch {b // config.problems_per_batch + 1}: {len(reqs)} samples, "
+            f"{sum(r.proved for r in recs)} proved, {new} new records"
+        )
+
+
+def _ray_round(
+    item: tuple[int, list[tuple[Problem, list[int]]]], env: TaskEnv, config: CollectConfig
+) -> tuple[list[CheckRequest], list[CheckResult], list[RequestContext]]:
+    """One round in a Ray task (benchmarks.distributed)."""
+    return sample_and_check(item[1], env.policy(), env.checker(), config)
+
+
+def _collect_on_ray(
+    todo: Sequence[tuple[Problem, list[int]]],
+    policy: Policy | None,
+    checker: Checker | None,
+    writer: FeedbackWriter,
+    config: CollectConfig,
+    progress: Callable[[str], None] | None,
+    ray: RayCollect,
+    summary: CollectSummary,
+) -> None:
+    """The rounds of `collect` (the same chunks, so the same seeds) as Ray tasks; each round's
+    records are written here as it finishes."""
+    from benchmarks.distributed import RaySession, task_env
+
+    step = config.problems_per_batch
+    rounds = [(b, list(todo[b : b + step])) for b in range(0, len(todo), step)]
+    factory = (lambda: checker) if checker is not None else None
+    backend = checker.name if checker is not None else ray.backend
+    with RaySession(ray.config, backend=backend, checker_factory=factory) as session:
+        source = session.policy_source(
+            ray.policy, ray.policy_options, session.info["name"], policy=policy
+        )
+        env = task_env(session, source)
+        for (b, _), (reqs, results, ctxs) in session.map_unordered(_ray_round, rounds, env, config):
+            name = str(session.info["name"])
+            _write_batch(writer, name, reqs, results, ctxs, summary, b, config, progress)
 
 
 PROGRESS_FILE = "collect_done.jsonl"

@@ -28,6 +28,12 @@ verl      {data_source, prompt, ability, reward_model, extra_info}: verl's RLHFD
           `reward_model` {"style": "rule", "ground_truth": JSON {formal_statement, header,
           prefix}} (what `prover.rl.verl_reward.compute_score` verifies against), `extra_info`
           {index, problem_id}.
+multiturn {messages, reward}: one chat trajectory per self-correction record (kind
+          `correction`, selected by default for this format): the first prompt as a user turn,
+          each answer as an assistant turn, Lean's feedback on it as a user turn, ending with the
+          correction's answer; `reward` is that answer's.  Policy turns are the `assistant` turns
+          (trainable: TRL's SFTTrainer with `assistant_only_loss=True`); the prompt and the Lean
+          feedback are `user` turns, masked.
 
 `prompt` is the exact prompt recorded with the sample; records without one (e.g. from `verify`)
 get the DeepSeek-Prover-V1.5 non-CoT prompt built from header + statement.
@@ -44,7 +50,7 @@ from prover.errors import UsageError
 from prover.lean.wrappers import KINDS
 from prover.rl.records import FeedbackRecord, load_records, rows_to_parquet
 
-FORMATS = ("grpo", "sft", "dpo", "error-fix", "verl")
+FORMATS = ("grpo", "sft", "dpo", "error-fix", "verl", "multiturn")
 DEFAULT_KINDS = ("sample",)
 COLUMNS = {
     "grpo": ("prompt", "completion", "reward"),
@@ -52,6 +58,7 @@ COLUMNS = {
     "dpo": ("prompt", "chosen", "rejected"),
     "error-fix": ("prompt", "failed_proof", "error", "corrected_proof"),
     "verl": ("data_source", "prompt", "ability", "reward_model", "extra_info"),
+    "multiturn": ("messages", "reward"),
 }
 COMMON = ("problem_id", "formal_statement", "header", "prefix")
 VERL_DATA_SOURCE = "lean4"
@@ -130,8 +137,18 @@ def build_rows(
 ) -> list[dict[str, Any]]:
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose {', '.join(FORMATS)}")
+    if fmt == "multiturn" and tuple(kinds) == DEFAULT_KINDS:
+        kinds = ("correction",)  # trajectories are correction chains
     recs = [r for r in records if r.kind in kinds]
     rows: list[dict[str, Any]] = []
+    if fmt == "multiturn":
+        for r in recs:
+            if not r.turns:
+                continue
+            messages = [dict(t) for t in r.turns]
+            messages.append({"role": "assistant", "content": _completion(r)})
+            rows.append({"messages": messages, "reward": r.reward, **_common(r)})
+        return rows
     if fmt == "grpo":
         for r in recs:
             rows.append(
@@ -235,6 +252,11 @@ def features(fmt: str) -> Any:
                 "reward_model": {"style": text, "ground_truth": text},
                 "extra_info": {"index": Value("int64"), "problem_id": text},
             }
+        )
+    if fmt == "multiturn":
+        cols = {c: text for c in COMMON}
+        return Features(
+            {"messages": [{"role": text, "content": text}], "reward": Value("float64"), **cols}
         )
     return Features({c: Value("float64") if c == "reward" else text for c in COLUMNS[fmt] + COMMON})
 

@@ -10,7 +10,9 @@
                              verified prefix as in RMaxTS: proof = prefix + completion);
                              tactic: one best-first-search step (proof = prefix + step);
                              precheck: statement + `sorry` (does the statement elaborate);
-                             final: a search's fresh re-check of a proof it found.
+                             final: a search's fresh re-check of a proof it found;
+                             correction: a self-correction round's answer to Lean's feedback;
+                             sketch: a decomposition sketch (gaps are `sorry`s).
                              Records written before this column existed read as `sample`.
     prompt            str    exact prompt text given to the policy ("" if unknown)
     completion        str    raw policy output (cut at the code fence)
@@ -33,6 +35,9 @@
     backend           str    checker backend ("embedded" / "native")
     lean_version      str    Lean version reported by the backend ("" if unknown)
     timestamp         float  Unix time the record was written
+    round             int    self-correction round (0: a first attempt)
+    turns             list   chat turns {role, content} before `completion` in a correction
+                             chain (user prompt, assistant answer, user Lean feedback, ...)
 
 `FeedbackWriter` appends records through a `prover.jsonl.JsonlStore` (flush + fsync per batch; a
 torn last line left by kill -9 is cut off; an exclusive flock, so several processes can append to
@@ -112,6 +117,8 @@ class FeedbackRecord:
     backend: str = ""
     lean_version: str = ""
     timestamp: float = 0.0
+    round: int = 0
+    turns: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if isinstance(self.verdict, Verdict):
@@ -182,6 +189,8 @@ class FeedbackRecord:
             time_s=round(float(result.time_s), 4),
             backend=result.backend,
             lean_version=result.lean_version,
+            round=ctx.round,
+            turns=[{"role": r, "content": c} for r, c in ctx.turns],
         )
 
 

@@ -2,6 +2,7 @@
 or any trainer that scores a batch of completions.
 
     reward = LeanReward(make_checker("embedded"))
+    reward = LeanReward(prover.service.open_checker("http://HOST:PORT"))  # a running `prover serve`
     reward(prompts, completions, formal_statement=[...], header=[...]) -> [1.0, 0.0, ...]
 
 GRPOTrainer calls it with keyword arguments only: `prompts=`, `completions=`, `completion_ids=`,

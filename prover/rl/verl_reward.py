@@ -17,7 +17,7 @@ workers, e.g. installed with `pip install -e .`)::
     # optional: +custom_reward_function.reward_kwargs.backend=native
     #           +custom_reward_function.reward_kwargs.timeout_s=60
 
-`backend` (auto | embedded | native) and `timeout_s` (per proof) only take effect on the call that
+`backend` (auto | embedded | native, or http://HOST:PORT of a running `prover serve`) and `timeout_s` (per proof) only take effect on the call that
 creates the checker.
 """
 
@@ -45,10 +45,12 @@ def _shared_checker(backend: str, timeout_s: float | None) -> Checker:
     global _checker
     with _lock:
         if _checker is None:
-            from prover.lean import make_checker
+            from prover.service import is_url, open_checker
 
             options: dict[str, Any] = {} if timeout_s is None else {"timeout_s": timeout_s}
-            _checker = make_checker(backend, **options)
+            # backend=http://HOST:PORT: a running `prover serve` shared by every verl worker
+            url = backend if is_url(backend) else None
+            _checker = open_checker(url, "auto" if url else backend, **options)
         return _checker
 
 
