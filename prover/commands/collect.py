@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     from prover.lean import resolve_backend
     from prover.policy import load_policy
-    from prover.rl.records import FeedbackWriter, to_parquet
+    from prover.rl.records import FeedbackWriter
 
     policy = load_policy(args.policy, lean_backend=resolve_backend(args.backend), **policy_options)
     try:
@@ -133,6 +133,8 @@ def _run_on_ray(
 
 
 def _report(args: argparse.Namespace, summary: Any) -> int:
+    from prover.rl.records import to_parquet
+
     print(f"collect: {summary}", file=sys.stderr)
     print(f"records: {args.out / 'records.jsonl'}", file=sys.stderr)
     try:

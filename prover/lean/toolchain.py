@@ -97,15 +97,12 @@ class EmbeddedToolchain:
         return [str(self.node), "--stack-size=65500", str(self.lean_js), *lean_args]
 
     def env(self, scratch: Path) -> dict[str, str]:
-        """Environment for one Lean process: only the library and `scratch` are visible to it.
-        Node keeps the V8 code cache of the 89 MB `lean.js` (compiled once, reused by every later
-        start) in the install folder; the Lean inside the WebAssembly sandbox cannot see it."""
+        """Environment for one Lean process: only the library and `scratch` are visible to it."""
         return {
             "PATH": "/usr/bin:/bin",
             "HOME": str(scratch),
             "PROVER_LEAN_LIB": str(self.lib),
             "PROVER_LEAN_SCRATCH": str(scratch),
-            "NODE_COMPILE_CACHE": str(self.root / "node-compile-cache"),
         }
 
 
