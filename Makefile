@@ -26,8 +26,10 @@ setup: $(STAMP)
 
 demo: setup
 	@echo "== proving the core-Lean theorems of examples/demo.lean with RMaxTS + the automation policy (offline) =="
-	@echo "== one prove run: one persistent Lean checker for all six theorems =="
-	time $(PROVER) prove examples/demo.lean --policy automation --search rmaxts --budget 1x32 --concurrency 4
+	@echo "== one prove run, one persistent Lean checker; demo_decompose is decomposed: the sketch replayed from"
+	@echo "== examples/demo_sketches.jsonl leaves two gaps, RMaxTS proves each as a lemma (the others: one gap) =="
+	time $(PROVER) prove examples/demo.lean --policy automation --search decompose \
+	  --sketch-policy replay:examples/demo_sketches.jsonl --budget 1x32 --concurrency 4
 
 test: setup
 	PROVER_DATA_DIR=$(DATA) $(PY) -m pytest -q -p no:cacheprovider --timeout=900

@@ -214,6 +214,7 @@ def run_eval(
                 search = get_search(config.search, **config.search_options)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+            own.append(search)
         if ray is not None:  # problems are Ray tasks; this process alone writes the results
             progress = _Progress(len(records), len(records) - len(todo), prev_solved, quiet, stream)
             progress.draw()

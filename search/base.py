@@ -70,6 +70,10 @@ class Search(Protocol):
         checkpoint_dir: Path | None = None,
     ) -> SearchResult: ...
 
+    def close(self) -> None:
+        """Release what the search itself holds (decompose: its sketch policy)."""
+        ...
+
 
 def reverify(checker: Checker, claims: Sequence[tuple[ProofTask, str, int]]) -> list[CheckResult]:
     """Check claimed proofs `(task, proof, sample index)` again, from scratch: past every result

@@ -79,6 +79,9 @@ class BestFirstSearch:
             raise ValueError("pass either a BFSConfig or keyword overrides, not both")
         self.config = config or BFSConfig(**overrides)  # type: ignore[arg-type]
 
+    def close(self) -> None:
+        """Nothing to release: the policy and the checker belong to the caller."""
+
     def run(
         self,
         task: ProofTask,

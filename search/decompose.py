@@ -13,7 +13,8 @@ lemmas, the proof put back together.  Top to bottom:
 
    Lean elaborates it with its tactic steps (one verification, recorded as kind `sketch`); it
    must leave no error, only `sorry`s, else the sketch is reported as "sketch does not
-   elaborate" with Lean's error and the next of `--sketches N` is tried.
+   elaborate" with Lean's error and the next of `--sketches N` is tried.  An empty sketch (a
+   replay file without the theorem) is `sorry`: the whole goal is one gap.
 2. Lemmas.  Each gap is one tactic step `sorry`; the goal state Lean reports before it (its
    first goal) becomes a standalone lemma whose hypotheses are the local context at that point,
    earlier `have`s included, as V2 turns each `have` into a lemma with the context as premises:
@@ -52,7 +53,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prover.lean.syntax import LexError, first_sorry, tokenize
-from prover.lean.types import Checker, CheckRequest, CheckResult, TacticStep, Verdict
+from prover.lean.types import (
+    Checker,
+    CheckRequest,
+    CheckResult,
+    TacticStep,
+    Verdict,
+    sorry_probe,
+)
 from prover.lean.wrappers import RequestContext, bare, check_with_context, toolchain_version
 from prover.policy.base import Policy, ProofTask, Sampling, derive_seed
 from prover.policy.correction import Correction
@@ -62,6 +70,22 @@ from search.tree import atomic_write_json, read_json
 logger = logging.getLogger(__name__)
 
 SUBGOAL_SEARCHES = ("rmaxts", "sample", "bfs")
+
+
+def subgoal_classes(name: str) -> tuple[type, type]:
+    """(config class, search class) of a subgoal search (imported here, not through `search`,
+    whose `get_search` imports this module)."""
+    if name == "sample":
+        from search.sampling import SamplingConfig, SamplingSearch
+
+        return SamplingConfig, SamplingSearch
+    if name == "bfs":
+        from search.bfs import BestFirstSearch, BFSConfig
+
+        return BFSConfig, BestFirstSearch
+    from search.rmaxts import RMaxTS, RMaxTSConfig
+
+    return RMaxTSConfig, RMaxTS
 
 
 def default_cache_dir() -> Path:
@@ -99,6 +123,13 @@ class DecomposeConfig:
         default=Correction(),
         metadata={"help": "self-correction of the lemma attempts (--subgoal-search sample)"},
     )
+    subgoal_config: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "cli": False,
+            "help": "fields of the subgoal search's config: its own options (--concurrency ...)",
+        },
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sampling", Sampling.coerce(self.sampling, Sampling()))
@@ -118,6 +149,7 @@ class DecomposeConfig:
                 parse_spec(self.sketch_policy)
             except UsageError as exc:
                 raise ValueError(f"sketch_policy: {exc}") from None
+        subgoal_classes(self.subgoal_search)[0](**self.subgoal_config)  # ValueError if bad
         if self.correction.fix_rounds and self.subgoal_search != "sample":
             raise ValueError(
                 "self-correction of lemma attempts needs subgoal_search 'sample' "
@@ -365,13 +397,13 @@ class DecomposeSearch:
         self._sketcher: Policy | None = None
 
     def subgoal_search(self) -> Search:
-        from search import get_search
-
         cfg = self.config
-        extra: dict[str, Any] = {"sampling": cfg.sampling}
+        extra: dict[str, Any] = {**cfg.subgoal_config, "sampling": cfg.sampling}
         if cfg.subgoal_search == "sample":
             extra["correction"] = cfg.correction
-        return get_search(cfg.subgoal_search, **extra)
+        config_cls, search_cls = subgoal_classes(cfg.subgoal_search)
+        search: Search = search_cls(config_cls(**extra))
+        return search
 
     def sketcher(self, lean_backend: str) -> Policy:
         if self._sketcher is None:
@@ -405,7 +437,8 @@ class DecomposeSearch:
         for i in range(cfg.sketches):
             params = cfg.sampling.params(n=1, seed=derive_seed("sketch", seed, i))
             ((comp, *_),) = sketcher.generate([replace(task, run=i)], params)
-            sketch = comp.text.rstrip(" \n")
+            # no sketch (e.g. a replay file without the theorem): the whole goal is one gap
+            sketch = comp.text.rstrip(" \n") or sorry_probe(task.formal_statement)
             proof, why = state.attempt(i, sketch, comp.prompt, comp.text)
             if proof is not None:
                 wall = time.perf_counter() - t0

@@ -280,6 +280,9 @@ class RMaxTS:
 
     # ---- public API ----
 
+    def close(self) -> None:
+        """Nothing to release: the policy and the checker belong to the caller."""
+
     def run(
         self,
         task: ProofTask,

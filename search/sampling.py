@@ -63,6 +63,9 @@ class SamplingSearch:
             raise ValueError("pass either a SamplingConfig or keyword overrides, not both")
         self.config = config or SamplingConfig(**overrides)  # type: ignore[arg-type]
 
+    def close(self) -> None:
+        """Nothing to release: the policy and the checker belong to the caller."""
+
     def run(
         self,
         task: ProofTask,

@@ -121,6 +121,9 @@ class _ClaimingSearch:
     def __init__(self) -> None:
         self.headers: list[str | None] = []
 
+    def close(self) -> None:
+        pass
+
     def run(self, task, policy, checker, budget, seed=0, checkpoint_dir=None):  # noqa: ANN001
         self.headers.append(task.header)
         return SearchResult(True, "  simp\n", samples_used=1, found_at=1)

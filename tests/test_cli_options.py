@@ -40,7 +40,13 @@ SPECS = {
     "openai": "openai:http://127.0.0.1:9/v1#prover",
 }
 # one run per line: every search and every policy kind at least once
-COMBOS = [("rmaxts", "hf"), ("sample", "vllm"), ("bfs", "openai"), ("rmaxts", "automation")]
+COMBOS = [
+    ("rmaxts", "hf"),
+    ("sample", "vllm"),
+    ("bfs", "openai"),
+    ("rmaxts", "automation"),
+    ("decompose", "automation"),
+]
 # fields that are not options, each for a reason given in its metadata help (the policy spec
 # gives `model` / `base_url`; OpenAI's local token check needs a count_tokens function)
 NOT_OPTIONS = {
@@ -49,11 +55,15 @@ NOT_OPTIONS = {
     ("OpenAIConfig", "base_url"),
     ("OpenAIConfig", "model"),
     ("OpenAIConfig", "max_context_tokens"),
+    ("DecomposeConfig", "subgoal_config"),  # the subgoal search's own options fill it
 }
 # non-default values the generic rule (bool: flipped, number: + 3 or + 0.25) cannot give
 OVERRIDES: dict[tuple[str, str], Any] = {
     ("Sampling", "top_p"): 0.5,
     ("RMaxTSConfig", "gamma"): 0.9,
+    ("DecomposeConfig", "sketch_policy"): "replay:sketches.jsonl",
+    ("DecomposeConfig", "subgoal_search"): "sample",
+    ("DecomposeConfig", "subgoal_cache"): "subgoals",
     ("PromptConfig", "mode"): "cot",
     ("PromptConfig", "few_shot"): 2,
     ("PromptConfig", "few_shot_path"): "shots.jsonl",

@@ -54,6 +54,9 @@ class FakeSearch:
         self.seen: list[str] = []
         self.lock = threading.Lock()
 
+    def close(self) -> None:
+        pass
+
     def run(self, task, policy, checker, budget, seed=0, checkpoint_dir=None):  # noqa: ANN001
         name = task.name.rsplit("/", 1)[-1]  # tasks are named by problem id ("t/ok1")
         with self.lock:

@@ -109,6 +109,9 @@ class ClaimingSearch:
     def __init__(self, proof: str) -> None:
         self.proof = proof
 
+    def close(self) -> None:
+        pass
+
     def run(self, task, policy, checker, budget, seed=0, checkpoint_dir=None):  # noqa: ANN001
         return SearchResult(True, self.proof, samples_used=1, found_at=1)
 

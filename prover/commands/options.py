@@ -561,15 +561,22 @@ def build_search(args: argparse.Namespace) -> SearchOptions:
         raise UsageError(
             f"unknown search {args.search!r}; choose one of {', '.join(SEARCH_GROUPS)}"
         )
-    wrong = {g.applies: _flags(args, k) for k, g in SEARCH_GROUPS.items() if k != args.search}
+    # decomposition takes its subgoal search's options (--subgoal-search rmaxts: --concurrency)
+    sub = given_values(args, "decompose").get("subgoal_search", "rmaxts")
+    sub = sub if args.search == "decompose" else args.search
+    wrong = {
+        g.applies: _flags(args, k) for k, g in SEARCH_GROUPS.items() if k not in (args.search, sub)
+    }
     if args.search != "rmaxts" and getattr(args, "tree_dir", None) is not None:
-        wrong["--search rmaxts"].append(_given(args).get("tree_dir", "--tree-dir"))
+        wrong.setdefault("--search rmaxts", []).append(_given(args).get("tree_dir", "--tree-dir"))
     if any(wrong.values()):
         raise _only_applies({k: v for k, v in wrong.items() if v})
     cls = search.config_class(args.search)
     default = cls()
     values = given_values(args, args.search)
     values["sampling"] = build_sampling(args, default.sampling)
+    if sub != args.search:
+        values["subgoal_config"] = given_values(args, sub)
     fix_values = given_values(args, "correction")
     if hasattr(default, "correction"):
         values["correction"] = _build(

@@ -211,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
                 proof, why = verified_partial(checker, task, res.best_partial, res.samples_used)
                 if not res.solved:  # a claimed proof that failed re-verification says so
                     failure = why
+                if search.name == "decompose" and res.failure:  # which sketch/gaps failed
+                    failure = f"{res.failure}\n{failure}"
                 polished = proof
             outputs.append(
                 {
@@ -231,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
     finally:
+        search.close()  # decompose's sketch policy
         if policy is not None:
             policy.close()
         checker.close()
