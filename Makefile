@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	# to avoid them, before `make` run: python3 -m venv .venv && .venv/bin/pip install
 	# torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu  (the line below is then a no-op)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,hf,rl,serve]'
+	$(PIP) install -q -e '.[dev,hf,rl,serve,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)

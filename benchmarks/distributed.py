@@ -119,6 +119,10 @@ class _CheckerActor:
         from benchmarks.budget import checker_versions
         from prover.lean.wrappers import toolchain_version
 
+        ready = getattr(self.checker, "wait_ready", None)
+        if callable(ready):  # the Lean processes are up before the driver submits a task
+            ready()
+
         return {
             "name": self.checker.name,
             "lean_version": str(getattr(self.checker, "lean_version", "") or ""),
@@ -274,6 +278,9 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 _REMOTE: dict[str, Any] = {}
+# (job id, actor name) -> handle of the checker actors this process started: a later session of
+# the same Ray job (tests, a library caller's own `ray.init`) reuses their warm Lean processes
+_LIVE: dict[tuple[str, str], Any] = {}
 
 
 class RaySession:
@@ -343,19 +350,22 @@ class RaySession:
             opts.setdefault("workers", cpus)
             factory = functools.partial(make_bare_checker, self.backend, opts)
         remote = ray.remote(_CheckerActor)
-        self.actors = [
-            remote.options(
-                name=f"prover-checker:{self.key}:{cpus}:{i}",
-                get_if_exists=True,
-                num_cpus=cpus,
-                num_gpus=0,
-                max_restarts=cfg.max_retries,
-                max_task_retries=cfg.max_retries,
-                max_concurrency=2 * cpus + 2,
-                scheduling_strategy="SPREAD",
-            ).remote(factory)
-            for i in range(n)
-        ]
+        job = ray.get_runtime_context().get_job_id()
+        self.actors = []
+        for i in range(n):
+            name = f"prover-checker:{self.key}:{cpus}:{i}"
+            if (job, name) not in _LIVE:  # this process keeps the handle: the actor lives on
+                _LIVE[(job, name)] = remote.options(
+                    name=name,
+                    get_if_exists=True,
+                    num_cpus=cpus,
+                    num_gpus=0,
+                    max_restarts=cfg.max_retries,
+                    max_task_retries=cfg.max_retries,
+                    max_concurrency=2 * cpus + 2,
+                    scheduling_strategy="SPREAD",
+                ).remote(factory)
+            self.actors.append(_LIVE[(job, name)])
         infos = ray.get([a.info.remote() for a in self.actors])  # waits for Lean to start
         self.info = infos[0]
 
@@ -430,6 +440,8 @@ class RaySession:
         for actor in self.policy_actors:
             ray.kill(actor)
         if self.connected:
+            for k in [k for k, v in _LIVE.items() if any(v is a for a in self.actors)]:
+                del _LIVE[k]
             for actor in self.actors:
                 try:
                     ray.get(actor.close.remote(), timeout=30)

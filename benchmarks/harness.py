@@ -29,8 +29,9 @@ from benchmarks.results import EvalConfig, ProblemResult, read_results, results_
 from prover.errors import UsageError
 from prover.lean.types import Checker, CheckRequest, LeanInfraError
 from prover.lean.wrappers import bare
-from prover.policy.base import Policy
+from prover.policy.base import Policy, ProofTask
 from search.base import Budget, Search, SearchResult
+from search.polish import polish
 
 if TYPE_CHECKING:
     from benchmarks.distributed import RayConfig, TaskEnv
@@ -94,7 +95,6 @@ def _solve_one(
     # budget accounting (benchmarks.budget): everything the search and the re-check spend
     meter = Meter()
     checker = meter.checker(checker)
-    verifier = meter.checker(verifier) if verifier is not None else None
     policy = meter.policy(policy)
     try:
         res: SearchResult = search.run(
@@ -126,24 +126,6 @@ def _solve_one(
             **meter.fields(),
         )
     solved, proof, failure = res.solved, res.proof, res.failure
-    verifier_s = res.verifier_s
-    if solved and verifier is not None:
-        check = verifier.check(
-            [
-                CheckRequest(
-                    rec.formal_statement,
-                    proof,
-                    header=rec.header,
-                    id=rec.id,
-                    header_trusted=True,  # the benchmark file's header
-                )
-            ]
-        )[0]
-        verifier_s += check.time_s
-        if not check.proved:
-            solved = False
-            err = check.first_error.text if check.first_error else (check.reason or "")
-            failure = f"re-verification failed ({check.verdict.value}): {err}".strip()
     outcome = "proved" if solved else "not_proved"
     if not solved and meter.statement_error:
         outcome, failure = "statement_error", meter.statement_error
@@ -152,7 +134,7 @@ def _solve_one(
         proof = meter.modulo[0]
     if not solved and not proof:
         proof = res.best_partial
-    return ProblemResult(
+    r = ProblemResult(
         id=rec.id,
         name=rec.name,
         split=rec.split,
@@ -160,13 +142,14 @@ def _solve_one(
         proof=proof,
         samples=res.samples_used,
         wall_s=time.monotonic() - t0,
-        verifier_s=verifier_s,
+        verifier_s=res.verifier_s,
         found_at=res.found_at if solved else None,
         failure="" if solved else failure,
         outcome=outcome,
         statement_error=meter.statement_error or "",
         **meter.fields(),
     )
+    return reverify(rec, r, verifier) if verifier is not None else r
 
 
 def run_eval(
@@ -273,9 +256,11 @@ def run_eval(
 
 
 def reverify(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult:
-    """`r` (a search that ran elsewhere, `verifier=None`) with its claimed proof re-checked by
-    `verifier` from scratch, as `_solve_one` re-checks: the re-check's Lean time is counted in the
-    result's budget, and a proof it does not prove is not a proof."""
+    """`r` with its claimed proof re-checked by `verifier` from scratch (after the search, in this
+    process or a Ray task): the re-check's Lean time is counted in the result's budget, and a
+    proof it does not prove is not a proof.  A proof that stands also gets its readable version
+    (`search.polish`: `first | ...` chains collapsed, no-op steps dropped, verified again against
+    the benchmark's own header; polishing is not counted in the search's budget)."""
     if not r.solved:
         return r
     check = verifier.check(
@@ -293,7 +278,8 @@ def reverify(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult
         lean_wall_s=r.lean_wall_s + check.time_s,
     )
     if check.proved:
-        return spent
+        task = ProofTask(rec.formal_statement, header=rec.header, name=rec.id)
+        return replace(spent, polished=polish(verifier, task, r.proof))
     err = check.first_error.text if check.first_error else (check.reason or "")
     failure = f"re-verification failed ({check.verdict.value}): {err}".strip()
     outcome = "statement_error" if r.statement_error else "not_proved"

@@ -32,6 +32,7 @@ class ProblemResult:
     split: str
     solved: bool
     proof: str = ""  # full proof text after the statement (re-verified), or best partial
+    polished: str = ""  # the readable version of a solved proof (verified), "" if unsolved
     samples: int = 0  # policy samples spent (the cost)
     wall_s: float = 0.0
     verifier_s: float = 0.0
