@@ -65,7 +65,7 @@ def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys, shared_ch
     for r in recs:
         by_problem.setdefault(r["problem_id"], []).append(r["proof"])
     assert all(len(set(v)) == len(v) for v in by_problem.values())
-    assert all(r["kind"] == "sample" and r["header"] is None for r in recs)
+    assert all(r["kind"] == "sample" and r["header"] == "" for r in recs)
     assert all(r["backend"] and r["policy"] == f"hf:{model}" and r["prompt"] for r in recs)
     assert all(r["completion"] == r["proof"] for r in recs)
     # every check finished (settled verdicts only: a timeout / error would be drawn again and
