@@ -347,3 +347,24 @@ def test_config_validation(kwargs: dict[str, Any], match: str) -> None:
     args: dict[str, Any] = {"base_url": "http://127.0.0.1:1/v1", "model": "m", **kwargs}
     with pytest.raises(ValueError, match=match):
         OpenAIPolicy(**args)
+
+
+def test_v2_correction_round_sends_the_whole_conversation() -> None:
+    """A V2 (chat) correction round keeps the chat history, as Goedel-Prover-V2 does: the first
+    user message, the failed answer, then Lean's feedback as the next user turn."""
+    import dataclasses
+
+    stub = _Stub([])
+    try:
+        pol = OpenAIPolicy(stub.url, "m", prompt={"mode": "v2"})
+        task = dataclasses.replace(
+            TASK, corrections=(("  rfla\n", "line 2: unknown tactic", "goedel"),)
+        )
+        pol.generate([task], SamplingParams(max_new_tokens=9))
+        msgs = stub.bodies[0]["messages"]
+        assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
+        assert msgs[1]["content"] == "  rfla\n"
+        assert "unknown tactic" in msgs[2]["content"]
+        pol.close()
+    finally:
+        stub.close()

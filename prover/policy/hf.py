@@ -192,11 +192,16 @@ class HFPolicy:
         if cfg.prompt.mode == "v2" and getattr(self.tokenizer, "chat_template", None):
             chat = self._apply_chat_template
             self._add_special_tokens = False  # the template already has the BOS token
-        self.prompts = PromptBuilder(cfg.prompt, chat_template=chat)
+        # a correction round of a chat model keeps the whole conversation (Goedel-Prover-V2)
+        turns = self._apply_chat_messages if chat is not None else None
+        self.prompts = PromptBuilder(cfg.prompt, chat_template=chat, chat_messages=turns)
 
     def _apply_chat_template(self, message: str) -> str:
+        return self._apply_chat_messages([{"role": "user", "content": message}])
+
+    def _apply_chat_messages(self, messages: list[dict[str, str]]) -> str:
         out = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
+            messages, tokenize=False, add_generation_prompt=True
         )
         return str(out)
 

@@ -226,7 +226,7 @@ class OpenAIPolicy:
         body = completion_body(self.config.model, built.text, params, stop)
         if self._chat:
             del body["prompt"]
-            body["messages"] = [{"role": "user", "content": built.text}]
+            body["messages"] = list(built.messages) or [{"role": "user", "content": built.text}]
             data = self.post("/chat/completions", body)
             texts = [(c.get("message") or {}).get("content") or "" for c in data.get("choices", [])]
         else:

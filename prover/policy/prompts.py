@@ -206,6 +206,9 @@ class BuiltPrompt:
     proof_lead: str = ""
     few_shot_names: tuple[str, ...] = ()
     mode: str = ""  # the prompt mode that built it (a `mixture` resolves per task)
+    # a V2 correction round: the whole conversation (user, assistant, user feedback, ...) for a
+    # chat API that applies the template itself; `text` is then that conversation rendered
+    messages: tuple[dict[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,7 +453,7 @@ class PromptBuilder:
                 text = self.chat_messages(msgs)
             else:
                 text = "\n\n".join(m["content"] for m in msgs) + "\n"
-            return replace(first, text=text)
+            return replace(first, text=text, messages=tuple(msgs))
         _, errors, fmt = task.corrections[-1]
         return replace(first, text=completion_feedback(fmt, rnd, errors) + "\n\n" + first.text)
 
