@@ -26,7 +26,7 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -317,6 +317,30 @@ def resolve_data_file(
     return download(filename, cache, base_url=base_url)
 
 
+def read_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(0-based line index, object) of each non-blank line of a benchmark JSONL file; a file that
+    is missing or not UTF-8, a line that is not JSON or not an object: DataError naming the file
+    and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"data file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 ({exc})") from None
+    for index, raw in enumerate(text.split("\n")):  # "\n" only: JSON may hold U+2028 unescaped
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}:{index + 1}: invalid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{index + 1}: expected a JSON object")
+        yield index, obj
+
+
 def load_jsonl(path: Path | str, id_prefix: str | None = None, key: str = "name") -> list[Problem]:
     """Records of a DeepSeek-Prover-format JSONL file.  `key="name"` makes ids
     `<prefix>/<name>` (names must be unique); `key="line"` makes them `<prefix>/<split>/<index>`
@@ -325,26 +349,10 @@ def load_jsonl(path: Path | str, id_prefix: str | None = None, key: str = "name"
     if key not in ("name", "line"):
         raise ValueError(f"key must be 'name' or 'line', got {key!r}")
     prefix = id_prefix if id_prefix is not None else path.stem
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"data file {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 ({exc})") from None
     out: list[Problem] = []
     seen: dict[str, int] = {}
-    for index, raw in enumerate(text.split("\n")):
+    for index, obj in read_objects(path):
         lineno = index + 1
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
-            ) from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object")
         for f in _REQUIRED:
             if f not in obj:
                 raise DataError(f"{path}:{lineno}: missing field {f!r}")
@@ -464,20 +472,8 @@ def load_mobench(path: Path | str) -> list[Problem]:
     path = Path(path)
     out: list[Problem] = []
     seen: dict[str, int] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
-    for index, raw in enumerate(text.split("\n")):
+    for index, obj in read_objects(path):
         lineno = index + 1
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object")
         for f in ("name", "formal_statement"):
             if not isinstance(obj.get(f), str) or not obj[f].strip():
                 raise DataError(f"{path}:{lineno}: field {f!r} missing, empty or not a string")

@@ -104,25 +104,16 @@ def _solve_one(
         raise
     except Exception as exc:  # a bug or a policy failure costs this problem, not the run
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        if meter.statement_error:  # Lean's answer, not a failure to retry
-            return ProblemResult(
-                rec.id,
-                rec.name,
-                rec.split,
-                False,
-                wall_s=time.monotonic() - t0,
-                failure=meter.statement_error,
-                statement_error=meter.statement_error,
-                **meter.fields(),
-            )
+        lean_said = meter.statement_error  # Lean's answer, not a failure to retry
         return ProblemResult(
             rec.id,
             rec.name,
             rec.split,
             False,
             wall_s=time.monotonic() - t0,
-            failure=f"error: {tb}",
-            error=tb,
+            failure=lean_said or f"error: {tb}",
+            statement_error=lean_said or "",
+            error="" if lean_said else tb,
             **meter.fields(),
         )
     solved, proof, failure = res.solved, res.proof, res.failure

@@ -260,3 +260,27 @@ def test_token_budgets_name_every_prompt_that_does_not_fit() -> None:
 def test_prompt_config_validation(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         PromptConfig(**kwargs)
+
+
+def test_tokenizer_prompt_builder_renders_the_whole_conversation() -> None:
+    """hf and vLLM: a V2 correction round goes through the tokenizer's chat template with the
+    whole conversation (user, the failed answer, Lean's feedback)."""
+    import dataclasses
+
+    from prover.policy.base import ProofTask
+    from prover.policy.prompts import PromptConfig, tokenizer_prompt_builder
+
+    class Tok:
+        chat_template = "{{ messages }}"
+
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):  # type: ignore[no-untyped-def]
+            assert not tokenize and add_generation_prompt
+            return "|".join(f"{m['role']}:{m['content'][:12]}" for m in messages)
+
+    builder = tokenizer_prompt_builder(PromptConfig(mode="v2"), Tok())
+    task = ProofTask("theorem t : True := by\n", name="t")
+    assert builder.build(task).text.startswith("user:")
+    again = dataclasses.replace(task, corrections=(("  rfla\n", "unknown tactic", "goedel"),))
+    roles = [part.split(":")[0] for part in builder.build(again).text.split("|")]
+    assert roles == ["user", "assistant", "user"]
+    assert tokenizer_prompt_builder(PromptConfig(mode="non-cot"), Tok()).chat_template is None

@@ -22,9 +22,9 @@ from typing import Any
 
 from prover.policy.base import Completion, ProofTask, SamplingParams, derive_seed, task_seeds
 from prover.policy.prompts import (
-    PromptBuilder,
     PromptConfig,
     check_token_budget,
+    tokenizer_prompt_builder,
 )
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -187,23 +187,9 @@ class HFPolicy:
             )
         self.max_context_tokens = int(limit)
 
-        chat = None
-        self._add_special_tokens = True
-        if cfg.prompt.mode == "v2" and getattr(self.tokenizer, "chat_template", None):
-            chat = self._apply_chat_template
-            self._add_special_tokens = False  # the template already has the BOS token
-        # a correction round of a chat model keeps the whole conversation (Goedel-Prover-V2)
-        turns = self._apply_chat_messages if chat is not None else None
-        self.prompts = PromptBuilder(cfg.prompt, chat_template=chat, chat_messages=turns)
-
-    def _apply_chat_template(self, message: str) -> str:
-        return self._apply_chat_messages([{"role": "user", "content": message}])
-
-    def _apply_chat_messages(self, messages: list[dict[str, str]]) -> str:
-        out = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        return str(out)
+        self.prompts = tokenizer_prompt_builder(cfg.prompt, self.tokenizer)
+        # the chat template already holds the BOS token
+        self._add_special_tokens = self.prompts.chat_template is None
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=self._add_special_tokens)["input_ids"])

@@ -514,3 +514,22 @@ def check_token_budgets(
         more = f" (and {len(failures) - 1} more prompt(s))" if len(failures) > 1 else ""
         raise PromptTooLongError(f"{failures[0][1]}{more}", [i for i, _ in failures])
     return counts
+
+
+def tokenizer_prompt_builder(config: PromptConfig, tokenizer: Any) -> PromptBuilder:
+    """The PromptBuilder of a local model (hf, vLLM): V2 prompts go through the tokenizer's chat
+    template when it has one, a correction round with the whole conversation (Goedel-Prover-V2);
+    other modes are plain text.  `builder.chat_template is not None` tells whether the template
+    (which already holds the BOS token) is used."""
+    if config.mode != "v2" or not getattr(tokenizer, "chat_template", None):
+        return PromptBuilder(config)
+
+    def turns(messages: list[dict[str, str]]) -> str:
+        out = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return str(out)
+
+    return PromptBuilder(
+        config,
+        chat_template=lambda message: turns([{"role": "user", "content": message}]),
+        chat_messages=turns,
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 from prover.policy.base import Completion, ProofTask, SamplingParams, task_seeds
 from prover.policy.hf import as_prompt_config
-from prover.policy.prompts import PromptBuilder, PromptConfig
+from prover.policy.prompts import PromptConfig, tokenizer_prompt_builder
 
 
 def vllm_sampling_kwargs(params: SamplingParams, stop: Sequence[str]) -> dict[str, Any]:
@@ -116,21 +116,7 @@ class VLLMPolicy:
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.max_context_tokens = int(self.llm.llm_engine.model_config.max_model_len)
-        chat = None
-        if cfg.prompt.mode == "v2" and getattr(self.tokenizer, "chat_template", None):
-            chat = self._apply_chat_template
-        # a correction round of a chat model keeps the whole conversation (Goedel-Prover-V2)
-        turns = self._apply_chat_messages if chat is not None else None
-        self.prompts = PromptBuilder(cfg.prompt, chat_template=chat, chat_messages=turns)
-
-    def _apply_chat_template(self, message: str) -> str:
-        return self._apply_chat_messages([{"role": "user", "content": message}])
-
-    def _apply_chat_messages(self, messages: list[dict[str, str]]) -> str:
-        out = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        return str(out)
+        self.prompts = tokenizer_prompt_builder(cfg.prompt, self.tokenizer)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
