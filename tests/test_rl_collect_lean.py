@@ -14,10 +14,8 @@ from prover.cli import main
 pytestmark = pytest.mark.lean
 
 
-def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys, shared_checker):
-    from prover.policy.tiny import build_tiny_model
-
-    model = build_tiny_model(tmp_path / "tiny", [data_dir / "minif2f_valid_few_shot.jsonl"])
+def _bench(tmp_path: Path) -> Path:
+    """Two core-Lean problems with an explicit empty header, in DeepSeek-Prover's format."""
     bench = tmp_path / "bench.jsonl"
     rows = [
         {
@@ -34,6 +32,14 @@ def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys, shared_ch
         },
     ]
     bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return bench
+
+
+def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys, shared_checker):
+    from prover.policy.tiny import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "tiny", [data_dir / "minif2f_valid_few_shot.jsonl"])
+    bench = _bench(tmp_path)
     out = tmp_path / "run"
     argv = [
         "collect",
@@ -89,22 +95,7 @@ def test_collect_resume_export(tmp_path: Path, data_dir: Path, capsys, shared_ch
 def test_collect_automation_proves_easy_problems(tmp_path: Path, capsys, shared_checker):
     """The automation policy's first whole-proof sample is its one shot (`first | omega |
     decide | ...`), which proves both statements in core Lean: every sample 0 is `proved`."""
-    bench = tmp_path / "bench.jsonl"
-    rows = [
-        {
-            "name": "c_add",
-            "split": "valid",
-            "header": "",
-            "formal_statement": "theorem c_add (a b : Nat) : a + b = b + a := by\n",
-        },
-        {
-            "name": "c_two",
-            "split": "valid",
-            "header": "",
-            "formal_statement": "theorem c_two : 2 + 2 = 4 := by\n",
-        },
-    ]
-    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = _bench(tmp_path)
     out = tmp_path / "auto"
     argv = ["collect", "--benchmark", str(bench), "--policy", "automation", "-k", "1"]
     assert main([*argv, "--out", str(out), "--backend", "embedded"]) == 0
