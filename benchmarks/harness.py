@@ -27,10 +27,11 @@ from benchmarks.datasets import Problem
 from benchmarks.report import write_outputs
 from benchmarks.results import EvalConfig, ProblemResult, read_results, results_store, write_config
 from prover.errors import UsageError
-from prover.lean.types import Checker, CheckRequest, LeanInfraError
+from prover.lean.types import Checker, LeanInfraError
 from prover.lean.wrappers import bare
 from prover.policy.base import Policy, ProofTask
 from search.base import Budget, Search, SearchResult
+from search.base import reverify as recheck
 from search.polish import polish
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def _solve_one(
     seed: int,
     tree_dir: Path | None = None,
 ) -> ProblemResult:
-    """`verifier` None: the caller re-verifies a solved result (`reverify`, under Ray)."""
+    """`verifier` None: the caller re-verifies a solved result (`reverify_result`, under Ray)."""
     t0 = time.monotonic()
     task = rec.task()  # named by the unique id: recorded feedback and checkpoints are keyed by it
     # budget accounting (benchmarks.budget): everything the search and the re-check spend
@@ -140,7 +141,7 @@ def _solve_one(
         statement_error=meter.statement_error or "",
         **meter.fields(),
     )
-    return reverify(rec, r, verifier) if verifier is not None else r
+    return reverify_result(rec, r, verifier) if verifier is not None else r
 
 
 def run_eval(
@@ -246,7 +247,7 @@ def run_eval(
 # ----------------------------------------------------------------------------- Ray (--ray)
 
 
-def reverify(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult:
+def reverify_result(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult:
     """`r` with its claimed proof re-checked by `verifier` from scratch (after the search, in this
     process or a Ray task): the re-check's Lean time is counted in the result's budget, and a
     proof it does not prove is not a proof.  A proof that stands also gets its readable version
@@ -254,13 +255,9 @@ def reverify(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult
     the benchmark's own header; polishing is not counted in the search's budget)."""
     if not r.solved:
         return r
-    check = verifier.check(
-        [
-            CheckRequest(
-                rec.formal_statement, r.proof, header=rec.header, id=rec.id, header_trusted=True
-            )
-        ]
-    )[0]
+    # the benchmark's own header (the search may have seen one without answer comments)
+    task = ProofTask(rec.formal_statement, header=rec.header, name=rec.id)
+    (check,) = recheck(verifier, [(task, r.proof, -1)])
     spent = replace(
         r,
         verifier_s=r.verifier_s + check.time_s,
@@ -269,7 +266,6 @@ def reverify(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult
         lean_wall_s=r.lean_wall_s + check.time_s,
     )
     if check.proved:
-        task = ProofTask(rec.formal_statement, header=rec.header, name=rec.id)
         return replace(spent, polished=polish(verifier, task, r.proof))
     err = check.first_error.text if check.first_error else (check.reason or "")
     failure = f"re-verification failed ({check.verdict.value}): {err}".strip()
@@ -318,7 +314,7 @@ def _run_on_ray(
         env = task_env(session, source)
         verifier = session.checker()  # the actors' Lean, no cache: from scratch
         for rec, r in session.map_unordered(_ray_solve, todo, env, search, config, tree_dir):
-            r = reverify(rec, r, verifier)
+            r = reverify_result(rec, r, verifier)
             store.append([r.to_json()])  # whole line, fsynced
             progress.update(r)
         return session.versions()
