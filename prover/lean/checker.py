@@ -148,14 +148,21 @@ def rss_mb(pid: int) -> int:
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def _stat_fields(pid: int | str) -> list[bytes]:
+    """The fields of /proc/PID/stat after the command name (state first); [] if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def cpu_ticks(pid: int) -> int:
     """utime + stime + cutime + cstime of `pid` in clock ticks (0 if it is gone): all its threads
     and its reaped children."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return sum(int(x) for x in fields[11:15])
-    except (OSError, ValueError, IndexError):
+        return sum(int(x) for x in _stat_fields(pid)[11:15])
+    except ValueError:
         return 0
 
 
@@ -170,11 +177,9 @@ def group_members(pgid: int) -> list[int]:
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            if int(fields[2]) == pgid:
+            if int(_stat_fields(name)[2]) == pgid:
                 members.append(int(name))
-        except (OSError, ValueError, IndexError):
+        except (ValueError, IndexError):
             continue
     return members
 
