@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import toy_result
 
 from prover.errors import UsageError
-from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
+from prover.lean.types import CheckRequest, CheckResult
 from prover.lean.wrappers import CheckerWrapper, RecordingChecker, RequestContext
 from prover.policy.base import Completion, ProofTask, Sampling, SamplingParams
 from prover.rl.export import build_rows, parse_kinds
@@ -30,30 +31,7 @@ class ToyChecker:
         return [self._one(r) for r in requests]
 
     def _one(self, req: CheckRequest) -> CheckResult:
-        steps, offset, goal = [], 0, "⊢ g0"
-        for line in req.proof.split("\n"):
-            start, offset = offset, offset + len(line) + 1
-            text = line.strip()
-            if not text:
-                continue
-            if text == "sorry":
-                return CheckResult(Verdict.INCOMPLETE, initial_goals="⊢ g0", steps=steps)
-            if text == "done":
-                return CheckResult(Verdict.PROVED, steps=steps)
-            if text != "step":
-                err = LeanMessage("error", 1, 2, 1, 5, "unknown tactic")
-                return CheckResult(Verdict.FAILED, messages=[err], first_error=err, steps=steps)
-            after = f"⊢ g{len(steps) + 1}"
-            steps.append(TacticStep(line, start, start + len(line), goal, after))
-            goal = after
-        err = LeanMessage("error", 1, 0, 1, 1, "unsolved goals\n" + goal)
-        return CheckResult(
-            Verdict.INCOMPLETE if steps else Verdict.FAILED,
-            messages=[err],
-            first_error=err,
-            steps=steps,
-            initial_goals="⊢ g0",
-        )
+        return toy_result(req)
 
     def close(self) -> None:
         pass

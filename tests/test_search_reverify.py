@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import toy_result
 
 import search.rmaxts as rmaxts_module
-from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
+from prover.lean.types import CheckRequest, CheckResult, LeanMessage, Verdict
 from prover.lean.wrappers import CachedChecker, CheckerWrapper, uncached
 from prover.policy.base import Completion, ProofTask, SamplingParams
 from search import get_search
@@ -49,30 +50,7 @@ class ToyChecker:
         return [r for r in self.requests if r.id.endswith(":final")]
 
     def _one(self, req: CheckRequest) -> CheckResult:
-        steps, offset, goal = [], 0, "⊢ g0"
-        for line in req.proof.split("\n"):
-            start, offset = offset, offset + len(line) + 1
-            text = line.strip()
-            if not text:
-                continue
-            if text == "sorry":
-                return CheckResult(Verdict.INCOMPLETE, initial_goals="⊢ g0", steps=steps)
-            if text == "done":
-                return CheckResult(Verdict.PROVED, steps=steps, initial_goals="⊢ g0")
-            if text != "step":
-                err = LeanMessage("error", 1, 2, 1, 5, "unknown tactic")
-                return CheckResult(Verdict.FAILED, messages=[err], first_error=err, steps=steps)
-            after = f"⊢ g{len(steps) + 1}"
-            steps.append(TacticStep(line, start, start + len(line), goal, after))
-            goal = after
-        err = LeanMessage("error", 1, 0, 1, 1, "unsolved goals\n" + goal)
-        return CheckResult(
-            Verdict.INCOMPLETE if steps else Verdict.FAILED,
-            messages=[err],
-            first_error=err,
-            steps=steps,
-            initial_goals="⊢ g0",
-        )
+        return toy_result(req)
 
     def close(self) -> None:
         pass
