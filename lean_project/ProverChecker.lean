@@ -155,6 +155,27 @@ structure Req where
   `false` on embedded: imported library theorems carry no proofs and look like axioms, so the
   audit is a denylist over imported constants plus "the item and header add no axiom". -/
   strictAxioms : Bool := false
+  /-- Answers for the header's answer slots (`def`/`abbrev NAME : T := sorry`), as
+  (slot name, Lean term) pairs: untrusted text from a policy (see "Answer slots"). -/
+  answers : List (String × String) := []
+
+def parseAnswer (j : Json) : Except String (String × String) := do
+  let name ← j.getObjValAs? String "name"
+  let term ← j.getObjValAs? String "term"
+  return (name, term)
+
+def parseAnswers (j : Json) : Except String (List (String × String)) :=
+  match j.getObjVal? "answers" with
+  | .error _ => .ok []
+  | .ok (.arr a) =>
+    let rec go : List Json → Except String (List (String × String))
+      | [] => .ok []
+      | x :: xs => do
+        let p ← parseAnswer x
+        let ps ← go xs
+        return p :: ps
+    go (arrToList a)
+  | .ok _ => .error "`answers` must be a list of {name, term} objects"
 
 def parseReq (line : String) : Except String Req := do
   let j ← Json.parse line
@@ -164,7 +185,7 @@ def parseReq (line : String) : Except String Req := do
            trusted := jBool j "trusted_header", statement := jStr j "statement",
            proof := jStr j "proof", heartbeats := jNat j "heartbeats" 200000,
            allowNative := jBool j "allow_native_decide", wantSteps := jBool j "want_steps",
-           strictAxioms := jBool j "strict_axioms" }
+           strictAxioms := jBool j "strict_axioms", answers := ← parseAnswers j }
 
 /-! ## Running command elaboration by hand -/
 
@@ -269,6 +290,22 @@ def declProblem (stx : Syntax) (heartbeats : Nat) : Option String :=
       some "`partial`/`nonrec` modifiers are not allowed"
     else findViolation stx heartbeats
 
+/-- The declared name of a theorem/lemma command (`none` for `example`). -/
+def declName? (stx : Syntax) : Option Name :=
+  match stx.find? (·.isOfKind ``Parser.Command.declId) with
+  | some d => some d[0].getId
+  | none => none
+
+/-- An answer slot: a `def`/`abbrev NAME ... := sorry` command, as its declared name and the
+`sorry` term (PutnamBench's `abbrev putnam_..._solution : T := sorry`). -/
+def sorryDef? (stx : Syntax) : Option (Name × Syntax) :=
+  if !stx.isOfKind ``Parser.Command.declaration then none else
+  let decl := stx[1]
+  if !(decl.isOfKind ``Parser.Command.definition || decl.isOfKind ``Parser.Command.abbrev) then none
+  else match decl.find? (·.isOfKind ``Parser.Command.declValSimple), declName? decl with
+    | some v, some n => if v[1].isOfKind ``Parser.Term.sorry then some (n, v[1]) else none
+    | _, _ => none
+
 /-- Header commands an untrusted header may hold. -/
 def headerKinds : List Name :=
   [``Parser.Command.open, ``Parser.Command.namespace, ``Parser.Command.section,
@@ -287,9 +324,18 @@ def headerProblem (stx : Syntax) : Option String :=
 /-! ## Base states per header (bounded LRU) -/
 
 structure Base where
-  header : String
-  trusted : Bool
+  /-- header, trust and answers (`baseKey`) -/
+  key : String
   state : Command.State
+  /-- trusted headers with an answer slot: the state and parser position before the first slot,
+  from where `mkAnswered` runs the rest of the header with answers in the slots -/
+  resume : Option (Command.State × Parser.ModuleParserState) := none
+  /-- answered bases: the constants the answers added (a `sorry` there is the item's own) -/
+  answerConsts : List Name := []
+
+def baseKey (header : String) (trusted : Bool) (answers : List (String × String)) : String :=
+  let ans := mapL (fun (a : String × String) => a.1 ++ "\x00" ++ a.2 ++ "\x00") answers
+  (if trusted then "trusted\n" else "untrusted\n") ++ header ++ "\x01" ++ String.join ans
 
 def joinMsgs (msgs : MessageLog) : IO String := do
   let ms ← mapIO (fun (m : Message) => m.toString) msgs.toList
@@ -297,7 +343,7 @@ def joinMsgs (msgs : MessageLog) : IO String := do
 
 /-- Elaborate a header into a base state, or say why it cannot be used. -/
 def mkBase (fileEnv : Environment) (header : String) (trusted : Bool) :
-    IO (Except String Command.State) := do
+    IO (Except String (Command.State × Option (Command.State × Parser.ModuleParserState))) := do
   let input := mkInput header
   let (hdr, ps, msgs) ← Parser.parseHeader input
   if msgs.hasErrors then return .error ("header does not parse: " ++ (← joinMsgs msgs))
@@ -319,23 +365,25 @@ def mkBase (fileEnv : Environment) (header : String) (trusted : Bool) :
     catch e => return .error ("header imports cannot be loaded: " ++ toString e)
   let opts := ({} : Options).setBool `Elab.async false
   -- one header command at a time: parse, judge (untrusted), then elaborate it
-  let rec go (fuel : Nat) (s : Command.State) (ps : Parser.ModuleParserState) :
-      IO (Except String Command.State) := do
+  let rec go (fuel : Nat) (s : Command.State) (ps : Parser.ModuleParserState)
+      (resume : Option (Command.State × Parser.ModuleParserState)) :
+      IO (Except String (Command.State × Option (Command.State × Parser.ModuleParserState))) := do
     match fuel with
     | 0 => return .error "header too long"
     | fuel + 1 =>
       let (stx, ps', pmsgs) := Parser.parseCommand input (pmctxOf s) ps {}
       if pmsgs.hasErrors then return .error ("header does not parse: " ++ (← joinMsgs pmsgs))
-      if stx.isOfKind ``Parser.Command.eoi then return .ok s
+      if stx.isOfKind ``Parser.Command.eoi then return .ok (s, resume)
       if !trusted then
         if let some why := headerProblem stx then return .error why
-      go fuel (← runCmd input s stx) ps'
-  match ← go 100000 (Command.mkState env {} opts) ps with
+      let resume := if trusted && resume.isNone && (sorryDef? stx).isSome then some (s, ps) else resume
+      go fuel (← runCmd input s stx) ps' resume
+  match ← go 100000 (Command.mkState env {} opts) ps none with
   | .error e => return .error e
-  | .ok s =>
+  | .ok (s, resume) =>
     if s.messages.hasErrors then
       return .error ("header does not elaborate: " ++ (← joinMsgs s.messages))
-    return .ok { s with messages := {}, infoState := {} }
+    return .ok ({ s with messages := {}, infoState := {} }, resume)
 
 /-! ## Messages, relative to the proof text -/
 
@@ -516,12 +564,6 @@ def elabOne (input : Parser.InputContext) (base : Command.State) (stx : Syntax)
   let s := { s with messages := {}, infoState := { enabled := true } }
   runCmd input s stx
 
-/-- The declared name of a theorem/lemma command (`none` for `example`). -/
-def declName? (stx : Syntax) : Option Name :=
-  match stx.find? (·.isOfKind ``Parser.Command.declId) with
-  | some d => some d[0].getId
-  | none => none
-
 /-- `n` names the declaration written `short` (in the current namespace or at the root). -/
 def namesDecl (short n : Name) : Bool :=
   n == short || (short.toString.length < n.toString.length &&
@@ -532,8 +574,108 @@ def jsonStrs (l : List String) : Json := Json.arr (mapL (fun (x : String) => toJ
 /-- Expected theorems kept per process (header + statement -> the statement's constant). -/
 def stmtCacheSize : Nat := 256
 
-def checkItem (base : Command.State) (stmtCache : IO.Ref (List (String × ConstantInfo)))
-    (r : Req) : IO Outcome := do
+/-! ## Answer slots
+
+A benchmark whose theorem is about an answer it does not give (PutnamBench's plain variant:
+`abbrev putnam_..._solution : T := sorry` in the trusted header) is proved together with an
+answer the policy writes.  The answer is untrusted text, judged like a proof: it must parse as
+one term by itself; the slot's command with `(TERM)` in place of `sorry` must parse as exactly one
+command declaring the same name with the same kind, and pass the proof syntax policy; it is
+elaborated with the item's heartbeat limit; its definition must have the slot's type; everything
+new it reaches is re-checked by the kernel from the state before it; a `sorry` in it is the
+item's own (incomplete), and the item's axiom audit reaches through it.  The statement's
+expected type still comes from the header with `sorry` in the slot, so an answer cannot change
+what the statement says. -/
+
+def resolveDecl (s : Command.State) (n : Name) : Option Name :=
+  if s.env.contains n then some n else
+  let ns := match s.scopes with | sc :: _ => sc.currNamespace | [] => .anonymous
+  if s.env.contains (ns ++ n) then some (ns ++ n) else none
+
+def answerOutcome (n : Name) (verdict why : String) : Except Outcome (Command.State × List Name) :=
+  .error { verdict, reason := "the answer `" ++ n.toString ++ "` " ++ why }
+
+/-- Elaborate the slot command `stx` (declaring `n`, hole `hole`) of `header` with `term` for its
+`sorry`.  Returns the state after it and the constants the answer added, or the item's outcome. -/
+def answerSlot (header : String) (s : Command.State) (stx : Syntax) (n : Name) (hole : Syntax)
+    (term : String) (heartbeats : Nat) (refEnv : Environment) :
+    IO (Except Outcome (Command.State × List Name)) := do
+  let fail := answerOutcome n
+  match Parser.runParserCategory s.env `term term "<answer>" with
+  | .error e => return fail "failed" ("does not parse as one term: " ++ e)
+  | .ok _ => pure ()
+  let (some a, some b, some c, some d) :=
+      (stx.getPos?, hole.getPos?, hole.getTailPos?, stx.getTailPos?)
+    | return fail "error" "has no source position in the header"
+  let text := String.Pos.Raw.extract header a b ++ "(" ++ term ++ ")" ++
+    String.Pos.Raw.extract header c d
+  let input := mkInput text
+  let (cmds, pmsgs) := parseAll input s
+  if pmsgs.hasErrors then return fail "failed" ("does not parse in its slot: " ++ (← joinMsgs pmsgs))
+  let some cmd := hd? cmds | return fail "failed" "does not parse in its slot"
+  if len cmds != 1 then
+    return fail "rejected" ("makes Lean parse " ++ toString (len cmds) ++ " commands in its slot; an answer is one term")
+  if cmd[1].getKind != stx[1].getKind || declName? cmd[1] != some n then
+    return fail "rejected" "changes the slot's declaration"
+  if let some why := findViolation cmd heartbeats then return fail "rejected" why
+  let s1 ← elabOne input s cmd heartbeats
+  if s1.messages.hasErrors then
+    return fail "failed" ("does not elaborate: " ++ (← joinMsgs s1.messages))
+  let some full := resolveDecl s1 n | return fail "error" "was not declared"
+  let (some ci, some slot) := (s1.env.find? full, refEnv.find? full)
+    | return fail "error" "has no slot in the header"
+  if ci.type != slot.type then return fail "rejected" "has a different type from its slot"
+  let consts := keep (fun m => !s.env.contains m) (reach s1.env [full] {} [])
+  match replay s.env (filterSome (mapL (fun m => s1.env.find? m) consts)) with
+  | .error e => return fail "rejected" ("fails the kernel re-check: " ++ e)
+  | .ok () => pure ()
+  -- the header goes on with its own options, messages and info state
+  return .ok ({ s1 with scopes := s.scopes, messages := s.messages, infoState := s.infoState },
+              consts)
+
+/-- The base state of `header` with `answers` in its slots: the header runs again from its first
+slot (`Base.resume` of the base without answers), trusted commands as they are. -/
+def mkAnswered (header : String) (ref : Base) (answers : List (String × String))
+    (heartbeats : Nat) : IO (Except Outcome (Command.State × List Name)) := do
+  let some (s0, ps0) := ref.resume
+    | return .error { verdict := "error", reason := "answers given, but the header has no answer slot (a trusted `def`/`abbrev NAME : T := sorry`)" }
+  let input := mkInput header
+  let rec go (fuel : Nat) (s : Command.State) (ps : Parser.ModuleParserState)
+      (used : List String) (own : List Name) :
+      IO (Except Outcome (Command.State × List String × List Name)) := do
+    match fuel with
+    | 0 => return .error { verdict := "error", reason := "header too long" }
+    | fuel + 1 =>
+      let (stx, ps', _) := Parser.parseCommand input (pmctxOf s) ps {}
+      if stx.isOfKind ``Parser.Command.eoi then return .ok (s, used, own)
+      let answer? := match sorryDef? stx with
+        | some (n, hole) => match first? (fun (x : String × String) => x.1 == n.toString) answers with
+          | some (_, t) => some (n, hole, t)
+          | none => none
+        | none => none
+      match answer? with
+      | some (n, hole, t) =>
+        match ← answerSlot header s stx n hole t heartbeats ref.state.env with
+        | .error o => return .error o
+        | .ok (s', consts) => go fuel s' ps' (n.toString :: used) (app consts own)
+      | none => go fuel (← runCmd input s stx) ps' used own
+  match ← go 100000 s0 ps0 [] [] with
+  | .error o => return .error o
+  | .ok (s, used, own) =>
+    match first? (fun (x : String × String) => !some? (· == x.1) used) answers with
+    | some (n, _) =>
+      let why := "the header has no answer slot `" ++ n ++ "` (a `def`/`abbrev " ++ n ++ " : T := sorry`)"
+      return .error { verdict := "error", reason := why }
+    | none =>
+      if s.messages.hasErrors then
+        let why := "the header does not elaborate with these answers: " ++ (← joinMsgs s.messages)
+        return .error { verdict := "failed", reason := why }
+      return .ok ({ s with messages := {}, infoState := {} }, own)
+
+/-- Check item `r` from `base`; `ref` is the same header without answers (where the statement is
+elaborated alone) and `answerConsts` the constants the answers added (see "Answer slots"). -/
+def checkItem (ref base : Command.State) (answerConsts : List Name)
+    (stmtCache : IO.Ref (List (String × ConstantInfo))) (r : Req) : IO Outcome := do
   let src0 := r.statement ++ r.proof
   -- 1. Lean's parser: one declaration command, judged before anything is elaborated
   let (cmds0, pmsgs0) := parseAll (mkInput src0) base
@@ -562,7 +704,7 @@ def checkItem (base : Command.State) (stmtCache : IO.Ref (List (String × Consta
              reason := "Lean parsed " ++ toString (len cmds) ++ " commands in statement + proof; exactly one declaration is allowed" }
   -- 2. the statement alone, from the clean base state, gives the expected type
   let stInput := mkInput (stmt ++ " sorry")
-  let (stCmds, stMsgs) := parseAll stInput base
+  let (stCmds, stMsgs) := parseAll stInput ref
   let some stCmd := hd? stCmds | return { verdict := "failed", reason := "the statement does not parse" }
   if stMsgs.hasErrors || len stCmds != 1 then
     return { verdict := "failed", reason := "the statement does not parse as one declaration",
@@ -577,15 +719,15 @@ def checkItem (base : Command.State) (stmtCache : IO.Ref (List (String × Consta
     | some (_, ci) => some ci
     | none => none
   if expected?.isNone then
-    let stState ← elabOne stInput base stCmd r.heartbeats
-    let stNew := keep (fun n => !base.env.contains n && namesDecl shortName n)
+    let stState ← elabOne stInput ref stCmd r.heartbeats
+    let stNew := keep (fun n => !ref.env.contains n && namesDecl shortName n)
       (reach stState.env (match stState.env.find? shortName with
         | some _ => [shortName] | none => []) {} [])
     expected? := match hd? stNew with
       | some n => stState.env.find? n
       | none =>
         -- the declaration lives in the current namespace
-        let ns := match base.scopes with | sc :: _ => sc.currNamespace | [] => .anonymous
+        let ns := match ref.scopes with | sc :: _ => sc.currNamespace | [] => .anonymous
         stState.env.find? (ns ++ shortName)
     if stState.messages.hasErrors || expected?.isNone then
       let ms ← mapIO (msgJson basePos) stState.messages.toList
@@ -633,6 +775,8 @@ def checkItem (base : Command.State) (stmtCache : IO.Ref (List (String × Consta
         | none => false
       | none => false) reached
     let own := keep (fun n => some? (fun (ci : ConstantInfo) => nameOf ci == n) added) users
+    if some? (hasName answerConsts) users then
+      return withAx (mk "incomplete" "the answer uses sorry")
     if !nil? own || nil? users then return withAx (mk "incomplete" "proof uses sorry")
     return withAx (mk "rejected"
       ("proved modulo header declaration(s) proved by sorry: " ++ showNames users))
@@ -681,19 +825,50 @@ def outcomeJson (nonce : String) (o : Outcome) (ms : Nat) (wantSteps : Bool) : J
 def baseCacheSize : Nat := 8
 
 def lookupBase (fileEnv : Environment) (cache : IO.Ref (List Base)) (header : String)
-    (trusted : Bool) (max : Nat) : IO (Except String Command.State) := do
+    (trusted : Bool) (max : Nat) : IO (Except String Base) := do
+  let key := baseKey header trusted []
   let bs ← cache.get
-  let same := fun (b : Base) => b.header == header && b.trusted == trusted
-  match first? same bs with
+  match first? (fun (b : Base) => b.key == key) bs with
   | some b =>
-    cache.set (b :: keep (fun x => !same x) bs)
-    return .ok b.state
+    cache.set (b :: keep (fun (x : Base) => x.key != key) bs)
+    return .ok b
   | none =>
     match ← mkBase fileEnv header trusted with
     | .error e => return .error e
-    | .ok st =>
-      cache.set (takeL max ({ header, trusted, state := st } :: bs))
-      return .ok st
+    | .ok (st, resume) =>
+      let b : Base := { key, state := st, resume }
+      cache.set (takeL max (b :: bs))
+      return .ok b
+
+/-- The base of `r`'s header with `r`'s answers in its slots (kept in the same LRU, after the
+base without answers that it starts from). -/
+def lookupAnswered (cache : IO.Ref (List Base)) (ref : Base) (r : Req) (max : Nat) :
+    IO (Except Outcome Base) := do
+  let key := baseKey r.header r.trusted r.answers
+  let bs ← cache.get
+  match first? (fun (b : Base) => b.key == key) bs with
+  | some b =>
+    cache.set (b :: keep (fun (x : Base) => x.key != key) bs)
+    return .ok b
+  | none =>
+    if !r.trusted then
+      return .error { verdict := "error", reason := "answers fill slots of a trusted header; this header is untrusted" }
+    match ← mkAnswered r.header ref r.answers r.heartbeats with
+    | .error o => return .error o
+    | .ok (st, answerConsts) =>
+      let b : Base := { key, state := st, answerConsts }
+      cache.set (takeL max (b :: (← cache.get)))
+      return .ok b
+
+def checkReq (fileEnv : Environment) (cache : IO.Ref (List Base))
+    (stmtCache : IO.Ref (List (String × ConstantInfo))) (r : Req) : IO Outcome := do
+  match ← lookupBase fileEnv cache r.header r.trusted baseCacheSize with
+  | .error e => return { verdict := "error", reason := "header: " ++ e }
+  | .ok ref =>
+    if nil? r.answers then return ← checkItem ref.state ref.state [] stmtCache r
+    match ← lookupAnswered cache ref r baseCacheSize with
+    | .error o => return o
+    | .ok b => checkItem ref.state b.state b.answerConsts stmtCache r
 
 def handle (fileEnv : Environment) (cache : IO.Ref (List Base))
     (stmtCache : IO.Ref (List (String × ConstantInfo))) (line : String) : IO Json := do
@@ -710,11 +885,8 @@ def handle (fileEnv : Environment) (cache : IO.Ref (List Base))
           ("time_ms", toJson ((← IO.monoMsNow) - t0))]
       | .error e => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "error"),
           ("reason", toJson e)]
-    let o ← match ← lookupBase fileEnv cache r.header r.trusted baseCacheSize with
-      | .error e => pure ({ verdict := "error", reason := "header: " ++ e } : Outcome)
-      | .ok base =>
-        try checkItem base stmtCache r
-        catch e => pure { verdict := "error", reason := "checker exception: " ++ toString e }
+    let o ← try checkReq fileEnv cache stmtCache r
+      catch e => pure { verdict := "error", reason := "checker exception: " ++ toString e }
     return outcomeJson r.nonce o ((← IO.monoMsNow) - t0) r.wantSteps
 
 partial def loop (fileEnv : Environment) (inp out : IO.FS.Handle) (cache : IO.Ref (List Base))

@@ -224,6 +224,81 @@ def test_trusted_header_definitions_and_sorry_lemma(embedded_checker):
     assert r_untrusted.verdict is Verdict.ERROR and "untrusted header" in (r_untrusted.reason or "")
 
 
+ANSWER_HEADER = """def double (n : Nat) : Nat := 2 * n
+
+abbrev toy_solution : Nat := sorry
+-- 6
+
+def after_slot : Nat := toy_solution + 1
+"""
+S_ANS = "theorem toy : double 3 = toy_solution := by\n"
+S_REFL = "theorem toy_refl : toy_solution = toy_solution := by\n"
+
+
+def _answered(stmt: str, proof: str, **answers: str) -> CheckRequest:
+    return CheckRequest(
+        stmt, proof, header=ANSWER_HEADER, header_trusted=True, answers=tuple(answers.items())
+    )
+
+
+@pytest.mark.parametrize("screen", [True, False])
+def test_answer_slots_are_judged_by_lean(embedded_checker, screen):
+    """PutnamBench's plain variant: the policy's answer replaces the header's `sorry` answer
+    definition.  Lean proves with a right answer only; an answer is one term, judged like a proof
+    (no code, no extra commands, its `sorry` is the item's own); the statement still comes from
+    the header without the answer.  With the Python screen on and off."""
+    cases = {
+        "right": (_answered(S_ANS, "  decide\n", toy_solution="6"), Verdict.PROVED, ""),
+        "right_term": (_answered(S_ANS, "  rfl\n", toy_solution="double 3"), Verdict.PROVED, ""),
+        "after_slot": (
+            _answered("theorem t_after : after_slot = 7 := by\n", "  decide\n", toy_solution="6"),
+            Verdict.PROVED,
+            "",
+        ),
+        # answered bases are separate: the same proof with another answer fails
+        "wrong": (_answered(S_ANS, "  decide\n", toy_solution="7"), Verdict.FAILED, ""),
+        "no_answer": (_answered(S_REFL, "  rfl\n"), Verdict.REJECTED, "toy_solution"),
+        "sorry_answer": (
+            _answered(S_REFL, "  rfl\n", toy_solution="sorry"),
+            Verdict.INCOMPLETE,
+            "answer uses sorry",
+        ),
+        "extra_commands": (
+            _answered(S_REFL, "  rfl\n", toy_solution="6)\naxiom bad : False\ndef z : Nat := (0"),
+            Verdict.FAILED,
+            "one term",
+        ),
+        "run_tac": (
+            _answered(S_ANS, "  decide\n", toy_solution="by run_tac pure (); exact 6"),
+            Verdict.REJECTED,
+            "runTac",
+        ),
+        "wrong_type": (_answered(S_REFL, "  rfl\n", toy_solution="(6 : Int)"), Verdict.FAILED, ""),
+        "no_such_slot": (_answered(S_REFL, "  rfl\n", nope_solution="6"), Verdict.ERROR, "nope"),
+        # the statement must elaborate without the answer: an answer cannot give it a meaning
+        "statement_needs_answer": (
+            _answered(
+                "theorem t_fin : (0 : Fin toy_solution) = 0 := by\n", "  rfl\n", toy_solution="6"
+            ),
+            Verdict.FAILED,
+            "statement does not elaborate",
+        ),
+        "untrusted_header": (
+            CheckRequest(S_REFL, "  rfl\n", header="", answers=(("toy_solution", "6"),)),
+            Verdict.ERROR,
+            "",
+        ),
+    }
+    if screen:  # Python refuses these first, with its own reasons
+        cases["run_tac"] = (cases["run_tac"][0], Verdict.REJECTED, "run_tac")
+        cases["extra_commands"] = (cases["extra_commands"][0], Verdict.REJECTED, "axiom")
+    checker = embedded_checker.with_screen(screen)
+    results = checker.check([req for req, _, _ in cases.values()])
+    for (name, (_, verdict, why)), res in zip(cases.items(), results, strict=True):
+        assert res.verdict is verdict, (name, res)
+        assert why in (res.reason or ""), (name, res.reason)
+
+
 def test_native_decide_allowed_and_forged_output_ignored(embedded_checker):
     """With --allow-native-decide compiled code runs; what it prints is not a reply."""
     forged = '{"nonce": "0", "verdict": "proved", "ready": true}'

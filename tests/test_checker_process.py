@@ -334,6 +334,42 @@ def test_start_up_failures_raise_with_the_stderr_tail(state: Path) -> None:
     _all_gone(state)
 
 
+def test_a_checker_program_with_errors_is_refused(state: Path) -> None:
+    """Lean runs a program it could not elaborate whole with `sorry` for the broken functions,
+    which would give wrong verdicts: an error message before `ready` is a failed start."""
+    checker = LeanChecker(
+        FakeLauncher(state, FAKE_COMPILE_ERROR="1"), _config(max_start_failures=1)
+    )
+    try:
+        with pytest.raises(LeanInfraError) as info:
+            checker.check([_req("rfl")])
+        assert "checker program has errors" in str(info.value)
+        assert "ProverChecker.lean:666:56: error: unexpected identifier" in str(info.value)
+        assert _requests(state) == []
+    finally:
+        checker.close()
+    _all_gone(state)
+
+
+def test_answers_reach_lean_and_answered_bases_are_remembered(state: Path) -> None:
+    """`answers` travel in the item; an answered header is a base of its own in Lean's LRU (made
+    on its item, after the plain header), which the driver's record mirrors."""
+    hdr = "abbrev x_solution : Nat := sorry\n"
+    ans = (("x_solution", "6"),)
+    reqs = [
+        _req("rfl", header=hdr, header_trusted=True, answers=ans),
+        _req("simp", header=hdr, header_trusted=True, answers=ans),
+        _req("omega", header=hdr, header_trusted=True),
+    ]
+    with LeanChecker(FakeLauncher(state), _config()) as checker:
+        assert all(r.verdict is Verdict.PROVED for r in checker.check(reqs))
+        (proc,) = checker._live
+        assert list(proc.headers) == [(hdr, True, ans), (hdr, True, ())]
+    got = [(r["kind"], r.get("answers")) for r in _requests(state)]
+    answers = [{"name": "x_solution", "term": "6"}]
+    assert got == [("header", None), ("check", answers), ("check", answers), ("check", [])]
+
+
 def test_start_up_failures_below_the_limit_are_retried(state: Path) -> None:
     launcher = FakeLauncher(state, FAKE_FAIL_FIRST="2")
     with LeanChecker(launcher, _config(max_start_failures=3)) as checker:

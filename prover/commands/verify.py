@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check proofs from a JSONL file",
         description=(
             "Each input line: {id, header (string or null), formal_statement, proof}; a "
-            "header is untrusted (imports, open, namespace, ... only) unless --trusted-header. "
+            "header is untrusted (imports, open, namespace, ... only) unless --trusted-header; "
+            "optional 'answers' {slot name: Lean term} fill a trusted header's answer slots "
+            "(`abbrev NAME : T := sorry`, PutnamBench's plain variant). "
             "Each output line: {id, verdict, messages, first_error, verified_prefix, time_s}, "
             "in input order, written after each chunk of proofs is checked. "
             "Exit status: 0 every input line has a result and all are 'proved' (results from "
@@ -94,6 +96,15 @@ def parse_input(text: str, source: str) -> list[dict[str, Any]]:
                 bad = True
         if "header" in obj and obj["header"] is not None and not isinstance(obj["header"], str):
             problems.append(f"{source}:{lineno}: field 'header' must be a string or null")
+            bad = True
+        answers = obj.get("answers", {})
+        if not isinstance(answers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in answers.items()
+        ):
+            problems.append(
+                f"{source}:{lineno}: field 'answers' must map answer-slot names to Lean terms "
+                '(e.g. {"putnam_1988_b1_solution": "18"})'
+            )
             bad = True
         if bad:
             continue
@@ -179,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
                         proof=it["proof"],
                         header=it.get("header"),
                         header_trusted=args.trusted_header,  # None: the default, trusted
+                        answers=tuple(it.get("answers", {}).items()),
                         id=it["id"],
                         want_steps=args.steps,
                         allow_native_decide=args.allow_native_decide,

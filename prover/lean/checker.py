@@ -194,13 +194,18 @@ class CheckerProcess:
         self.items = 0  # items checked by this process
         # the headers whose base state the process holds, least recently used first: the same
         # LRU as the checker's (`baseCacheSize` in ProverChecker.lean)
-        self.headers: deque[tuple[str, bool]] = deque(maxlen=HEADER_CACHE_SIZE)
+        # (an answered header, `CheckRequest.answers`, is a base of its own, made on its item)
+        self.headers: deque[tuple[str, bool, tuple[tuple[str, str], ...]]] = deque(
+            maxlen=HEADER_CACHE_SIZE
+        )
         self.peak_mb = 0
         self.cpu_seen_s = 0.0  # the group's CPU seconds at the last memory poll
         self.started = time.monotonic()
         self.ready_s: float | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: deque[str] = deque(maxlen=_STDERR_LINES)
+        # what Lean printed on stdout before `ready`: its messages on the checker program
+        self._preamble: deque[str] = deque(maxlen=_STDERR_LINES)
         self._members: list[int] = []  # the process group (lake's child lean included)
         self._members_at = -_GROUP_SCAN_S
         self._rss_at = -_RSS_POLL_S
@@ -290,6 +295,8 @@ class CheckerProcess:
                 self._stderr_pump.join(timeout=5.0)
                 self._fail("crash", f"Lean checker exited with code {code} while trying to {what}")
             if not line.startswith("{"):
+                if self.ready_s is None:
+                    self._preamble.append(line)
                 continue  # debug output of the embedded build, or anything else: not a reply
             try:
                 obj = json.loads(line)
@@ -308,6 +315,11 @@ class CheckerProcess:
         while True:
             obj = self._next_json(deadline, "start")
             if obj.get("ready") is True:
+                # a checker program Lean could not elaborate whole would run with `sorry` in
+                # place of the functions it could not: refuse it
+                errors = [x.strip() for x in self._preamble if ": error:" in x]
+                if errors:
+                    self._fail("crash", "the checker program has errors: " + " | ".join(errors))
                 self.ready_s = time.monotonic() - self.started
                 return
 
@@ -553,11 +565,12 @@ class LeanChecker:
             "allow_native_decide": req.allow_native_decide,
             "want_steps": req.want_steps,
             "strict_axioms": self.launcher.strict_axioms,
+            "answers": [{"name": n, "term": t} for n, t in req.answers],
         }
 
     def _check_one(self, req: CheckRequest) -> CheckResult:
         payload = self._payload(req)
-        key = (payload["header"], payload["trusted_header"])
+        key = (payload["header"], payload["trusted_header"], ())
         proc = self._acquire()
         t0 = time.monotonic()
         cpu0 = proc.group_cpu_s()
@@ -585,6 +598,11 @@ class LeanChecker:
                 proc.headers.append(key)
             stage = "item"
             reply = proc.request(payload, req.timeout_s or self.config.timeout_s)
+            if req.answers:  # Lean made (or moved to the front) the answered base
+                answered = (key[0], key[1], req.answers)
+                if answered in proc.headers:
+                    proc.headers.remove(answered)
+                proc.headers.append(answered)
         except CheckerProcessFailure as exc:
             with self._lock:
                 self._live.discard(proc)

@@ -144,11 +144,26 @@ def screen_statement(statement: str, allow_native_decide: bool = False) -> str |
     return f"formal_statement: {reason}" if reason else None
 
 
+def screen_answer(name: str, term: str, allow_native_decide: bool = False) -> str | None:
+    """A policy's answer for the answer slot `name` (a Lean term that replaces the slot's
+    `sorry`): screened like a proof, as one term."""
+    reason = screen_proof(term, allow_native_decide)
+    return f"the answer `{name}`: {reason}" if reason else None
+
+
 def screen_request(request: Any) -> str | None:
-    """Screen one check request (a `CheckRequest`): proof, statement and header, in that order.
-    The backend's default header (`header=None`) is trusted."""
+    """Screen one check request (a `CheckRequest`): proof, answers, statement and header, in
+    that order.  The backend's default header (`header=None`) is trusted."""
     return (
         screen_proof(request.proof, allow_native_decide=request.allow_native_decide)
+        or next(
+            (
+                r
+                for n, t in getattr(request, "answers", ())
+                if (r := screen_answer(n, t, request.allow_native_decide))
+            ),
+            None,
+        )
         or screen_statement(request.formal_statement, request.allow_native_decide)
         or (
             screen_header(

@@ -122,6 +122,10 @@ class CheckRequest:
     want_steps: bool = False
     allow_native_decide: bool = False
     timeout_s: float | None = None
+    # answers for the trusted header's answer slots (`abbrev NAME : T := sorry`), as (slot name,
+    # Lean term) pairs: untrusted text from a policy, judged by Lean like the proof
+    # (`lean_project/ProverChecker.lean`, "Answer slots")
+    answers: tuple[tuple[str, str], ...] = ()
 
     def cache_key(self, backend: str) -> str:
         payload = json.dumps(
@@ -132,7 +136,8 @@ class CheckRequest:
                 self.formal_statement,
                 self.proof,
                 self.allow_native_decide,
-            ],
+            ]
+            + ([[list(a) for a in self.answers]] if self.answers else []),
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -87,6 +87,7 @@ class HTTPChecker:
                     "want_steps": r.want_steps,
                     "allow_native_decide": r.allow_native_decide,
                     "timeout_s": r.timeout_s or self.item_timeout_s,
+                    **({"answers": dict(r.answers)} if r.answers else {}),
                 }
                 for r in chunk
             ]

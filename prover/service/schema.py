@@ -19,6 +19,8 @@ class Item(BaseModel):
     want_steps: bool | None = None
     allow_native_decide: bool = False
     timeout_s: float | None = Field(None, gt=0)
+    # answer-slot name -> Lean term (`CheckRequest.answers`; slots of a trusted header)
+    answers: dict[str, str] = Field(default_factory=dict)
 
     def to_request(self, steps: bool, max_timeout_s: float) -> CheckRequest:
         timeout = min(self.timeout_s, max_timeout_s) if self.timeout_s else max_timeout_s
@@ -31,6 +33,7 @@ class Item(BaseModel):
             want_steps=steps if self.want_steps is None else self.want_steps,
             allow_native_decide=self.allow_native_decide,
             timeout_s=timeout,
+            answers=tuple(self.answers.items()),
         )
 
 
