@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.errors import DataError, UsageError
-from prover.lean.syntax import declarations, is_comment_line, lex
+from prover.lean.syntax import comment_line_text, declarations, is_comment_line, lex
 from prover.policy.base import ProofTask
 
 PINNED_COMMIT = "2c4ba9119eef74d0d611f494261b2c5bae98c69a"
@@ -222,6 +222,12 @@ class Problem:
     policy_header: str | None = None
     has_answer_sorry: bool = False  # the header defines the answer by `sorry` (plain variant)
     variant: str = ""  # the benchmark variant the record was loaded from
+    # plain variant: the header's answer slots (`abbrev NAME_solution : T := sorry`) the policy
+    # answers, the benchmark's own answers (PutnamBench's `-- <answer>` comments; for review,
+    # never shown to the policy) and answers fixed for the run (`prover eval --answers`)
+    answer_slots: tuple[str, ...] = ()
+    reference_answers: tuple[tuple[str, str], ...] = ()
+    answers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.id or not self.name:
@@ -239,6 +245,8 @@ class Problem:
             informal_prefix=self.informal_prefix,
             name=self.id,
             run=run,
+            answer_slots=self.answer_slots,
+            answers=self.answers,
         )
 
 
@@ -428,6 +436,8 @@ def load_benchmark(
             replace(r, policy_header=strip_lines(r.header or "", answers.get(r.name, [])))
             for r in records
         ]
+    # the plain variant's open answers: the policy writes them (see `Problem.answer_slots`)
+    records = [open_answers(r, info.answer_comments) for r in records]
     if len(info.files) > 1:  # recorded where there is a choice
         records = [replace(r, variant=v) for r in records]
     return [r for r in records if split is None or r.split == split]
@@ -435,24 +445,88 @@ def load_benchmark(
 
 # PutnamBench: `abbrev putnam_..._solution : T := sorry` (or `noncomputable abbrev`/`def`), and on
 # the lines right after it the answer as `-- <answer>` comments (upstream's layout).
-_ANSWER_DEF = re.compile(r"^\s*(noncomputable\s+)?(abbrev|def)\s+\S*_solution\b.*:=\s*sorry\s*$")
+_ANSWER_DEF = re.compile(r"^\s*(noncomputable\s+)?(abbrev|def)\s+(\S*_solution)\b.*:=\s*sorry\s*$")
+
+
+def answer_slots(header: str) -> list[tuple[str, list[str]]]:
+    """The answer slots of `header` (one-line `abbrev/def NAME_solution ... := sorry`, as in
+    PutnamBench and CombiBench), each with the comment lines right after it (PutnamBench writes
+    the answer there)."""
+    lines = header.split("\n")
+    out: list[tuple[str, list[str]]] = []
+    i = 0
+    while i < len(lines):
+        m = _ANSWER_DEF.match(lines[i])
+        i += 1
+        if m:
+            comments: list[str] = []
+            while i < len(lines) and is_comment_line(lines[i]):
+                comments.append(lines[i])
+                i += 1
+            out.append((m.group(3), comments))
+    return out
+
+
+def with_answers(records: Sequence[Problem], path: Path | str) -> list[Problem]:
+    """`records` with the answers of an answers file (`prover eval --answers`): one JSON object
+    per line, `{"id": PROBLEM_ID_OR_NAME, "answers": {SLOT: LEAN_TERM}}`, for problems whose
+    header leaves those slots open (the plain variant).  Every request of such a problem carries
+    the answers (a tree search needs them fixed before it starts).  DataError names the file and
+    line of a bad one."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: answers file not found")
+    by_key = {k: r for r in records for k in (r.id, r.name)}
+    given: dict[str, tuple[tuple[str, str], ...]] = {}
+    for index, obj in read_objects(p):
+        where = f"{p}:{index + 1}"
+        key, answers = obj.get("id"), obj.get("answers")
+        if not isinstance(key, str) or key not in by_key:
+            raise DataError(f"{where}: field 'id' must name a problem of this run, got {key!r}")
+        if (
+            not isinstance(answers, dict)
+            or not answers
+            or not all(
+                isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in answers.items()
+            )
+        ):
+            raise DataError(f"{where}: field 'answers' must map answer slots to Lean terms")
+        rec = by_key[key]
+        unknown = sorted(set(answers) - set(rec.answer_slots))
+        if unknown:
+            slots = ", ".join(rec.answer_slots) or "none: use --variant plain"
+            raise DataError(
+                f"{where}: {', '.join(unknown)} is not an open answer slot of {rec.id} "
+                f"(its slots: {slots})"
+            )
+        given[rec.id] = tuple(answers.items())
+    return [replace(r, answers=given[r.id]) if r.id in given else r for r in records]
+
+
+def open_answers(r: Problem, comments: bool = True) -> Problem:
+    """`r` with its header's answer slots (`Problem.answer_slots`) and, when `comments`, the
+    answers PutnamBench-style comments give (`reference_answers`), hidden from the policy."""
+    slots = answer_slots(r.header or "")
+    if not slots:
+        return r
+    refs = tuple((n, reference_answer(c)) for n, c in slots if comments and c)
+    shown = r.policy_header
+    if comments and shown is None:
+        shown = strip_lines(r.header or "", [line for _, c in slots for line in c])
+    return replace(
+        r, answer_slots=tuple(n for n, _ in slots), reference_answers=refs, policy_header=shown
+    )
 
 
 def answer_comment_lines(header: str) -> list[str]:
     """The comment lines that follow a `sorry` answer definition in `header` (PutnamBench marks
     its answers this way)."""
-    lines = header.split("\n")
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        if _ANSWER_DEF.match(lines[i]):
-            i += 1
-            while i < len(lines) and is_comment_line(lines[i]):
-                out.append(lines[i])
-                i += 1
-        else:
-            i += 1
-    return out
+    return [line for _, comments in answer_slots(header) for line in comments]
+
+
+def reference_answer(comments: Sequence[str]) -> str:
+    """The answer text of PutnamBench's `-- <answer>` comment lines."""
+    return " ".join(comment_line_text(c) for c in comments).strip()
 
 
 def strip_lines(header: str, lines: Sequence[str]) -> str:

@@ -126,6 +126,7 @@ def _solve_one(
         proof = meter.modulo[0]
     if not solved and not proof:
         proof = res.best_partial
+    answers = dict(res.answers or task.answers) if solved else {}
     r = ProblemResult(
         id=rec.id,
         name=rec.name,
@@ -139,6 +140,8 @@ def _solve_one(
         failure="" if solved else failure,
         outcome=outcome,
         statement_error=meter.statement_error or "",
+        answers=answers,
+        answers_match_reference=answers_match(rec, answers),
         **meter.fields(),
     )
     return reverify_result(rec, r, verifier) if verifier is not None else r
@@ -247,6 +250,19 @@ def run_eval(
 # ----------------------------------------------------------------------------- Ray (--ray)
 
 
+def answers_match(rec: Problem, answers: dict[str, str]) -> bool | None:
+    """Whether `answers` are the benchmark's own (`Problem.reference_answers`), compared with
+    whitespace collapsed; None when there is nothing to compare."""
+    refs = dict(rec.reference_answers)
+    if not answers or not refs:
+        return None
+
+    def norm(t: str) -> str:
+        return " ".join(t.split())
+
+    return all(norm(answers.get(n, "")) == norm(ref) for n, ref in refs.items())
+
+
 def reverify_result(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult:
     """`r` with its claimed proof re-checked by `verifier` from scratch (after the search, in this
     process or a Ray task): the re-check's Lean time is counted in the result's budget, and a
@@ -256,7 +272,9 @@ def reverify_result(rec: Problem, r: ProblemResult, verifier: Checker) -> Proble
     if not r.solved:
         return r
     # the benchmark's own header (the search may have seen one without answer comments)
-    task = ProofTask(rec.formal_statement, header=rec.header, name=rec.id)
+    task = ProofTask(
+        rec.formal_statement, header=rec.header, name=rec.id, answers=tuple(r.answers.items())
+    )
     (check,) = recheck(verifier, [(task, r.proof, -1)])
     spent = replace(
         r,
@@ -275,6 +293,8 @@ def reverify_result(rec: Problem, r: ProblemResult, verifier: Checker) -> Proble
         solved=False,
         found_at=None,
         outcome=outcome,
+        answers={},
+        answers_match_reference=None,
         failure=r.statement_error if r.statement_error else failure,
     )
 

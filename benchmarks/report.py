@@ -78,10 +78,25 @@ def summarize(
         "wall_s_total": round(sum(float(x.get("wall_s", 0.0)) for x in rows), 3),
         "verifier_s_total": round(sum(float(x.get("verifier_s", 0.0)) for x in rows), 3),
         "outcomes": {o: sum(1 for x in rows if outcome_of(x) == o) for o in OUTCOMES},
+        "answers": answer_counts(rows),
         "budget": budget_totals(rows),
         "versions": dict(versions or {}),
         "config": config.to_json(),
         "ids": [r.id for r in records if r.id in results],
+    }
+
+
+def answer_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Plain variant: proofs whose answers came from the run (a policy or --answers), and how
+    many of those answers are the benchmark's own word for word (the rest need a reviewer: a
+    different form may be right, or may restate the question)."""
+    answered = [x for x in rows if x.get("solved") and x.get("answers")]
+    return {
+        "proved_with_answers": len(answered),
+        "match_reference": sum(1 for x in answered if x.get("answers_match_reference") is True),
+        "differ_from_reference": sum(
+            1 for x in answered if x.get("answers_match_reference") is False
+        ),
     }
 
 
@@ -107,6 +122,17 @@ def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> st
         + " (proved modulo: Lean proved it from a header declaration proved by `sorry`; "
         "statement error: the statement does not elaborate, counted apart from not proved).",
         "",
+    ]
+    ans = summary.get("answers") or {}
+    if ans.get("proved_with_answers"):
+        lines += [
+            f"Answers: {ans['proved_with_answers']} proofs use the run's own answers (plain "
+            f"variant); {ans.get('match_reference', 0)} are the benchmark's answer word for word, "
+            f"{ans.get('differ_from_reference', 0)} differ and need review (a trivial answer, "
+            "e.g. one restating the question, makes the theorem easy; see Answers below).",
+            "",
+        ]
+    lines += [
         "## Configuration",
         "",
     ]
@@ -130,6 +156,20 @@ def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> st
             f"{_tok(x.get('tokens_out'))} | {float(x.get('lean_cpu_s') or 0):.2f} | "
             f"{x.get('wall_s', 0.0):.1f} |"
         )
+    answered = [x for x in rows if x.get("solved") and x.get("answers")]
+    if answered:
+        lines += ["", "## Answers", ""]
+        for x in answered:
+            match = x.get("answers_match_reference")
+            mark = (
+                "no reference"
+                if match is None
+                else "the benchmark's answer"
+                if match
+                else ("differs: review")
+            )
+            given = "; ".join(f"`{n} := {t}`" for n, t in x["answers"].items())
+            lines.append(f"- `{x['name']}` ({mark}): {given}")
     failures = [x for x in rows if not x.get("solved")]
     if failures:
         lines += ["", "## Failures", ""]

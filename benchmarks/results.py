@@ -50,6 +50,11 @@ class ProblemResult:
     # "" means: derived from solved/error (lines written before outcomes existed)
     outcome: str = ""
     statement_error: str = ""  # the statement does not elaborate: Lean's message
+    # plain variant (open answer slots): the answers the proof is proved with, and whether they
+    # are the benchmark's own answers word for word (None: no reference, or not proved).  An
+    # answer that differs may still be right, or may restate the question: review it.
+    answers: dict[str, str] = field(default_factory=dict)
+    answers_match_reference: bool | None = None
 
     def __post_init__(self) -> None:
         if not self.outcome:
@@ -96,6 +101,7 @@ class EvalConfig:
     backend: str = "auto"
     search_options: Mapping[str, Any] = field(default_factory=dict)
     policy_options: Mapping[str, Any] = field(default_factory=dict)
+    answers_sha256: str = ""  # the --answers file's sha256 ("" without one)
 
     def __post_init__(self) -> None:
         if not self.policy or not self.search:
@@ -112,7 +118,7 @@ class EvalConfig:
     def to_json(self) -> dict[str, Any]:
         """config.json: the fields, with the budget as RUNSxSAMPLES and the search and policy
         options under `extra` (the layout of earlier runs, so they still resume)."""
-        extra = {
+        extra: dict[str, Any] = {
             k: dict(v)
             for k, v in (
                 ("search_options", self.search_options),
@@ -120,6 +126,8 @@ class EvalConfig:
             )
             if v
         }
+        if self.answers_sha256:
+            extra["answers_sha256"] = self.answers_sha256
         return {
             "policy": self.policy,
             "search": self.search,

@@ -607,7 +607,8 @@ def answerSlot (header : String) (s : Command.State) (stx : Syntax) (n : Name) (
   let (some a, some b, some c, some d) :=
       (stx.getPos?, hole.getPos?, hole.getTailPos?, stx.getTailPos?)
     | return fail "error" "has no source position in the header"
-  let text := String.Pos.Raw.extract header a b ++ "(" ++ term ++ ")" ++
+  -- (a newline before `)`: a term may end in a line comment)
+  let text := String.Pos.Raw.extract header a b ++ "(" ++ term ++ "\n)" ++
     String.Pos.Raw.extract header c d
   let input := mkInput text
   let (cmds, pmsgs) := parseAll input s

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from prover.lean.types import Checker, CheckRequest, CheckResult
+from prover.lean.types import Checker, CheckResult
 from prover.lean.wrappers import RequestContext, check_with_context, uncached
-from prover.policy.base import Policy, ProofTask
+from prover.policy.base import Answers, Policy, ProofTask
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class SearchResult:
     wall_s: float = 0.0
     verifier_s: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    answers: Answers = ()  # the answers the proof is proved with (a completion's, else the task's)
 
 
 class Search(Protocol):
@@ -83,15 +84,6 @@ def reverify(checker: Checker, claims: Sequence[tuple[ProofTask, str, int]]) -> 
         return []
     return check_with_context(
         uncached(checker),
-        [
-            CheckRequest(
-                task.formal_statement,
-                proof,
-                task.header,
-                id=f"{task.name}:final",
-                header_trusted=True,  # the task's header: a benchmark or user file
-            )
-            for task, proof, _ in claims
-        ],
+        [task.request(proof, f"{task.name}:final") for task, proof, _ in claims],
         [RequestContext(task.name, sample_index=index, kind="final") for task, _, index in claims],
     )

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from prover.lean.syntax import first_sorry
-from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
+from prover.lean.types import Checker, CheckResult, Verdict
 from prover.lean.wrappers import RequestContext, check_with_context
 from prover.policy.base import Completion, Policy, ProofTask, Sampling, derive_seed
 from search.base import Budget, SearchResult, reverify
@@ -114,6 +114,7 @@ class BestFirstSearch:
                     goals=goals,
                     name=task.name,
                     run=run,
+                    answers=task.answers,
                 )
                 g0 = time.perf_counter()
                 (outs,) = policy.generate([node_task], params)
@@ -121,14 +122,7 @@ class BestFirstSearch:
                 outs = list(outs[:n])
                 proofs = [join_step(prefix, c.text).rstrip(" \n") for c in outs]
                 reqs = [
-                    CheckRequest(
-                        task.formal_statement,
-                        pr,
-                        task.header,
-                        id=f"{task.name}:{used + i}",
-                        header_trusted=True,  # the task's header: a benchmark/user file
-                        want_steps=True,
-                    )
+                    task.request(pr, f"{task.name}:{used + i}", want_steps=True)
                     for i, pr in enumerate(proofs)
                 ]
                 ctxs = [

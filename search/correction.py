@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
+from prover.lean.types import Checker, CheckResult, Verdict
 from prover.lean.wrappers import RequestContext, check_with_context
-from prover.policy.base import Completion, Policy, ProofTask, SamplingParams
+from prover.policy.base import Answers, Completion, Policy, ProofTask, SamplingParams
 from prover.policy.correction import Correction, chat_feedback, feedback_text
 
 
@@ -32,6 +32,7 @@ class ChainOutcome:
     used: int  # verifications spent
     index: int  # sample index of the proof (or of the last correction)
     last_error: str
+    answers: Answers = ()  # the answers the proof was checked with (the last round's)
 
 
 def correctable(result: CheckResult) -> bool:
@@ -57,6 +58,7 @@ def run_chain(
     history: list[tuple[str, str, str]] = []
     turns: list[tuple[str, str]] = [("user", first.completion.prompt)]
     answer, proof, result = first.completion.text, first.proof, first.result
+    answers = first.completion.answers or task.answers
     used, index, last_error = 0, next_index, ""
     for rnd in range(1, cfg.fix_rounds + 1):
         if used >= left or not correctable(result):
@@ -71,16 +73,15 @@ def run_chain(
         ((comp, *_),) = policy.generate([fixed_task], p)
         answer = comp.text
         proof = answer.rstrip(" \n")
+        answers = comp.answers or task.answers
         (result,) = check_with_context(
             checker,
             [
-                CheckRequest(
-                    task.formal_statement,
+                task.request(
                     proof,
-                    task.header,
-                    id=f"{task.name}:{index}",
-                    header_trusted=True,
+                    f"{task.name}:{index}",
                     want_steps=cfg.fix_format == "goal-state",
+                    answers=answers,
                 )
             ],
             [
@@ -100,6 +101,6 @@ def run_chain(
         if result.first_error is not None:
             last_error = result.first_error.text
         if result.verdict is Verdict.PROVED:
-            return ChainOutcome(proof, used, index, last_error)
+            return ChainOutcome(proof, used, index, last_error, answers)
         index += 1
     return ChainOutcome(None, used, index, last_error)

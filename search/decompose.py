@@ -55,7 +55,6 @@ from typing import Any, Literal
 from prover.lean.syntax import LexError, first_sorry, tokenize
 from prover.lean.types import (
     Checker,
-    CheckRequest,
     CheckResult,
     TacticStep,
     Verdict,
@@ -492,13 +491,8 @@ class _Run:
         self.sketches: list[dict[str, Any]] = []
 
     def check(self, statement: str, proof: str, ctx: RequestContext, steps: bool) -> CheckResult:
-        req = CheckRequest(
-            statement,
-            proof,
-            self.task.header,
-            id=f"{ctx.problem_id}:{ctx.kind}:{self.used}",
-            header_trusted=True,  # the task's header: a benchmark or user file
-            want_steps=steps,
+        req = self.task.request(
+            proof, f"{ctx.problem_id}:{ctx.kind}:{self.used}", statement=statement, want_steps=steps
         )
         v0 = time.perf_counter()
         (res,) = check_with_context(self.checker, [req], [ctx])
@@ -549,7 +543,10 @@ class _Run:
     def prove_gap(self, i: int, g: Gap) -> None:
         task = self.task
         lemma = ProofTask(
-            formal_statement=g.lemma, header=task.header, name=f"{task.name}/gap{g.index}"
+            formal_statement=g.lemma,
+            header=task.header,
+            name=f"{task.name}/gap{g.index}",
+            answers=task.answers,
         )
         type_ = lemma_type(g.lemma)
         key = SubgoalCache.key(type_, task.header, self.toolchain)
@@ -609,7 +606,10 @@ class _Run:
                 g.open_reason = "its lemma proof does not transplant and it is not a top-level have"
                 continue
             here = ProofTask(
-                formal_statement=statement, header=task.header, name=f"{task.name}/gap{g.index}"
+                formal_statement=statement,
+                header=task.header,
+                name=f"{task.name}/gap{g.index}",
+                answers=task.answers,
             )
             found = self.search.run(
                 here,

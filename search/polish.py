@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prover.lean.syntax import LexError, tokenize
-from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict
+from prover.lean.types import Checker, CheckResult, Verdict
 from prover.lean.wrappers import bare
 from prover.policy.base import ProofTask
 
@@ -32,17 +32,7 @@ def _check(
     checker: Checker, task: ProofTask, proofs: list[str], steps: bool = False
 ) -> list[CheckResult]:
     return bare(checker).check(
-        [
-            CheckRequest(
-                task.formal_statement,
-                p,
-                task.header,
-                id=f"{task.name}:polish",
-                header_trusted=True,
-                want_steps=steps,
-            )
-            for p in proofs
-        ]
+        [task.request(p, f"{task.name}:polish", want_steps=steps) for p in proofs]
     )
 
 

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.lean.syntax import first_sorry
-from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict, sorry_probe
+from prover.lean.types import Checker, CheckResult, Verdict, sorry_probe
 from prover.lean.wrappers import RequestContext, check_with_context
 from prover.policy.base import (
     Completion,
@@ -163,14 +163,7 @@ def task_slug(task: ProofTask) -> str:
 
 def root_goal_of(task: ProofTask, checker: Checker) -> str:
     """Check `statement + sorry` elaborates; return its goal.  ValueError if it does not."""
-    req = CheckRequest(
-        task.formal_statement,
-        sorry_probe(task.formal_statement),
-        task.header,
-        id=f"{task.name}:sorry",
-        header_trusted=True,  # the task's header: a benchmark/user file
-        want_steps=True,
-    )
+    req = task.request(sorry_probe(task.formal_statement), f"{task.name}:sorry", want_steps=True)
     (res,) = checker.check([req])
     return _root_goal_from(task, res)
 
@@ -319,13 +312,8 @@ class RMaxTS:
         fresh = [p for p in problems if not self._restore(p)]
         if fresh:  # one batched `sorry` probe for every problem not restored from a checkpoint
             reqs = [
-                CheckRequest(
-                    p.task.formal_statement,
-                    sorry_probe(p.task.formal_statement),
-                    p.task.header,
-                    id=f"{p.task.name}:sorry",
-                    header_trusted=True,
-                    want_steps=True,
+                p.task.request(
+                    sorry_probe(p.task.formal_statement), f"{p.task.name}:sorry", want_steps=True
                 )
                 for p in fresh
             ]
@@ -375,6 +363,7 @@ class RMaxTS:
                     comment=comment if cfg.state_comment else "",
                     seed=derive_seed("rmaxts", p.seed, p.run_index, p.count + k),
                     run=p.run_index,
+                    answers=p.task.answers,
                 )
                 jobs.append(_Job(p, node, prefix, task, p.global_count + k))
         params = cfg.sampling.params(n=1)
@@ -388,14 +377,7 @@ class RMaxTS:
                 assert j.completion is not None
                 j.proof = (j.prefix + j.completion.text).rstrip(" \n")
                 requests.append(
-                    CheckRequest(
-                        j.task.formal_statement,
-                        j.proof,
-                        j.task.header,
-                        id=f"{j.task.name}:{j.index}",
-                        header_trusted=True,
-                        want_steps=True,
-                    )
+                    j.task.request(j.proof, f"{j.task.name}:{j.index}", want_steps=True)
                 )
                 # an expansion is a whole-proof sample continuing a verified prefix (Sec. 3.1)
                 ctxs.append(

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
 from prover.lean.syntax import first_sorry
-from prover.lean.types import Checker, CheckRequest, Verdict
+from prover.lean.types import Checker, Verdict
 from prover.lean.wrappers import RequestContext, check_with_context
 from prover.policy.base import Policy, ProofTask, Sampling, SamplingParams, derive_seed
 from prover.policy.correction import Correction
@@ -87,6 +87,8 @@ class SamplingSearch:
                 informal_prefix=task.informal_prefix,
                 name=task.name,
                 run=run,
+                answer_slots=task.answer_slots,
+                answers=task.answers,
             )
             in_run = 0
             while in_run < budget.samples:
@@ -98,16 +100,16 @@ class SamplingSearch:
                 (outs,) = policy.generate([root], params)
                 gen_s += time.perf_counter() - g0
                 proofs = [c.text.rstrip(" \n") for c in outs[:n]]
+                # a completion's own answers (PutnamBench's plain variant), else the task's
+                answers = [c.answers or task.answers for c in outs[:n]]
                 reqs = [
-                    CheckRequest(
-                        task.formal_statement,
+                    task.request(
                         pr,
-                        task.header,
-                        id=f"{task.name}:{used + i}",
-                        header_trusted=True,  # the task's header: a benchmark/user file
+                        f"{task.name}:{used + i}",
                         want_steps=fixing and cfg.correction.fix_format == "goal-state",
+                        answers=ans,
                     )
-                    for i, pr in enumerate(proofs)
+                    for i, (pr, ans) in enumerate(zip(proofs, answers, strict=True))
                 ]
                 ctxs = [
                     RequestContext(
@@ -119,7 +121,7 @@ class SamplingSearch:
                 results = check_with_context(checker, reqs, ctxs) if reqs else []
                 ver_s += time.perf_counter() - v0
                 failed: list[Attempt] = []
-                for comp, pr, res in zip(outs, proofs, results, strict=False):
+                for comp, pr, ans, res in zip(outs, proofs, answers, results, strict=False):
                     used += 1
                     in_run += 1
                     if res.first_error is not None:
@@ -128,7 +130,7 @@ class SamplingSearch:
                         failed.append(Attempt(comp, pr, res))
                         continue
                     v0 = time.perf_counter()
-                    (again,) = reverify(checker, [(task, pr, used - 1)])
+                    (again,) = reverify(checker, [(replace(task, answers=ans), pr, used - 1)])
                     ver_s += time.perf_counter() - v0
                     if again.verdict is not Verdict.PROVED:
                         logger.warning("sample %s: proof failed re-verification", task.name)
@@ -138,6 +140,7 @@ class SamplingSearch:
                     return SearchResult(
                         solved=True,
                         proof=pr,
+                        answers=ans,
                         samples_used=used,
                         found_at=used,
                         run_index=run,
@@ -169,13 +172,15 @@ class SamplingSearch:
                     last_error = out.last_error or last_error
                     if out.proof is None or first_sorry(out.proof) is not None:
                         continue
-                    (again,) = reverify(checker, [(task, out.proof, out.index)])
+                    claim = replace(task, answers=out.answers)
+                    (again,) = reverify(checker, [(claim, out.proof, out.index)])
                     if again.verdict is not Verdict.PROVED:
                         continue
                     wall = time.perf_counter() - t0
                     return SearchResult(
                         solved=True,
                         proof=out.proof,
+                        answers=out.answers,
                         samples_used=used,
                         found_at=out.index + 1,
                         run_index=run,

@@ -277,3 +277,57 @@ def test_results_outcome_defaults() -> None:
     assert ProblemResult("a", "a", "test", False, statement_error="e").outcome == "statement_error"
     with pytest.raises(ValueError, match="outcome"):
         ProblemResult("a", "a", "test", True, outcome="proved_modulo")
+
+
+def test_plain_variant_answer_slots_and_references(data_dir: Path) -> None:
+    """The plain variant's open answers: each `NAME_solution := sorry` of the header is a slot the
+    policy answers; PutnamBench's comment after it is the reference (for review, never shown)."""
+    plain = load_benchmark("putnambench", "test", data_dir, variant="plain")
+    sol = load_benchmark("putnambench", "test", data_dir)
+    slotted = [r for r in plain if r.answer_slots]
+    assert len(slotted) == 346 and all(r.has_answer_sorry for r in slotted)
+    assert not any(r.answer_slots for r in sol)
+    for r in slotted:
+        assert len(r.reference_answers) == len(r.answer_slots) == 1
+        (slot,) = r.answer_slots
+        assert f"{slot} :" in (r.header or "") and r.task().answer_slots == (slot,)
+    r = {x.name: x for x in plain}["putnam_1962_a2"]
+    ((slot, ref),) = r.reference_answers
+    assert slot == "putnam_1962_a2_solution" and ref.startswith("{f | (∃ a c : ℝ, 0 ≤ a")
+    prompt = PromptBuilder(PromptConfig(mode="v2")).build(r.task()).text
+    assert "`putnam_1962_a2_solution` are `sorry`: write your answer" in prompt
+    assert ref not in prompt
+    combi = load_benchmark("combibench", "test", data_dir, variant="plain")
+    assert sum(bool(r.answer_slots) for r in combi) == 46
+    assert not any(r.reference_answers for r in combi)  # CombiBench marks no answers
+    h6 = {x.name: x for x in combi}["hackmath_6"]
+    assert h6.answer_slots == tuple(f"hackmath_6_{i}_solution" for i in (1, 2, 3))
+
+
+def test_answers_file_sets_fixed_answers_and_names_bad_lines(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    plain = load_benchmark("putnambench", "test", data_dir, variant="plain")
+    good = tmp_path / "answers.jsonl"
+    good.write_text(
+        json.dumps({"id": "putnam_1963_b1", "answers": {"putnam_1963_b1_solution": "2"}}) + "\n",
+        encoding="utf-8",
+    )
+    got = {r.name: r for r in datasets.with_answers(plain, good)}
+    task = got["putnam_1963_b1"].task()
+    assert task.answers == (("putnam_1963_b1_solution", "2"),)
+    assert task.request("  simp", "x").answers == task.answers  # every request carries them
+    assert got["putnam_1962_a2"].answers == ()
+    cases = [
+        ({"id": "nope", "answers": {"a": "1"}}, "answers.jsonl:1: field 'id'"),
+        ({"id": "putnam_1963_b1", "answers": {"putnam_1963_b1_solution": 18}}, "Lean terms"),
+        ({"id": "putnam_1963_b1", "answers": {"x_solution": "1"}}, "not an open answer slot"),
+    ]
+    for obj, match in cases:
+        good.write_text(json.dumps(obj) + "\n", encoding="utf-8")
+        with pytest.raises(DataError, match=match):
+            datasets.with_answers(plain, good)
+    sol = load_benchmark("putnambench", "test", data_dir)  # answers inlined: no open slots
+    good.write_text(json.dumps(cases[0][0] | {"id": "putnam_1963_b1"}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="use --variant plain"):
+        datasets.with_answers(sol, good)

@@ -284,3 +284,37 @@ def test_tokenizer_prompt_builder_renders_the_whole_conversation() -> None:
     roles = [part.split(":")[0] for part in builder.build(again).text.split("|")]
     assert roles == ["user", "assistant", "user"]
     assert tokenizer_prompt_builder(PromptConfig(mode="non-cot"), Tok()).chat_template is None
+
+
+ANSWER_TASK = ProofTask(
+    formal_statement="theorem p : double 3 = p_solution := by",
+    header="import Mathlib\n\nabbrev p_solution : ℕ := sorry\n",
+    name="p",
+    answer_slots=("p_solution",),
+)
+
+
+def test_answers_written_by_a_chat_model_and_a_completion_model() -> None:
+    """A V2 answer restates the file with its answer in the slot; a completion writes the answer
+    definition after the proof.  Either way the answer leaves the proof text for `answers`."""
+    chat = (
+        "Plan.\n```lean4\nimport Mathlib\n\nabbrev p_solution : ℕ := 5\n```\nFinal:\n```lean4\n"
+        "import Mathlib\n\nabbrev p_solution : ℕ :=\n  2 * 3 -- six\n\n"
+        "theorem p : double 3 = p_solution := by\n  rfl\n```"
+    )
+    v2 = PromptBuilder(PromptConfig(mode="v2"))
+    built = v2.build(ANSWER_TASK)
+    assert "`p_solution` are `sorry`: write your answer" in built.text
+    assert v2.answers(chat, ANSWER_TASK) == (("p_solution", "2 * 3 -- six"),)
+    assert v2.postprocess(chat, ANSWER_TASK, built) == "\n  rfl\n"
+    v1 = PromptBuilder(PromptConfig())
+    done = "\n  rfl\n\nnoncomputable abbrev p_solution : ℕ := 6\n```"
+    assert v1.answers(done, ANSWER_TASK) == (("p_solution", "6"),)
+    assert v1.postprocess(done, ANSWER_TASK, v1.build(ANSWER_TASK)).rstrip() == "\n  rfl"
+    # `sorry` is no answer; a task without slots gets none; fixed answers are not asked again
+    assert v1.answers("\nabbrev p_solution : ℕ := sorry\n", ANSWER_TASK) == ()
+    assert v1.answers(done, replace(ANSWER_TASK, answer_slots=())) == ()
+    fixed = replace(ANSWER_TASK, answers=(("p_solution", "6"),))
+    assert v1.answers(done, fixed) == ()
+    text = v2.build(fixed).text
+    assert "abbrev p_solution : ℕ := 6\n" in text and "write your answer" not in text

@@ -254,3 +254,32 @@ def test_one_lexer() -> None:
             if pattern.search(path.read_text(encoding="utf-8")):
                 offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
+
+
+def test_answer_definitions() -> None:
+    """Top-level answer definitions in a model's code: the term after the first `:=` outside
+    brackets, up to the next command at column 0 (a term may continue at column 0)."""
+    from prover.lean.syntax import answer_definitions, without_spans
+
+    code = (
+        "import Mathlib\n\n"
+        "noncomputable abbrev a_solution (k : ℕ := 2) : Set ℕ :=\n{n | n = k} -- note\n\n"
+        "abbrev b_solution : ℕ → ℕ := fun n => n + 1\n"
+        "def other_solution : ℕ := 1\n"
+        "/-- doc -/\ntheorem t : True := by\n  trivial\n"
+        "abbrev c_solution : ℕ := 3\n#eval 1\n"
+    )
+    defs = answer_definitions(code, ["a_solution", "b_solution", "c_solution"])
+    assert [(d.name, d.term) for d in defs] == [
+        ("a_solution", "{n | n = k} -- note"),
+        ("b_solution", "fun n => n + 1"),
+        ("c_solution", "3"),
+    ]
+    for d in defs:
+        assert code[d.term_start : d.term_start + len(d.term)] == d.term
+    rest = without_spans(code, [(d.start, d.end) for d in defs])
+    assert "a_solution" not in rest and "other_solution" in rest and rest.endswith("#eval 1\n")
+    assert answer_definitions("  abbrev a_solution : ℕ := 1\n", ["a_solution"]) == []
+    assert (
+        answer_definitions('abbrev a_solution : String := "/-"', ["a_solution"])[0].term == '"/-"'
+    )

@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with-solutions: answers inlined)",
     )
     p.add_argument(
+        "--answers",
+        type=Path,
+        help="plain variant: fixed answers, a JSONL file of {id, answers: {SLOT: LEAN_TERM}} "
+        "(every request of the problem carries them; Lean judges them like proofs).  Without "
+        "it a policy writes its own answers (see README, Answers)",
+    )
+    p.add_argument(
         "--list-benchmarks",
         action=_ListBenchmarks,
         help="list the named benchmarks (count, upstream pin, license, caveats) and exit",
@@ -131,6 +138,12 @@ def run(args: argparse.Namespace) -> int:
     benchmark, records = load_records(args.benchmark, args.split, args.data_dir, args.variant)
     if benchmark in BENCHMARKS and not getattr(args, "checker", None):
         _warn_versions(benchmark, args.backend)
+    answers_sha = ""
+    if args.answers is not None:
+        from benchmarks.datasets import sha256_file, with_answers
+
+        records = with_answers(records, args.answers)
+        answers_sha = sha256_file(args.answers)
     if args.names:
         wanted = set(args.names)
         records = [r for r in records if r.name in wanted or r.id in wanted]
@@ -157,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             RequestContext(policy=args.policy, source=f"eval:{benchmark}/{args.split}"),
         )
     try:
-        summary = _run(args, benchmark, records, checker, opts, ray)
+        summary = _run(args, benchmark, records, checker, opts, ray, answers_sha)
     finally:
         if checker is not None:
             checker.close()
@@ -177,7 +190,7 @@ def load_records(
     """(name stored in the run's config, problems of `split`) of a named benchmark or of a
     DeepSeek-Prover-format PATH.jsonl.  A file's ids are `<stem>/<name>`, or `<stem>/<split>/<line
     index>` when names repeat (as in ProofNet).  Bad lines raise DataError (file:line: field)."""
-    from benchmarks.datasets import load_benchmark, load_jsonl
+    from benchmarks.datasets import load_benchmark, load_jsonl, open_answers
 
     if benchmark in BENCHMARKS:
         return benchmark, load_benchmark(benchmark, split, data_dir, variant=variant)
@@ -185,7 +198,8 @@ def load_records(
     if not path.is_file():
         why = "is not a file" if path.exists() else "does not exist"
         raise UsageError(f"--benchmark: {path} {why}")
-    records = load_jsonl(path, key="line")
+    # a file in PutnamBench's layout: its `:= sorry` answer slots are open, their comments hidden
+    records = [open_answers(r) for r in load_jsonl(path, key="line")]
     names = [r.name for r in records]
     if len(set(names)) == len(names):
         records = [dataclasses.replace(r, id=f"{path.stem}/{r.name}") for r in records]
@@ -203,6 +217,7 @@ def _run(
     checker: Any,
     opts: RunOptions,
     ray: Any = None,
+    answers_sha: str = "",
 ) -> dict:
     from benchmarks.harness import run_eval
     from benchmarks.results import EvalConfig
@@ -219,6 +234,7 @@ def _run(
         backend=args.backend,
         search_options=opts.search.options,
         policy_options=opts.policy.options,
+        answers_sha256=answers_sha,
     )
     return run_eval(
         records,

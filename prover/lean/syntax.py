@@ -61,6 +61,7 @@ literal) and an unterminated region as running to the end of the text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -155,6 +156,11 @@ def is_comment_line(line: str) -> bool:
     return len(toks) == 1 and toks[0].kind == "comment" and toks[0].text.startswith("--")
 
 
+def comment_line_text(line: str) -> str:
+    """The text of a `--` comment line (`is_comment_line`), without the dashes."""
+    return line.strip().removeprefix("--").strip()
+
+
 def mask_comments(text: str) -> str:
     """`text` with every comment replaced by spaces (same length, newlines kept).  Strings and
     character literals are code and stay.  Never raises (lenient lexing)."""
@@ -229,6 +235,85 @@ def declarations(text: str, keywords: frozenset[str] = THEOREM_KEYWORDS) -> list
             name, span = None, (tok.end, tok.end)
         found.append(Declaration(tok.text, toks[first].offset, tok.offset, name, *span))
     return found
+
+
+# tokens that start a top-level command when they start a line (an answer's term ends there)
+_COMMAND_STARTS = (
+    DECLARATION_KEYWORDS
+    | _DECL_MODIFIERS
+    | {
+        "open",
+        "namespace",
+        "section",
+        "end",
+        "universe",
+        "variable",
+        "set_option",
+        "import",
+        "attribute",
+        "@[",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AnswerDefinition:
+    """`[noncomputable] abbrev|def NAME ... := TERM` found by `answer_definitions`: the declared
+    name, the term after `:=` (stripped), and the command's span in the text."""
+
+    name: str
+    term: str
+    start: int
+    end: int
+    term_start: int  # the term is text[term_start : term_start + len(term)]
+
+
+def answer_definitions(text: str, names: Iterable[str]) -> list[AnswerDefinition]:
+    """The top-level definitions (first token at column 0) of the answer slots `names` in `text`
+    (a model's code), in order; the term runs from the first `:=` outside brackets to the next
+    line that starts a command (a declaration, `open`, `namespace`, `#...`, ...) or the end.
+    Lenient: text it cannot read gives what it can; Lean judges the terms."""
+    wanted = set(names)
+    toks = [t for t in lex(text, strict=False) if t.kind != "comment"]
+    starts = [
+        t.offset
+        for t in toks
+        if (t.offset == 0 or text[t.offset - 1] == "\n")
+        and (t.text in _COMMAND_STARTS or t.kind == "hash")
+    ]
+    out: list[AnswerDefinition] = []
+    for d in declarations(text, frozenset({"abbrev", "def"})):
+        if d.name not in wanted:
+            continue
+        end = next((s for s in starts if s > d.start), len(text))
+        depth, k = 0, next(i for i, t in enumerate(toks) if t.offset == d.name_start) + 1
+        while k + 1 < len(toks) and toks[k].offset < end:
+            t = toks[k]
+            depth += t.text in {"(", "[", "{", "⟨"}
+            depth -= t.text in {")", "]", "}", "⟩"}
+            if (
+                depth == 0
+                and t.text == ":"
+                and toks[k + 1].text == "="
+                and toks[k + 1].offset == t.end
+            ):
+                raw = text[toks[k + 1].end : end]
+                term = raw.strip()
+                if term:
+                    at = toks[k + 1].end + len(raw) - len(raw.lstrip())
+                    out.append(AnswerDefinition(d.name, term, d.start, end, at))
+                break
+            k += 1
+    return out
+
+
+def without_spans(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """`text` with the `(start, end)` spans cut out."""
+    out, at = [], 0
+    for a, b in sorted(spans):
+        out.append(text[at:a])
+        at = max(at, b)
+    return "".join(out) + text[at:]
 
 
 def _declaration_start(toks: list[Token], k: int) -> int:

@@ -9,6 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from prover.lean.types import CheckRequest
+
+Answers = tuple[tuple[str, str], ...]  # (answer-slot name, Lean term), see CheckRequest.answers
+
 
 @dataclass(frozen=True)
 class ProofTask:
@@ -24,6 +28,11 @@ class ProofTask:
     to (a search's run index, `collect`'s sample index; None: unknown); a `mixture` prompt
     (`prover.policy.prompts`) prompts even runs non-CoT and odd runs CoT.  `corrections` are the
     earlier failed attempts of a self-correction chain with Lean's feedback on each.
+
+    Answers (PutnamBench's plain variant): `answer_slots` names the header's `abbrev NAME : T :=
+    sorry` definitions the policy is asked to answer (a completion's answers are
+    `Completion.answers`); `answers` are answers fixed for the whole task (`prover eval
+    --answers`), which every request of the task carries.
     """
 
     formal_statement: str
@@ -38,6 +47,30 @@ class ProofTask:
     # self-correction (`prover.policy.correction`): one (failed answer, Lean's error report,
     # feedback format) per earlier round, oldest first; prompts add them as turns
     corrections: tuple[tuple[str, str, str], ...] = ()
+    answer_slots: tuple[str, ...] = ()
+    answers: Answers = ()
+
+    def request(
+        self,
+        proof: str,
+        id: str,
+        *,
+        statement: str | None = None,
+        want_steps: bool = False,
+        answers: Answers | None = None,
+    ) -> CheckRequest:
+        """The check request of `proof` for this task (or for `statement`, a lemma of it), under
+        the task's header (a benchmark or user file: trusted) with the task's answers (or
+        `answers`, a completion's own).  Every search builds its requests here."""
+        return CheckRequest(
+            self.formal_statement if statement is None else statement,
+            proof,
+            self.header,
+            id=id,
+            header_trusted=True,
+            want_steps=want_steps,
+            answers=self.answers if answers is None else answers,
+        )
 
 
 @dataclass(frozen=True)
@@ -145,6 +178,8 @@ class Completion:
     prompt: str = ""
     num_tokens: int = 0
     meta: dict = field(default_factory=dict)
+    # the answers the completion writes for `ProofTask.answer_slots` (`answer_definitions`)
+    answers: Answers = ()
 
 
 class Policy(Protocol):

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prover.errors import DataError
-from prover.lean.syntax import base_indent
+from prover.lean.syntax import answer_definitions, base_indent, without_spans
 from prover.policy.base import ProofTask
 
 __all__ = [
@@ -246,7 +246,7 @@ def v1_prompt(
     default_header: str = LEAN4_DEFAULT_HEADER,
 ) -> BuiltPrompt:
     """The DeepSeek-Prover-V1.5 prompt for one task (without few-shot examples)."""
-    header = default_header if task.header is None else task.header
+    header = shown_header(task, default_header)
     rest, lead = _prefix_and_comment(task, with_state_comment)
     text = (
         f"{_instruction(mode)}\n\n{FENCE}lean4\n"
@@ -263,17 +263,64 @@ def few_shot_block(example: FewShotExample, mode: str = "non-cot") -> str:
     )
 
 
-def v2_user_message(task: ProofTask, *, default_header: str = LEAN4_DEFAULT_HEADER) -> str:
-    """DeepSeek-Prover-V2's user message: the statement with `sorry`, then the plan request."""
+def shown_header(task: ProofTask, default_header: str = LEAN4_DEFAULT_HEADER) -> str:
+    """The header a prompt shows: the task's (or the default), with the task's fixed answers in
+    place of their slots' `sorry` (display only: Lean gets them as `CheckRequest.answers`)."""
     header = default_header if task.header is None else task.header
+    if not task.answers:
+        return header
+    given = dict(task.answers)
+    for d in reversed(answer_definitions(header, given)):
+        if d.term == "sorry":
+            header = header[: d.term_start] + given[d.name] + header[d.term_start + len(d.term) :]
+    return header
+
+
+def answer_request(task: ProofTask) -> str:
+    """The sentence asking for the answers a task leaves open (`ProofTask.answer_slots`)."""
+    open_ = [n for n in task.answer_slots if n not in dict(task.answers)]
+    if not open_:
+        return ""
+    names = ", ".join(f"`{n}`" for n in open_)
+    return (
+        f"The answer definition(s) {names} are `sorry`: write your answer (a Lean term) in place "
+        "of each `sorry` and keep the definitions in the complete code."
+    )
+
+
+def answers_written(code: str, task: ProofTask) -> tuple[tuple[str, str], ...]:
+    """The answers `code` (a model's Lean code) writes for the task's open answer slots: the last
+    top-level `abbrev/def NAME ... := TERM` of each (`answer_definitions`), `sorry` not counted."""
+    open_ = [n for n in task.answer_slots if n not in dict(task.answers)]
+    if not open_:
+        return ()
+    found = {d.name: d.term for d in answer_definitions(code, open_) if d.term != "sorry"}
+    return tuple((n, found[n]) for n in open_ if n in found)
+
+
+def without_answer_definitions(proof: str, task: ProofTask) -> str:
+    """`proof` without top-level definitions of the task's answer slots (a completion-style
+    model writes its answer after the proof; the answer goes to Lean as `answers`)."""
+    if not task.answer_slots:
+        return proof
+    defs = answer_definitions(proof, task.answer_slots)
+    return without_spans(proof, [(d.start, d.end) for d in defs]) if defs else proof
+
+
+def v2_user_message(task: ProofTask, *, default_header: str = LEAN4_DEFAULT_HEADER) -> str:
+    """DeepSeek-Prover-V2's user message: the statement with `sorry`, then the plan request (and
+    the request for answers the task leaves open)."""
+    header = shown_header(task, default_header)
     code = f"{header}{task.informal_prefix}{task.formal_statement}"
     if task.prefix.strip():
         code += task.prefix if task.prefix.endswith("\n") else task.prefix + "\n"
     else:
         code = code if code.endswith("\n") else code + "\n"
         code += "  sorry"
+    ask = answer_request(task)
     return (
         f"{NON_COT_INSTRUCTION}\n\n{FENCE}lean4\n{code.strip()}\n{FENCE}\n\n{V2_PLAN_INSTRUCTION}"
+        + (f"\n{ask}" if ask else "")
     )
 
 
@@ -458,15 +505,26 @@ class PromptBuilder:
         return replace(first, text=completion_feedback(fmt, rnd, errors) + "\n\n" + first.text)
 
     def postprocess(self, generated: str, task: ProofTask, prompt: BuiltPrompt) -> str:
-        """The completion text (what follows `task.prefix`) from raw generated text."""
+        """The completion text (what follows `task.prefix`) from raw generated text (answer
+        definitions taken out: see `answers`)."""
         if self.config.mode == "v2":
             proof = v2_extract_proof(generated, task.formal_statement)
             if proof is None:
                 return ""
+            proof = without_answer_definitions(proof, task)
             if task.prefix.strip() and proof.startswith(task.prefix):
                 return proof[len(task.prefix) :]
             return proof
-        return prompt.proof_lead + cut_at_fence(generated)
+        return without_answer_definitions(prompt.proof_lead + cut_at_fence(generated), task)
+
+    def answers(self, generated: str, task: ProofTask) -> tuple[tuple[str, str], ...]:
+        """The answers raw generated text writes for the task's open answer slots: in V2 mode
+        from its last ```` ```lean4 ```` block (the complete code), else from the text itself (a
+        completion writes `abbrev NAME : T := TERM` after its proof).  See `answers_written`."""
+        if not task.answer_slots:
+            return ()
+        code = extract_last_lean4_block(generated) if self.config.mode == "v2" else generated
+        return answers_written(cut_at_fence(code or ""), task)
 
 
 def check_token_budget(

@@ -1,7 +1,10 @@
 """The replay policy (`--policy replay:FILE.jsonl`): answers from recorded completions.
 
 FILE holds one JSON object per line, `{"name": THEOREM_NAME_OR_PROBLEM_ID, "completion": TEXT}`,
-where TEXT is what follows the statement's `:= by`, as a model's completion would be.  A task is
+where TEXT is what follows the statement's `:= by`, as a model's completion would be.  For a
+task with open answer slots (PutnamBench's plain variant) a line may add `"answers": {SLOT: TERM}`;
+without it, answer definitions in TEXT (`abbrev SLOT : T := TERM` after the proof) are the
+answers, as with a model's completion.  A task is
 answered from the lines of its name (`ProofTask.name`; a benchmark id `minif2f/NAME` also matches
 lines named `NAME`), served in file order, then cycling.  When a task resumes from a verified
 prefix (RMaxTS) and the recorded text starts with that prefix, the rest of it is served.  A task
@@ -24,7 +27,12 @@ from typing import Any
 
 from prover.errors import DataError
 from prover.policy.base import Completion, ProofTask, SamplingParams
-from prover.policy.prompts import PromptBuilder, PromptConfig
+from prover.policy.prompts import (
+    PromptBuilder,
+    PromptConfig,
+    answers_written,
+    without_answer_definitions,
+)
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,16 @@ class ReplayConfig:
             raise ValueError("ReplayConfig.path: name a JSONL file, e.g. replay:proofs.jsonl")
 
 
-def load_replay(path: str | Path) -> dict[str, list[str]]:
-    """name -> completions in file order; DataError naming the line for a bad one."""
+Line = tuple[str, tuple[tuple[str, str], ...] | None]  # completion text, recorded answers
+
+
+def load_replay(path: str | Path) -> dict[str, list[Line]]:
+    """name -> (completion, answers or None) in file order; DataError naming the line for a
+    bad one."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: replay file not found")
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[Line]] = {}
     with p.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -61,7 +73,15 @@ def load_replay(path: str | Path) -> dict[str, list[str]]:
             name, text = rec.get("name"), rec.get("completion")
             if not isinstance(name, str) or not name or not isinstance(text, str):
                 raise DataError(f"{p}:{lineno}: needs a string `name` and a string `completion`")
-            out.setdefault(name, []).append(text)
+            answers = rec.get("answers")
+            if answers is not None and (
+                not isinstance(answers, dict)
+                or not all(isinstance(k, str) and isinstance(v, str) for k, v in answers.items())
+            ):
+                raise DataError(f"{p}:{lineno}: `answers` must map answer-slot names to Lean terms")
+            out.setdefault(name, []).append(
+                (text, tuple(answers.items()) if answers is not None else None)
+            )
     return out
 
 
@@ -85,10 +105,10 @@ class ReplayPolicy:
                 return key
         return None
 
-    def _next(self, name: str) -> str:
+    def _next(self, name: str) -> Line:
         key = self._key(name)
         if key is None:
-            return ""
+            return "", None
         k = self.served.get(key, 0)
         self.served[key] = k + 1
         texts = self.lines[key]
@@ -102,10 +122,17 @@ class ReplayPolicy:
             prompt = self.prompts.build(task, params.seed).text
             comps = []
             for _ in range(params.n):
-                text = self._next(task.name)
+                text, answers = self._next(task.name)
+                if answers is None:
+                    answers = answers_written(text, task)
+                else:  # only for slots the task leaves open (not in the with-solutions variant)
+                    answers = tuple((n, t) for n, t in answers if n in task.answer_slots)
+                text = without_answer_definitions(text, task)
                 if task.prefix.strip() and text.startswith(task.prefix):
                     text = text[len(task.prefix) :]
-                comps.append(Completion(text=text, prompt=prompt, meta={"replay": True}))
+                comps.append(
+                    Completion(text=text, prompt=prompt, meta={"replay": True}, answers=answers)
+                )
             out.append(comps)
         return out
 
