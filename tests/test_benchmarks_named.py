@@ -331,3 +331,25 @@ def test_answers_file_sets_fixed_answers_and_names_bad_lines(
     good.write_text(json.dumps(cases[0][0] | {"id": "putnam_1963_b1"}) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match="use --variant plain"):
         datasets.with_answers(sol, good)
+
+
+def test_answers_read_back_from_every_real_answer_slot(data_dir: Path) -> None:
+    """A chat model that restates a real PutnamBench file with the benchmark's answer in each
+    slot has exactly that answer read back, for all 346 answer problems (the slot shapes of the
+    real headers: multi-line sets, `noncomputable`, functions)."""
+    from prover.policy.prompts import answers_written
+
+    plain = load_benchmark("putnambench", "test", data_dir, variant="plain")
+    n = 0
+    for r in plain:
+        if not r.answer_slots:
+            continue
+        task = r.task()
+        code = task.header or ""
+        for slot, ref in r.reference_answers:
+            line = next(x for x in code.split("\n") if f" {slot} " in x and x.endswith("sorry"))
+            code = code.replace(line, line[: -len("sorry")] + ref)
+        code += r.formal_statement + "\n  sorry\n"
+        assert answers_written(code, task) == r.reference_answers, r.name
+        n += 1
+    assert n == 346
