@@ -22,6 +22,7 @@ class FakeChecker:
         self.release = threading.Event()
         self.seen: list[str] = []
         self.started: list[str] = []
+        self.requests: list[CheckRequest] = []
         self.lock = threading.Lock()
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
@@ -29,6 +30,7 @@ class FakeChecker:
         for r in requests:
             with self.lock:
                 self.started.append(r.id)
+                self.requests.append(r)
             if r.proof.strip() == "block":
                 self.release.wait(30)
             with self.lock:

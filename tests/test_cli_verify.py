@@ -95,6 +95,7 @@ def test_malformed_lines_reported_before_any_check(
             _line("e", header=3),  # 6: header neither string nor null
             "[1, 2]",  # 7: not an object
             _line("f"),  # 8: fine
+            _line("g", answers={"g_solution": 6}),  # 9: an answer that is not text
         ],
     )
     assert main(["verify", str(src)]) == 2
@@ -105,6 +106,7 @@ def test_malformed_lines_reported_before_any_check(
     assert f"{src}:5: duplicate id 'd' (first on line 4)" in err
     assert f"{src}:6: field 'header' must be a string or null" in err
     assert f"{src}:7: expected a JSON object" in err
+    assert f"{src}:9: field 'answers' must map answer-slot names to Lean terms" in err
     assert f"{src}:4:" not in err and f"{src}:8:" not in err
     assert fake.made == []  # no checker was even built, so nothing was checked
 
@@ -192,6 +194,15 @@ def test_input_headers_are_untrusted_unless_flagged(
     by_id = {r.id: r for r in fake.made[0].requests}
     assert by_id["h"].header == header and by_id["h"].header_trusted is trusted
     assert by_id["d"].header is None  # the backend default: trusted by the checker regardless
+
+
+def test_input_answers_reach_the_checker(tmp_path: Path, fake: FakeFactory) -> None:
+    header = "abbrev g_solution : Nat := sorry\n"
+    line = _line("g", header=header, answers={"g_solution": "6"})
+    src = _write(tmp_path / "in.jsonl", [line, _line("d")])
+    assert main(["verify", str(src), "--trusted-header", "--out", str(tmp_path / "o.jsonl")]) == 0
+    by_id = {r.id: r for r in fake.made[0].requests}
+    assert by_id["g"].answers == (("g_solution", "6"),) and by_id["d"].answers == ()
 
 
 @pytest.mark.parametrize("chunk", ["0", "-3"])

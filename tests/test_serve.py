@@ -215,6 +215,31 @@ def test_http_checker_is_a_checker(fake) -> None:
         srv.stop()
 
 
+def test_answers_travel_through_the_service(fake) -> None:
+    """`answers` of a request reach the server's checker as they left the client."""
+    from prover.service import open_checker
+
+    srv = InProcessServer(fake)
+    try:
+        req = CheckRequest(
+            "theorem t : x_solution = 6 :=",
+            " rfl",
+            "abbrev x_solution : Nat := sorry\n",
+            id="a",
+            header_trusted=True,
+            answers=(("x_solution", "6"),),
+        )
+        checker = open_checker(srv.url)
+        assert checker.check([req])[0].verdict is Verdict.PROVED
+        checker.close()
+        (got,) = fake.requests
+        assert got.answers == req.answers and got.header_trusted
+        bad = {**ITEM, "answers": {"x_solution": 6}}
+        assert httpx.post(srv.url + "/v1/verify", json={"items": [bad]}).status_code == 422
+    finally:
+        srv.stop()
+
+
 def test_kimina_snippets_map_to_items() -> None:
     from prover.service.kimina import SnippetError, snippet_items
 
