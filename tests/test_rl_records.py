@@ -267,3 +267,26 @@ def test_reward_with_fake_checker():
     assert out == [1.0, 0.0, 0.0] and chk.calls == 1
     with pytest.raises(ValueError, match="formal_statement"):
         reward(["p"], ["x"])
+
+
+def test_answers_are_recorded_and_part_of_the_identity(tmp_path: Path):
+    """Plain-variant records carry the answers checked with the proof: the same proof with
+    another answer is another record, and parquet holds rows with and without answers."""
+    from datasets import load_dataset
+
+    def req(answer: str | None) -> CheckRequest:
+        answers = (("t_solution", answer),) if answer is not None else ()
+        return CheckRequest(STMT, "  rfl\n", "abbrev t_solution : Nat := sorry\n", answers=answers)
+
+    with FeedbackWriter(tmp_path) as w:
+        ok, ctx = CheckResult(Verdict.PROVED), RequestContext(problem_id="p")
+        w.record([(req(a), ok, ctx) for a in ("6", "7", "6", None)], "embedded")
+    recs = list(read_records(tmp_path))
+    assert [x.answers for x in recs] == [
+        [{"name": "t_solution", "term": "6"}],
+        [{"name": "t_solution", "term": "7"}],
+        [],
+    ]
+    pq = to_parquet(tmp_path)
+    ds = load_dataset("parquet", data_files=str(pq), split="train", cache_dir=str(tmp_path / "hf"))
+    assert [FeedbackRecord.from_json(row) for row in ds] == recs

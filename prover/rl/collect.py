@@ -188,6 +188,7 @@ def sample_and_check(
                     id=f"{p.id}#{j}",
                     want_steps=config.want_steps,
                     timeout_s=config.timeout_s,
+                    answers=c.answers or p.answers,  # the plain variant's answers
                 )
             )
             ctxs.append(

@@ -38,10 +38,13 @@
     round             int    self-correction round (0: a first attempt)
     turns             list   chat turns {role, content} before `completion` in a correction
                              chain (user prompt, assistant answer, user Lean feedback, ...)
+    answers           list   the answers checked with the proof (PutnamBench's plain variant:
+                             {name: answer slot, term: Lean term}; [] otherwise); part of the
+                             dedup key
 
 `FeedbackWriter` appends records through a `prover.jsonl.JsonlStore` (flush + fsync per batch; a
 torn last line left by kill -9 is cut off; an exclusive flock, so several processes can append to
-one file) and deduplicates by (formal_statement, proof) across restarts and processes.  A `timeout`
+one file) and deduplicates by (formal_statement, proof, answers) across restarts and processes.  A `timeout`
 or `error` verdict says nothing about the proof, so it does not count for deduplication: the pair
 is checked and written again when it comes up again, and `load_records` keeps the later record.
 A `prover.lean.wrappers.RecordingChecker` with a FeedbackWriter as its sink records every
@@ -86,8 +89,14 @@ def normalize_sampling(sampling: Any) -> dict[str, Any]:
     return out
 
 
-def dedup_key(formal_statement: str, proof: str) -> str:
-    payload = json.dumps([formal_statement, proof], ensure_ascii=False)
+def dedup_key(
+    formal_statement: str, proof: str, answers: Mapping[str, str] | None = None
+) -> str:
+    """The identity of a checked proof: statement, proof and (plain variant) the answers."""
+    key: list[Any] = [formal_statement, proof]
+    if answers:
+        key.append(sorted(answers.items()))
+    payload = json.dumps(key, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -119,6 +128,7 @@ class FeedbackRecord:
     timestamp: float = 0.0
     round: int = 0
     turns: list[dict[str, str]] = field(default_factory=list)
+    answers: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if isinstance(self.verdict, Verdict):
@@ -140,7 +150,9 @@ class FeedbackRecord:
 
     @property
     def key(self) -> str:
-        return dedup_key(self.formal_statement, self.proof)
+        return dedup_key(
+            self.formal_statement, self.proof, {a["name"]: a["term"] for a in self.answers}
+        )
 
     @property
     def proved(self) -> bool:
@@ -191,6 +203,7 @@ class FeedbackRecord:
             lean_version=result.lean_version,
             round=ctx.round,
             turns=[{"role": r, "content": c} for r, c in ctx.turns],
+            answers=[{"name": n, "term": t} for n, t in request.answers],
         )
 
 
