@@ -89,9 +89,7 @@ def normalize_sampling(sampling: Any) -> dict[str, Any]:
     return out
 
 
-def dedup_key(
-    formal_statement: str, proof: str, answers: Mapping[str, str] | None = None
-) -> str:
+def dedup_key(formal_statement: str, proof: str, answers: Mapping[str, str] | None = None) -> str:
     """The identity of a checked proof: statement, proof and (plain variant) the answers."""
     key: list[Any] = [formal_statement, proof]
     if answers:
