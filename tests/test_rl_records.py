@@ -290,3 +290,7 @@ def test_answers_are_recorded_and_part_of_the_identity(tmp_path: Path):
     pq = to_parquet(tmp_path)
     ds = load_dataset("parquet", data_files=str(pq), split="train", cache_dir=str(tmp_path / "hf"))
     assert [FeedbackRecord.from_json(row) for row in ds] == recs
+    from prover.rl.export import ground_truth
+
+    assert json.loads(ground_truth(recs[0]))["answer_slots"] == ["t_solution"]
+    assert "answer_slots" not in json.loads(ground_truth(recs[2]))

@@ -91,3 +91,26 @@ def test_proof_of():
     assert proof_of("  omega", STMT, prefix="  intro\n") == "  intro\n  omega"
     chat = f"```lean4\nimport Mathlib\n{STMT}  omega\n```\nDone."
     assert proof_of(chat, STMT, prefix="ignored: the block holds the whole proof") == "\n  omega\n"
+
+
+def test_answer_slots_column_plain_variant():
+    """A plain-variant row names its answer slots: each completion's own answer goes to Lean with
+    its proof (taken out of the proof text); rows without slots send none."""
+    chk = Capture()
+    header = "abbrev t_solution : Nat := sorry\n"
+    chat = f"```lean4\nabbrev t_solution : Nat := 6\n\n{STMT}  omega\n```"
+    completion = "  omega\n\nabbrev t_solution : Nat := 2 * 3\n"
+    out = LeanReward(chk)(
+        prompts=["p"] * 3,
+        completions=[chat, completion, completion],
+        formal_statement=[STMT] * 3,
+        header=[header] * 3,
+        answer_slots=[["t_solution"], ["t_solution"], None],
+    )
+    assert out == [1.0, 1.0, 0.0]
+    assert [r.answers for r in chk.requests] == [
+        (("t_solution", "6"),),
+        (("t_solution", "2 * 3"),),
+        (),
+    ]
+    assert chk.requests[1].proof.strip() == "omega" and "abbrev" in chk.requests[2].proof

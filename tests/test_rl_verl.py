@@ -147,3 +147,9 @@ def test_compute_score_one_check_per_call_shared_checker(tmp_path: Path, made: l
     assert batches[5][0].proof == "  intro\n  omega"
     with pytest.raises(ValueError, match="ground_truth"):
         score("lean4", "omega", "42")
+    # a plain-variant row: the response writes the answer, which goes to Lean with the proof
+    plain = {"formal_statement": STMT, "header": "abbrev t_solution : Nat := sorry\n"}
+    plain["answer_slots"] = ["t_solution"]
+    score("lean4", "  omega\n\nabbrev t_solution : Nat := 6\n", plain)
+    (last,) = made[0].batches[-1]
+    assert last.answers == (("t_solution", "6"),) and last.proof.strip() == "omega"

@@ -26,7 +26,7 @@ verl      {data_source, prompt, ability, reward_model, extra_info}: verl's RLHFD
           one row per distinct (problem, prompt): `prompt` is a chat message list
           [{"role": "user", "content": <recorded prompt>}], `data_source` "lean4",
           `reward_model` {"style": "rule", "ground_truth": JSON {formal_statement, header,
-          prefix}} (what `prover.rl.verl_reward.compute_score` verifies against), `extra_info`
+          prefix, answer_slots (plain variant only)}} (what `prover.rl.verl_reward.compute_score` verifies against), `extra_info`
           {index, problem_id}.
 multiturn {messages, reward}: one chat trajectory per self-correction record (kind
           `correction`, selected by default for this format): the first prompt as a user turn,
@@ -91,10 +91,14 @@ def _common(rec: FeedbackRecord) -> dict[str, Any]:
 
 def ground_truth(rec: FeedbackRecord) -> str:
     """verl's `reward_model.ground_truth`: what a completion of this prompt is verified against."""
-    return json.dumps(
-        {"formal_statement": rec.formal_statement, "header": rec.header, "prefix": rec.prefix},
-        ensure_ascii=False,
-    )
+    truth: dict[str, Any] = {
+        "formal_statement": rec.formal_statement,
+        "header": rec.header,
+        "prefix": rec.prefix,
+    }
+    if rec.answers:  # the plain variant: a completion writes these answers too
+        truth["answer_slots"] = [a["name"] for a in rec.answers]
+    return json.dumps(truth, ensure_ascii=False)
 
 
 def error_text(rec: FeedbackRecord) -> str:

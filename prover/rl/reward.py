@@ -15,7 +15,9 @@ All completions are verified in ONE checker call; the reward is 1.0 for `proved`
 sorry, default axiom policy: native_decide is refused unless `allow_native_decide=True`) and 0.0
 otherwise.  Columns: `formal_statement` is required; `header` optional (None, "" or missing: the
 backend's default header -- an empty string from a dataset is a missing value, not "no
-imports"); `prefix` optional; `problem_id` (or `name`) names the records.  Conversational
+imports"); `prefix` optional; `problem_id` (or `name`) names the records; `answer_slots`
+optional (a list of names per row: PutnamBench's plain variant, whose completions also write the
+answers, `answers_of`).  Conversational
 completions (lists of {"role", "content"} messages, as GRPOTrainer passes them for a
 conversational dataset) use the last message's content.  Pass a FeedbackWriter to record every
 verification.
@@ -28,7 +30,15 @@ from typing import Any
 
 from prover.lean.types import Checker, CheckRequest, Verdict
 from prover.lean.wrappers import RequestContext
-from prover.policy.prompts import FENCE, cut_at_fence, v2_extract_proof
+from prover.policy.base import Answers, ProofTask
+from prover.policy.prompts import (
+    FENCE,
+    answers_written,
+    cut_at_fence,
+    extract_last_lean4_block,
+    v2_extract_proof,
+    without_answer_definitions,
+)
 from prover.rl.records import FeedbackRecord, FeedbackWriter
 
 
@@ -42,14 +52,32 @@ def _text(completion: Any) -> str:
     raise TypeError(f"LeanReward: unsupported completion type {type(completion).__name__}")
 
 
-def proof_of(text: str, formal_statement: str, prefix: str = "") -> str:
-    """The proof (text after the statement) that a completion stands for."""
+def _chat_answer(text: str) -> bool:
     start = text.find(FENCE)
-    if start >= 0 and text.startswith(FENCE + "lean4", start):
+    return start >= 0 and text.startswith(FENCE + "lean4", start)
+
+
+def proof_of(
+    text: str, formal_statement: str, prefix: str = "", answer_slots: Sequence[str] = ()
+) -> str:
+    """The proof (text after the statement) that a completion stands for, without definitions
+    of the answer slots `answer_slots` (see `answers_of`)."""
+    task = ProofTask(formal_statement, answer_slots=tuple(answer_slots))
+    if _chat_answer(text):
         whole = v2_extract_proof(text, formal_statement)
         if whole is not None:
-            return whole
-    return prefix + cut_at_fence(text)
+            return without_answer_definitions(whole, task)
+    return without_answer_definitions(prefix + cut_at_fence(text), task)
+
+
+def answers_of(text: str, answer_slots: Sequence[str]) -> Answers:
+    """The answers a completion writes for `answer_slots` (PutnamBench's plain variant): from
+    the last ```` ```lean4 ```` block of a chat answer, else from the text up to the first fence
+    (`prover.policy.prompts.answers_written`)."""
+    if not answer_slots:
+        return ()
+    code = extract_last_lean4_block(text) if _chat_answer(text) else cut_at_fence(text)
+    return answers_written(code or "", ProofTask("", answer_slots=tuple(answer_slots)))
 
 
 def _column(kwargs: dict[str, Any], name: str, n: int, required: bool) -> list[Any]:
@@ -98,18 +126,20 @@ class LeanReward:
         headers = _column(kwargs, "header", n, required=False)
         prefixes = _column(kwargs, "prefix", n, required=False)
         ids = _column(kwargs, "problem_id" if "problem_id" in kwargs else "name", n, False)
+        slots = [tuple(x or ()) for x in _column(kwargs, "answer_slots", n, required=False)]
         return [
             CheckRequest(
                 formal_statement=str(s),
-                proof=proof_of(_text(c), str(s), pre or ""),
+                proof=proof_of(_text(c), str(s), pre or "", sl),
                 header=h or None,
                 header_trusted=True,  # a dataset column, not model output
                 id=str(i) if i is not None else f"reward-{k}",
                 allow_native_decide=self.allow_native_decide,
                 timeout_s=self.timeout_s,
+                answers=answers_of(_text(c), sl),
             )
-            for k, (c, s, h, pre, i) in enumerate(
-                zip(completions, stmts, headers, prefixes, ids, strict=True)
+            for k, (c, s, h, pre, i, sl) in enumerate(
+                zip(completions, stmts, headers, prefixes, ids, slots, strict=True)
             )
         ]
 

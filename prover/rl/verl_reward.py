@@ -2,8 +2,9 @@
 
 verl's reward manager calls a custom reward function once per response with these arguments;
 `ground_truth` is the row's `reward_model.ground_truth` as written by
-`prover export --format verl` (JSON {formal_statement, header, prefix}).  Each call runs ONE
-verification through a checker created on the first call and reused afterwards; the score is 1.0
+`prover export --format verl` (JSON {formal_statement, header, prefix}, and `answer_slots` for
+a plain-variant row, whose response writes the answers too: `prover.rl.reward.answers_of`).
+Each call runs ONE verification through a checker created on the first call and reused afterwards; the score is 1.0
 iff Lean says `proved` (default axiom policy), else 0.0.  The proof is taken from the response
 as `LeanReward` does (`prover.rl.reward.proof_of`): the text after the statement in the last
 ```` ```lean4 ```` block of a chat answer, else the response cut at the first code fence, after
@@ -28,7 +29,7 @@ import threading
 from typing import Any
 
 from prover.lean.types import Checker, CheckRequest, Verdict
-from prover.rl.reward import proof_of
+from prover.rl.reward import answers_of, proof_of
 
 _lock = threading.Lock()
 _checker: Checker | None = None
@@ -54,9 +55,11 @@ def _shared_checker(backend: str, timeout_s: float | None) -> Checker:
         return _checker
 
 
-def parse_ground_truth(ground_truth: str | dict[str, Any]) -> tuple[str, str | None, str]:
-    """(formal_statement, header, prefix) of a verl export row's ground truth; ValueError if it
-    is not one."""
+def parse_ground_truth(
+    ground_truth: str | dict[str, Any],
+) -> tuple[str, str | None, str, tuple[str, ...]]:
+    """(formal_statement, header, prefix, answer slots) of a verl export row's ground truth;
+    ValueError if it is not one."""
     data = json.loads(ground_truth) if isinstance(ground_truth, str) else ground_truth
     if not isinstance(data, dict) or not isinstance(data.get("formal_statement"), str):
         raise ValueError(
@@ -64,7 +67,8 @@ def parse_ground_truth(ground_truth: str | dict[str, Any]) -> tuple[str, str | N
             f"verl` with a formal_statement, got {str(ground_truth)[:80]!r}"
         )
     header = data.get("header")
-    return data["formal_statement"], header or None, data.get("prefix") or ""
+    slots = tuple(str(x) for x in data.get("answer_slots") or ())
+    return data["formal_statement"], header or None, data.get("prefix") or "", slots
 
 
 def compute_score(
@@ -78,10 +82,11 @@ def compute_score(
 ) -> float:
     """1.0 iff `solution_str` proves the ground truth's statement (`data_source` and
     `extra_info` are not needed: the ground truth says everything)."""
-    statement, header, prefix = parse_ground_truth(ground_truth)
+    statement, header, prefix, slots = parse_ground_truth(ground_truth)
     request = CheckRequest(
         formal_statement=statement,
-        proof=proof_of(solution_str, statement, prefix),
+        proof=proof_of(solution_str, statement, prefix, slots),
+        answers=answers_of(solution_str, slots),
         header=header,
         header_trusted=True,  # the training data's ground truth, not the model
         id=str((extra_info or {}).get("problem_id", "")),
