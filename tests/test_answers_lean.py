@@ -108,3 +108,20 @@ def test_fixed_answers_file_for_a_tree_search(tmp_path: Path, shared_checker: ob
     args[-1] = str(bad)
     args[args.index("--out") + 1] = str(tmp_path / "run2")
     assert main(args) == 2
+
+
+def test_prove_with_an_answer_from_the_command_line(
+    tmp_path: Path, shared_checker: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prover.cli import main
+
+    src = tmp_path / "toy.lean"
+    src.write_text(
+        f"{HEADER}abbrev toy_a_solution : Nat := sorry\n\n{PROBLEMS['toy_a'][2]}\n  sorry\n",
+        encoding="utf-8",
+    )
+    args = ["prove", str(src), "--backend", "embedded", "--budget", "1x4", "--search", "sample"]
+    assert main([*args, "--answer", "toy_a_solution=6"]) == 0
+    out = capsys.readouterr().out
+    assert "-- with the answer toy_a_solution := 6" in out and "decide" in out
+    assert main([*args, "--answer", "toy_a_solution=7"]) == 1  # Lean refutes every proof

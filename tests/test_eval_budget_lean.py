@@ -107,4 +107,7 @@ def test_lean_decides_outcomes(tmp_path: Path, embedded_checker: object) -> None
     assert rows["t/bad"]["outcome"] == "statement_error" and rows["t/bad"]["statement_error"]
     assert summary["outcomes"]["proved_modulo"] == 1 and summary["outcomes"]["statement_error"] == 1
     assert summary["solved"] == 1
-    assert all(r["lean_cpu_s"] > 0 for r in rows.values())
+    # CPU time is read from /proc in clock ticks (10 ms): a problem whose items all took less
+    # Lean wall time than a couple of ticks may read 0
+    assert all(r["lean_cpu_s"] > 0 or r["lean_wall_s"] < 0.02 for r in rows.values()), rows
+    assert sum(r["lean_cpu_s"] for r in rows.values()) > 0

@@ -194,3 +194,17 @@ def test_the_statement_reaches_lean_once(
     assert json.loads(capsys.readouterr().out)["solved"]
     probes = [c for c in honest.calls if "sorry" in c.proof]
     assert len(probes) == 1, [c.proof for c in honest.calls]
+
+
+def test_answer_flags_parse_and_refuse_malformed(capsys: pytest.CaptureFixture[str]) -> None:
+    from prover.commands.prove import parse_answers
+
+    assert parse_answers(["a_solution=6", "b_solution = {n | n = 2}"]) == (
+        ("a_solution", "6"),
+        ("b_solution", "{n | n = 2}"),
+    )
+    for bad in (["6"], ["a_solution="], ["a b=1"], ["a=1", "a=2"]):
+        with pytest.raises(UsageError, match="--answer"):
+            parse_answers(bad)
+    assert main(["prove", "--statement", "theorem t : True := by", "--answer", "x"]) == 2
+    assert "--answer 'x': write NAME=TERM" in capsys.readouterr().err

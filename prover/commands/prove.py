@@ -7,7 +7,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--json", action="store_true", help="machine-readable output (one JSON object)")
     p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
+    p.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="NAME=TERM",
+        help="fill the header's answer slot `abbrev NAME : T := sorry` with the Lean term TERM "
+        "(repeatable; Lean judges it like the proof).  Without it a policy may write the answers "
+        "of `NAME_solution` slots itself",
+    )
     add_run_options(p)
     from prover.commands.serve import add_checker_option
 
@@ -123,18 +132,43 @@ def _read_input(args: argparse.Namespace) -> tuple[str, str]:
     return args.file.read_text(encoding="utf-8"), str(args.file)
 
 
+def parse_answers(specs: list[str]) -> tuple[tuple[str, str], ...]:
+    """`--answer NAME=TERM` values as (name, term) pairs; UsageError for a malformed one."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, eq, term = spec.partition("=")
+        name = name.strip()
+        if not eq or not re.fullmatch(r"[^\s=:()]+", name) or not term.strip():
+            raise UsageError(
+                f"--answer {spec!r}: write NAME=TERM, e.g. --answer putnam_x_solution=18"
+            )
+        if name in out:
+            raise UsageError(f"--answer: {name} is given twice")
+        out[name] = term.strip()
+    return tuple(out.items())
+
+
 def run(args: argparse.Namespace) -> int:
     text, source = _read_input(args)
+    answers = parse_answers(args.answer)
     # a malformed policy spec, budget or search/policy option is exit 2 before Lean starts
     opts = resolve_run(args)
     budget, search = opts.budget, opts.search.search
     file_header, goals = split_theorems(text, source)
     header = args.header if args.header is not None else file_header
 
-    from prover.lean import CheckRequest, Verdict
+    from benchmarks.datasets import answer_slots
+    from prover.lean import Verdict
     from prover.lean.types import sorry_probe
     from prover.lean.wrappers import bare
     from prover.policy import ProofTask, load_policy
+
+    # the header's open answers (`NAME_solution := sorry`): a policy may write them
+    slots = tuple(n for n, _ in answer_slots(header or ""))
+    tasks = [
+        ProofTask(g.statement, header=header, name=g.name, answer_slots=slots, answers=answers)
+        for g in goals
+    ]
 
     t0 = time.monotonic()
     from prover.service import open_checker
@@ -158,16 +192,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(args.policy, lean_backend=checker.name, **opts.policy.options)
         pre = checker.check(
-            [
-                CheckRequest(
-                    g.statement,
-                    sorry_probe(g.statement),  # the search's root-goal probe: cached for it
-                    header=header,
-                    header_trusted=True,  # the user's file or --header
-                    id=f"{g.name}:sorry",
-                    want_steps=True,
-                )
-                for g in goals
+            [  # the search's root-goal probe: cached for it (header: the user's file or --header)
+                t.request(sorry_probe(t.formal_statement), f"{t.name}:sorry", want_steps=True)
+                for t in tasks
             ]
         )
         bad = [
@@ -187,17 +214,16 @@ def run(args: argparse.Namespace) -> int:
         )
         verifier = bare(checker)  # re-verify from scratch, past cache and recorder
         outputs: list[dict[str, Any]] = []
-        for g in goals:
+        for g, task in zip(goals, tasks, strict=True):
             print(f"-- proving {g.name} ...", file=sys.stderr, flush=True)
-            task = ProofTask(formal_statement=g.statement, header=header, name=g.name)
             res = search.run(
                 task, policy, checker, budget, seed=args.seed, checkpoint_dir=args.tree_dir
             )
             solved, failure = res.solved, res.failure
+            # the answers the proof stands with (a completion's own, else --answer's)
+            task = replace(task, answers=res.answers or task.answers)
             if solved:
-                v = verifier.check(
-                    [CheckRequest(g.statement, res.proof, header=header, header_trusted=True)]
-                )[0]
+                v = verifier.check([task.request(res.proof, f"{g.name}:final")])[0]
                 if not v.proved:
                     solved = False
                     err = v.first_error.text if v.first_error else (v.reason or "")
@@ -226,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
                     "polished": polished,
                     "polished_text": g.statement
                     + (polished[1:] if polished.startswith("\n") else polished),
+                    "answers": dict(task.answers) if solved else {},
                     "samples": res.samples_used,
                     "found_at": res.found_at if solved else None,
                     "failure": "" if solved else (failure or "budget exhausted"),
@@ -248,6 +275,8 @@ def _print(outputs: list[dict[str, Any]], as_json: bool) -> None:
         return
     for o in outputs:
         if o["solved"]:
+            for name, term in o["answers"].items():
+                print(f"-- with the answer {name} := {term}")
             print(o["polished_text"].rstrip("\n"))  # the readable proof, verified
             print(f"-- proved {o['name']} at sample {o['found_at']}", file=sys.stderr)
         else:
