@@ -163,8 +163,8 @@ REGISTRY: dict[str, BenchmarkInfo] = {
             672,
             "Lean/Mathlib v4.27.0",
             "Apache-2.0 (Lean 4 part)",
-            "346 answer problems: default with-solutions (answer inlined); maintainers ask that "
-            "proofs not be published",
+            "346 answer problems: default with-solutions (answer inlined), plain: the policy "
+            "writes the answers (or --answers); maintainers ask that proofs not be published",
             default_variant="with-solutions",
             answer_comments=True,
         ),
@@ -181,7 +181,8 @@ REGISTRY: dict[str, BenchmarkInfo] = {
             "Lean/Mathlib v4.24.0",
             "MIT",
             "101 records for 100 problems (imo_2019_p5 is two theorems; part 2's header proves "
-            "part 1 by sorry: proved-modulo); 46 answer problems: default with-solutions",
+            "part 1 by sorry: proved-modulo); 46 answer problems: default with-solutions, plain: "
+            "the policy writes the answers",
             default_variant="with-solutions",
         ),
         BenchmarkInfo(
