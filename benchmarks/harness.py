@@ -30,6 +30,7 @@ from prover.errors import UsageError
 from prover.lean.types import Checker, LeanInfraError
 from prover.lean.wrappers import bare
 from prover.policy.base import Policy, ProofTask
+from prover.policy.prompts import answers_match as same_answers
 from search.base import Budget, Search, SearchResult
 from search.base import reverify as recheck
 from search.polish import polish
@@ -251,16 +252,8 @@ def run_eval(
 
 
 def answers_match(rec: Problem, answers: dict[str, str]) -> bool | None:
-    """Whether `answers` are the benchmark's own (`Problem.reference_answers`), compared with
-    whitespace collapsed; None when there is nothing to compare."""
-    refs = dict(rec.reference_answers)
-    if not answers or not refs:
-        return None
-
-    def norm(t: str) -> str:
-        return " ".join(t.split())
-
-    return all(norm(answers.get(n, "")) == norm(ref) for n, ref in refs.items())
+    """Whether `answers` are the benchmark's own (`Problem.reference_answers`)."""
+    return same_answers(answers, dict(rec.reference_answers))
 
 
 def reverify_result(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult:

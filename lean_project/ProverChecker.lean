@@ -233,7 +233,12 @@ def forbiddenKinds : List Name :=
    `Lean.Parser.Command.runMeta, `Lean.Parser.Term.runElab, `Lean.Parser.Tactic.runElab,
    `Lean.Parser.Command.elab, `Lean.Parser.Command.elab_rules, `Lean.Parser.Command.macro,
    `Lean.Parser.Command.macro_rules, `Lean.Parser.Command.syntax,
-   `Lean.Parser.Command.attribute, `Lean.Parser.Term.evalExpr]
+   `Lean.Parser.Command.attribute, `Lean.Parser.Term.evalExpr,
+   -- `@[...]` inside a term (`let rec @[tactic ..] f ...`, `where`): Lean would apply it
+   -- (register a tactic or elaborator, `implemented_by`, `simp`, `instance`) while checking
+   `Lean.Parser.Term.attributes, `Lean.Parser.Term.attrInstance,
+   -- `unsafe t` elaborates `t` as unsafe code behind an `implemented_by`
+   `Lean.Parser.Term.unsafe]
 
 def allowedOption (n : Name) : Bool :=
   n == `maxRecDepth || n == `maxHeartbeats || (`pp).isPrefixOf n
@@ -333,9 +338,11 @@ structure Base where
   /-- answered bases: the constants the answers added (a `sorry` there is the item's own) -/
   answerConsts : List Name := []
 
+/-- The cache key of a base state: header, trust and answers as one JSON text (unambiguous,
+whatever characters the answers hold). -/
 def baseKey (header : String) (trusted : Bool) (answers : List (String × String)) : String :=
-  let ans := mapL (fun (a : String × String) => a.1 ++ "\x00" ++ a.2 ++ "\x00") answers
-  (if trusted then "trusted\n" else "untrusted\n") ++ header ++ "\x01" ++ String.join ans
+  let ans := mapL (fun (a : String × String) => Json.arr #[toJson a.1, toJson a.2]) answers
+  (Json.arr #[toJson header, toJson trusted, Json.arr ans.toArray]).compress
 
 def joinMsgs (msgs : MessageLog) : IO String := do
   let ms ← mapIO (fun (m : Message) => m.toString) msgs.toList
@@ -587,6 +594,22 @@ item's own (incomplete), and the item's axiom audit reaches through it.  The sta
 expected type still comes from the header with `sorry` in the slot, so an answer cannot change
 what the statement says. -/
 
+/-- The names of the constants declared in this file's environment (not imported): the keys of
+the constant map's second stage, walked by hand (see the list helpers). -/
+partial def nodeKeys (n : PersistentHashMap.Node Name ConstantInfo) (acc : List Name) : List Name :=
+  match n with
+  | .entries es => go (arrToList es) acc
+  | .collision ks _ _ => app (arrToList ks) acc
+where
+  go : List (PersistentHashMap.Entry Name ConstantInfo (PersistentHashMap.Node Name ConstantInfo)) →
+      List Name → List Name
+    | [], acc => acc
+    | .entry k _ :: rest, acc => go rest (k :: acc)
+    | .ref m :: rest, acc => go rest (nodeKeys m acc)
+    | .null :: rest, acc => go rest acc
+
+def localConsts (env : Environment) : List Name := nodeKeys env.constants.map₂.root []
+
 def resolveDecl (s : Command.State) (n : Name) : Option Name :=
   if s.env.contains n then some n else
   let ns := match s.scopes with | sc :: _ => sc.currNamespace | [] => .anonymous
@@ -626,7 +649,9 @@ def answerSlot (header : String) (s : Command.State) (stx : Syntax) (n : Name) (
   let (some ci, some slot) := (s1.env.find? full, refEnv.find? full)
     | return fail "error" "has no slot in the header"
   if ci.type != slot.type then return fail "rejected" "has a different type from its slot"
-  let consts := keep (fun m => !s.env.contains m) (reach s1.env [full] {} [])
+  -- everything the answer added (its definition, auxiliary and `let rec` declarations, whether
+  -- the definition reaches them or not)
+  let consts := keep (fun m => !s.env.contains m) (localConsts s1.env)
   match replay s.env (filterSome (mapL (fun m => s1.env.find? m) consts)) with
   | .error e => return fail "rejected" ("fails the kernel re-check: " ++ e)
   | .ok () => pure ()
@@ -715,7 +740,7 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
   let some shortName := declName? stCmd
     | return { verdict := "error", reason := "the statement declares no name" }
   -- (cached per header and statement: a search checks one statement many times)
-  let key := (if r.trusted then "trusted\n" else "untrusted\n") ++ r.header ++ "\x00" ++ stmt
+  let key := (Json.arr #[toJson r.trusted, toJson r.header, toJson stmt]).compress
   let mut expected? : Option ConstantInfo := match first? (fun (k, _) => k == key) (← stmtCache.get) with
     | some (_, ci) => some ci
     | none => none

@@ -13,8 +13,16 @@ from dataclasses import dataclass, replace
 
 from prover.lean.types import Checker, CheckResult, Verdict
 from prover.lean.wrappers import RequestContext, check_with_context
-from prover.policy.base import Answers, Completion, Policy, ProofTask, SamplingParams
+from prover.policy.base import (
+    Answers,
+    Completion,
+    Policy,
+    ProofTask,
+    SamplingParams,
+    merge_answers,
+)
 from prover.policy.correction import Correction, chat_feedback, feedback_text
+from prover.policy.prompts import shown_header
 
 
 @dataclass
@@ -58,13 +66,15 @@ def run_chain(
     history: list[tuple[str, str, str]] = []
     turns: list[tuple[str, str]] = [("user", first.completion.prompt)]
     answer, proof, result = first.completion.text, first.proof, first.result
-    answers = first.completion.answers or task.answers
+    answers = merge_answers(task.answers, first.completion.answers)
     used, index, last_error = 0, next_index, ""
     for rnd in range(1, cfg.fix_rounds + 1):
         if used >= left or not correctable(result):
             break
+        # the header as Lean judged the attempt: with the answers it was checked with in place
+        shown = shown_header(replace(task, header=header, answers=answers))
         report = feedback_text(
-            cfg.fix_format, header, task.formal_statement, proof, result, cfg.fix_max_errors
+            cfg.fix_format, shown, task.formal_statement, proof, result, cfg.fix_max_errors
         )
         history.append((answer, report, cfg.fix_format))
         turns += [("assistant", answer), ("user", chat_feedback(cfg.fix_format, rnd, report))]
@@ -73,7 +83,7 @@ def run_chain(
         ((comp, *_),) = policy.generate([fixed_task], p)
         answer = comp.text
         proof = answer.rstrip(" \n")
-        answers = comp.answers or task.answers
+        answers = merge_answers(answers, comp.answers)  # a round may keep the last answer
         (result,) = check_with_context(
             checker,
             [

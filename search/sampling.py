@@ -22,7 +22,14 @@ from pathlib import Path
 from prover.lean.syntax import first_sorry
 from prover.lean.types import Checker, Verdict
 from prover.lean.wrappers import RequestContext, check_with_context
-from prover.policy.base import Policy, ProofTask, Sampling, SamplingParams, derive_seed
+from prover.policy.base import (
+    Policy,
+    ProofTask,
+    Sampling,
+    SamplingParams,
+    derive_seed,
+    merge_answers,
+)
 from prover.policy.correction import Correction
 from search.base import Budget, SearchResult, reverify
 from search.correction import Attempt, run_chain
@@ -101,7 +108,7 @@ class SamplingSearch:
                 gen_s += time.perf_counter() - g0
                 proofs = [c.text.rstrip(" \n") for c in outs[:n]]
                 # a completion's own answers (PutnamBench's plain variant), else the task's
-                answers = [c.answers or task.answers for c in outs[:n]]
+                answers = [merge_answers(task.answers, c.answers) for c in outs[:n]]
                 reqs = [
                     task.request(
                         pr,

@@ -336,7 +336,7 @@ def test_answers_file_sets_fixed_answers_and_names_bad_lines(
 def test_answers_read_back_from_every_real_answer_slot(data_dir: Path) -> None:
     """A chat model that restates a real PutnamBench file with the benchmark's answer in each
     slot has exactly that answer read back, for all 346 answer problems (the slot shapes of the
-    real headers: multi-line sets, `noncomputable`, functions)."""
+    real headers: multi-line sets, `noncomputable`, functions; the doc comment after them)."""
     from prover.policy.prompts import answers_written
 
     plain = load_benchmark("putnambench", "test", data_dir, variant="plain")
@@ -349,7 +349,8 @@ def test_answers_read_back_from_every_real_answer_slot(data_dir: Path) -> None:
         for slot, ref in r.reference_answers:
             line = next(x for x in code.split("\n") if f" {slot} " in x and x.endswith("sorry"))
             code = code.replace(line, line[: -len("sorry")] + ref)
-        code += r.formal_statement + "\n  sorry\n"
+        # as a V2 prompt shows it: the informal statement's doc comment before the theorem
+        code += r.informal_prefix + r.formal_statement + "\n  sorry\n"
         assert answers_written(code, task) == r.reference_answers, r.name
         n += 1
     assert n == 346

@@ -95,6 +95,10 @@ ATTACKS: dict[str, tuple[str, str]] = {
     "axiom_after": (S_FALSE, "  exact bad\naxiom bad : 1 = 2\n"),
     "macro": (S_FALSE, '  omega\nmacro "omega" : tactic => `(tactic| sorry)\n'),
     "run_tac": (S_FALSE, "  run_tac Lean.Elab.Tactic.closeMainGoal\n"),
+    # an attribute on a `let rec` is applied while the proof elaborates (here: a simp lemma
+    # `1 = 2`; `@[tactic ..]` would register code to run)
+    "letrec_attribute": (S_FALSE, "  let rec @[simp] bad : 1 = 2 := sorry\n  simp\n"),
+    "unsafe_term": (S_FALSE, "  exact unsafe (cast lcProof ())\n"),
     "by_elab": (S_FALSE, "  exact by_elab return Lean.mkConst ``True.intro\n"),
     "meta_api": (S_FALSE, "  exact Lean.Elab.admitGoal\n"),
     "quoted_keyword": (S_FALSE, "  omega\n«theorem» x : False := sorry\n"),
@@ -273,7 +277,40 @@ def test_answer_slots_are_judged_by_lean(embedded_checker, screen):
             Verdict.REJECTED,
             "runTac",
         ),
-        "wrong_type": (_answered(S_REFL, "  rfl\n", toy_solution="(6 : Int)"), Verdict.FAILED, ""),
+        "wrong_type": (
+            _answered(S_REFL, "  rfl\n", toy_solution="(6 : Int)"),
+            Verdict.FAILED,
+            "does not elaborate",
+        ),
+        # attributes inside the answer would be applied in the base the proof is checked in
+        "let_rec_attribute": (
+            _answered(S_ANS, "  decide\n", toy_solution="let rec @[simp] f : Nat := 6; f"),
+            Verdict.REJECTED,
+            "ttributes",
+        ),
+        "unsafe_term": (
+            _answered(S_ANS, "  decide\n", toy_solution="unsafe 6"),
+            Verdict.REJECTED,
+            "unsafe",
+        ),
+        # a NUL inside a comment: its answered base must not be another request's (the second
+        # request answers a slot that does not exist)
+        "nul_in_comment": (
+            _answered(S_ANS, "  decide\n", toy_solution="7 --\x00x\x00\n- 1"),
+            Verdict.PROVED,
+            "",
+        ),
+        "nul_split": (
+            CheckRequest(
+                S_ANS,
+                "  decide\n",
+                header=ANSWER_HEADER,
+                header_trusted=True,
+                answers=(("toy_solution", "7 --"), ("x", "\n- 1")),
+            ),
+            Verdict.ERROR,
+            "no answer slot `x`",
+        ),
         "no_such_slot": (_answered(S_REFL, "  rfl\n", nope_solution="6"), Verdict.ERROR, "nope"),
         # the statement must elaborate without the answer: an answer cannot give it a meaning
         "statement_needs_answer": (
@@ -286,12 +323,13 @@ def test_answer_slots_are_judged_by_lean(embedded_checker, screen):
         "untrusted_header": (
             CheckRequest(S_REFL, "  rfl\n", header="", answers=(("toy_solution", "6"),)),
             Verdict.ERROR,
-            "",
+            "untrusted",
         ),
     }
     if screen:  # Python refuses these first, with its own reasons
         cases["run_tac"] = (cases["run_tac"][0], Verdict.REJECTED, "run_tac")
         cases["extra_commands"] = (cases["extra_commands"][0], Verdict.REJECTED, "axiom")
+        cases["nul_in_comment"] = (cases["nul_in_comment"][0], Verdict.REJECTED, "NUL")
     checker = embedded_checker.with_screen(screen)
     results = checker.check([req for req, _, _ in cases.values()])
     for (name, (_, verdict, why)), res in zip(cases.items(), results, strict=True):

@@ -292,5 +292,8 @@ def test_answers_are_recorded_and_part_of_the_identity(tmp_path: Path):
     assert [FeedbackRecord.from_json(row) for row in ds] == recs
     from prover.rl.export import ground_truth
 
+    # the problem's slots (from its header), whatever answers a record was checked with
     assert json.loads(ground_truth(recs[0]))["answer_slots"] == ["t_solution"]
-    assert "answer_slots" not in json.loads(ground_truth(recs[2]))
+    assert json.loads(ground_truth(recs[2]))["answer_slots"] == ["t_solution"]
+    plain = FeedbackRecord("q", STMT, "  rfl\n", "proved", header="def d : Nat := 1\n")
+    assert "answer_slots" not in json.loads(ground_truth(plain))

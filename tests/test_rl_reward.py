@@ -114,3 +114,20 @@ def test_answer_slots_column_plain_variant():
         (),
     ]
     assert chk.requests[1].proof.strip() == "omega" and "abbrev" in chk.requests[2].proof
+
+
+def test_reference_answers_column_pays_only_the_reference():
+    """With `reference_answers`, a proof about another answer (even a right one: Lean cannot
+    tell it from a restated question) earns nothing."""
+    chk = Capture()
+    header = "abbrev t_solution : Nat := sorry\n"
+    comps = [f"  omega\n\nabbrev t_solution : Nat := {a}\n" for a in ("6", "2 * 3", "6")]
+    out = LeanReward(chk)(
+        prompts=["p"] * 3,
+        completions=comps,
+        formal_statement=[STMT] * 3,
+        header=[header] * 3,
+        answer_slots=[["t_solution"]] * 3,
+        reference_answers=[{"t_solution": " 6"}, {"t_solution": "6"}, None],
+    )
+    assert out == [1.0, 0.0, 1.0]

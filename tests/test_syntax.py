@@ -280,6 +280,9 @@ def test_answer_definitions() -> None:
     rest = without_spans(code, [(d.start, d.end) for d in defs])
     assert "a_solution" not in rest and "other_solution" in rest and rest.endswith("#eval 1\n")
     assert answer_definitions("  abbrev a_solution : ℕ := 1\n", ["a_solution"]) == []
+    # a doc comment belongs to the next declaration (Lean does not read it as whitespace)
+    doc = "abbrev a_solution : ℕ := 6\n/-- The theorem. -/\ntheorem t : True := trivial\n"
+    assert answer_definitions(doc, ["a_solution"])[0].term == "6"
     assert (
         answer_definitions('abbrev a_solution : String := "/-"', ["a_solution"])[0].term == '"/-"'
     )

@@ -274,12 +274,19 @@ def answer_definitions(text: str, names: Iterable[str]) -> list[AnswerDefinition
     line that starts a command (a declaration, `open`, `namespace`, `#...`, ...) or the end.
     Lenient: text it cannot read gives what it can; Lean judges the terms."""
     wanted = set(names)
-    toks = [t for t in lex(text, strict=False) if t.kind != "comment"]
+    every = lex(text, strict=False)
+    toks = [t for t in every if t.kind != "comment"]
+    # a doc comment (`/-- ... -/`, `/-! ... -/`) is not whitespace to Lean: it starts the next
+    # declaration (or is a module doc), so it ends a term too
     starts = [
         t.offset
-        for t in toks
+        for t in every
         if (t.offset == 0 or text[t.offset - 1] == "\n")
-        and (t.text in _COMMAND_STARTS or t.kind == "hash")
+        and (
+            t.text in _COMMAND_STARTS
+            or t.kind == "hash"
+            or (t.kind == "comment" and t.text.startswith(("/--", "/-!")))
+        )
     ]
     out: list[AnswerDefinition] = []
     for d in declarations(text, frozenset({"abbrev", "def"})):

@@ -127,6 +127,11 @@ class CheckRequest:
     # (`lean_project/ProverChecker.lean`, "Answer slots")
     answers: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        names = [n for n, _ in self.answers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"CheckRequest.answers: a slot is answered twice ({names})")
+
     def cache_key(self, backend: str) -> str:
         payload = json.dumps(
             [

@@ -169,6 +169,14 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
 
 
+def merge_answers(fixed: Answers, own: Answers) -> Answers:
+    """The answers a request carries: the task's fixed ones (`--answers`), with a completion's
+    own for the other slots (and an earlier round's, in a correction chain)."""
+    merged = dict(fixed)
+    merged.update(own)
+    return tuple(merged.items())
+
+
 @dataclass(frozen=True)
 class Completion:
     """One sampled continuation.  `text` is what follows `task.prefix` in the proof (already cut

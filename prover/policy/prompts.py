@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -296,6 +296,19 @@ def answers_written(code: str, task: ProofTask) -> tuple[tuple[str, str], ...]:
         return ()
     found = {d.name: d.term for d in answer_definitions(code, open_) if d.term != "sorry"}
     return tuple((n, found[n]) for n in open_ if n in found)
+
+
+def answers_match(given: Mapping[str, str], reference: Mapping[str, str]) -> bool | None:
+    """Whether `given` answers are the `reference` ones word for word (whitespace collapsed);
+    None when there is nothing to compare.  A different answer may still be right, or may
+    restate the question: a reviewer decides."""
+    if not given or not reference:
+        return None
+
+    def norm(t: str) -> str:
+        return " ".join(t.split())
+
+    return all(norm(given.get(n, "")) == norm(ref) for n, ref in reference.items())
 
 
 def without_answer_definitions(proof: str, task: ProofTask) -> str:

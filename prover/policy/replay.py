@@ -125,8 +125,11 @@ class ReplayPolicy:
                 text, answers = self._next(task.name)
                 if answers is None:
                     answers = answers_written(text, task)
-                else:  # only for slots the task leaves open (not in the with-solutions variant)
-                    answers = tuple((n, t) for n, t in answers if n in task.answer_slots)
+                else:  # only for slots the task leaves open (not with-solutions, not fixed)
+                    fixed = dict(task.answers)
+                    answers = tuple(
+                        (n, t) for n, t in answers if n in task.answer_slots and n not in fixed
+                    )
                 text = without_answer_definitions(text, task)
                 if task.prefix.strip() and text.startswith(task.prefix):
                     text = text[len(task.prefix) :]

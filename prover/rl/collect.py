@@ -24,7 +24,7 @@ from prover.errors import UsageError
 from prover.jsonl import JsonlStore
 from prover.lean.types import Checker, CheckRequest, CheckResult
 from prover.lean.wrappers import RequestContext
-from prover.policy.base import Policy, Sampling
+from prover.policy.base import Policy, Sampling, merge_answers
 from prover.rl.records import FeedbackRecord, FeedbackWriter
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ def sample_and_check(
                     id=f"{p.id}#{j}",
                     want_steps=config.want_steps,
                     timeout_s=config.timeout_s,
-                    answers=c.answers or p.answers,  # the plain variant's answers
+                    answers=merge_answers(p.answers, c.answers),  # the plain variant's answers
                 )
             )
             ctxs.append(

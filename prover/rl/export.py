@@ -46,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.datasets import answer_slots
 from prover.errors import UsageError
 from prover.lean.wrappers import KINDS
 from prover.rl.records import FeedbackRecord, load_records, rows_to_parquet
@@ -96,8 +97,10 @@ def ground_truth(rec: FeedbackRecord) -> str:
         "header": rec.header,
         "prefix": rec.prefix,
     }
-    if rec.answers:  # the plain variant: a completion writes these answers too
-        truth["answer_slots"] = [a["name"] for a in rec.answers]
+    # the plain variant: the header's open answers, which a completion writes too
+    slots = [n for n, _ in answer_slots(rec.header or "")]
+    if slots:
+        truth["answer_slots"] = slots
     return json.dumps(truth, ensure_ascii=False)
 
 

@@ -17,7 +17,10 @@ otherwise.  Columns: `formal_statement` is required; `header` optional (None, ""
 backend's default header -- an empty string from a dataset is a missing value, not "no
 imports"); `prefix` optional; `problem_id` (or `name`) names the records; `answer_slots`
 optional (a list of names per row: PutnamBench's plain variant, whose completions also write the
-answers, `answers_of`).  Conversational
+answers, `answers_of`).  Lean proves a theorem about whatever answer the completion wrote, and an
+answer that restates the question can make it easy: a policy trained on such rewards learns to
+write those.  The optional `reference_answers` column ({slot: term} per row) pays 1.0 only when
+the completion's answers are those, word for word (whitespace aside).  Conversational
 completions (lists of {"role", "content"} messages, as GRPOTrainer passes them for a
 conversational dataset) use the last message's content.  Pass a FeedbackWriter to record every
 verification.
@@ -33,6 +36,7 @@ from prover.lean.wrappers import RequestContext
 from prover.policy.base import Answers, ProofTask
 from prover.policy.prompts import (
     FENCE,
+    answers_match,
     answers_written,
     cut_at_fence,
     extract_last_lean4_block,
@@ -177,4 +181,11 @@ class LeanReward:
                 )
             ]
             self.writer.write(recs)
-        return [1.0 if r.verdict is Verdict.PROVED else 0.0 for r in results]
+        refs = _column(kwargs, "reference_answers", len(reqs), required=False)
+        return [
+            1.0
+            if r.verdict is Verdict.PROVED
+            and (not ref or answers_match(dict(req.answers), dict(ref)) is True)
+            else 0.0
+            for req, r, ref in zip(reqs, results, refs, strict=True)
+        ]
