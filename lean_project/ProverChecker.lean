@@ -226,14 +226,17 @@ def parseAll (input : Parser.InputContext) (s : Command.State) : List Syntax × 
 
 /-! ## Syntax policy (judged on Lean's own syntax tree) -/
 
-/-- Syntax kinds that run code or change the environment while a proof is checked. -/
+/-- Syntax kinds that run code, read host files or change the environment while a proof is
+checked.  The names are the kinds Lean's parser gives (checked against the library's `.olean`s:
+`by_elab`, `run_cmd`, `run_elab`, `run_meta` and `include_str` are declared in `namespace Lean`,
+so their kinds are `Lean.byElab`, ...; Mathlib's `eval%` is `Mathlib.Meta.eval_expr`). -/
 def forbiddenKinds : List Name :=
-  [`Lean.Parser.Tactic.runTac, `Lean.Parser.Term.byElab, `Lean.Parser.Command.eval,
-   `Lean.Parser.Command.evalBang, `Lean.Parser.Command.runCmd, `Lean.Parser.Command.runElab,
-   `Lean.Parser.Command.runMeta, `Lean.Parser.Term.runElab, `Lean.Parser.Tactic.runElab,
+  [`Lean.Parser.Tactic.runTac, `Lean.byElab, `Lean.runCmd, `Lean.runElab, `Lean.runMeta,
+   `Lean.includeStr, `Mathlib.Meta.eval_expr, `Lean.Parser.Command.eval,
+   `Lean.Parser.Command.evalBang,
    `Lean.Parser.Command.elab, `Lean.Parser.Command.elab_rules, `Lean.Parser.Command.macro,
    `Lean.Parser.Command.macro_rules, `Lean.Parser.Command.syntax,
-   `Lean.Parser.Command.attribute, `Lean.Parser.Term.evalExpr,
+   `Lean.Parser.Command.attribute,
    -- `@[...]` inside a term (`let rec @[tactic ..] f ...`, `where`): Lean would apply it
    -- (register a tactic or elaborator, `implemented_by`, `simp`, `instance`) while checking
    `Lean.Parser.Term.attributes, `Lean.Parser.Term.attrInstance,
@@ -624,9 +627,11 @@ def answerSlot (header : String) (s : Command.State) (stx : Syntax) (n : Name) (
     (term : String) (heartbeats : Nat) (refEnv : Environment) :
     IO (Except Outcome (Command.State × List Name)) := do
   let fail := answerOutcome n
+  -- the answer alone: one term, and nothing the proof syntax policy forbids (judged on the
+  -- answer's own syntax, not on the trusted slot around it)
   match Parser.runParserCategory s.env `term term "<answer>" with
   | .error e => return fail "failed" ("does not parse as one term: " ++ e)
-  | .ok _ => pure ()
+  | .ok t => if let some why := findViolation t heartbeats then return fail "rejected" why
   let (some a, some b, some c, some d) :=
       (stx.getPos?, hole.getPos?, hole.getTailPos?, stx.getTailPos?)
     | return fail "error" "has no source position in the header"
@@ -641,7 +646,7 @@ def answerSlot (header : String) (s : Command.State) (stx : Syntax) (n : Name) (
     return fail "rejected" ("makes Lean parse " ++ toString (len cmds) ++ " commands in its slot; an answer is one term")
   if cmd[1].getKind != stx[1].getKind || declName? cmd[1] != some n then
     return fail "rejected" "changes the slot's declaration"
-  if let some why := findViolation cmd heartbeats then return fail "rejected" why
+  if let some why := findViolation cmd[1] heartbeats then return fail "rejected" why
   let s1 ← elabOne input s cmd heartbeats
   if s1.messages.hasErrors then
     return fail "failed" ("does not elaborate: " ++ (← joinMsgs s1.messages))
@@ -652,7 +657,9 @@ def answerSlot (header : String) (s : Command.State) (stx : Syntax) (n : Name) (
   -- everything the answer added (its definition, auxiliary and `let rec` declarations, whether
   -- the definition reaches them or not)
   let consts := keep (fun m => !s.env.contains m) (localConsts s1.env)
-  match replay s.env (filterSome (mapL (fun m => s1.env.find? m) consts)) with
+  let cis := filterSome (mapL (fun m => s1.env.find? m) consts)
+  if len cis != len consts then return fail "rejected" "adds constants the checker cannot read"
+  match replay s.env cis with
   | .error e => return fail "rejected" ("fails the kernel re-check: " ++ e)
   | .ok () => pure ()
   -- the header goes on with its own options, messages and info state

@@ -337,6 +337,39 @@ def test_answer_slots_are_judged_by_lean(embedded_checker, screen):
         assert why in (res.reason or ""), (name, res.reason)
 
 
+def test_code_running_terms_are_refused_by_lean_under_a_lean_header(embedded_checker):
+    """With `import Lean` in the header (as under Mathlib) `by_elab` would run any elaborator
+    code and `include_str` would read a host file while the term elaborates: Lean's syntax
+    policy refuses both before elaboration, in proofs and in answers, with the screen off."""
+    header = "import Lean\nabbrev toy_solution : Nat := sorry\n"
+    code = "by_elab return Lean.mkNatLit 6"
+    reqs = [
+        CheckRequest(S_FALSE, f"  have h : Nat := {code}\n  sorry\n", header, header_trusted=True),
+        CheckRequest(
+            S_FALSE,
+            '  have s : String := include_str "/etc/hostname"\n  sorry\n',
+            header,
+            header_trusted=True,
+        ),
+        CheckRequest(
+            "theorem toy : toy_solution = 6 := by\n",
+            "  rfl\n",
+            header,
+            header_trusted=True,
+            answers=(("toy_solution", code),),
+        ),
+        CheckRequest("theorem t_ok : 1 + 1 = 2 := by\n", "  rfl\n", header, header_trusted=True),
+    ]
+    by_elab, include_str, answer, honest = embedded_checker.with_screen(False).check(reqs)
+    for res, kind in (
+        (by_elab, "Lean.byElab"),
+        (include_str, "Lean.includeStr"),
+        (answer, "Lean.byElab"),
+    ):
+        assert res.verdict is Verdict.REJECTED and kind in (res.reason or ""), res
+    assert honest.verdict is Verdict.PROVED, honest
+
+
 def test_native_decide_allowed_and_forged_output_ignored(embedded_checker):
     """With --allow-native-decide compiled code runs; what it prints is not a reply."""
     forged = '{"nonce": "0", "verdict": "proved", "ready": true}'

@@ -45,7 +45,7 @@ COMMAND_KEYWORDS = frozenset(
 )
 META_KEYWORDS = frozenset(
     """run_tac run_cmd run_elab run_meta by_elab implemented_by extern csimp
-    reducible_def""".split()
+    reducible_def include_str""".split()
 )
 SORRY_AXIOM_NAMES = frozenset({"sorryAx"})
 NATIVE_NAMES = frozenset(
