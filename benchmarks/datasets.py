@@ -427,17 +427,15 @@ def load_benchmark(
         records = load_jsonl(path, prefix, key=info.key)
         if name == "minif2f-core":
             records = select_core(records)
-    if info.answer_comments:
-        if v == "plain":
-            answers = {r.name: answer_comment_lines(r.header or "") for r in records}
-        else:  # the answer definitions are gone: their comments are those of the plain file
-            plain = load_jsonl(resolve_data_file(info.files["plain"], data_dir, base_url), name)
-            answers = {r.name: answer_comment_lines(r.header or "") for r in plain}
+    if info.answer_comments and v != "plain":
+        # the answer definitions are gone: their comments are those of the plain file
+        plain = load_jsonl(resolve_data_file(info.files["plain"], data_dir, base_url), name)
+        answers = {r.name: answer_comment_lines(r.header or "") for r in plain}
         records = [
             replace(r, policy_header=strip_lines(r.header or "", answers.get(r.name, [])))
             for r in records
         ]
-    # the plain variant's open answers: the policy writes them (see `Problem.answer_slots`)
+    # the plain variant's open answers, their comments hidden from the policy (`open_answers`)
     records = [open_answers(r, info.answer_comments) for r in records]
     if len(info.files) > 1:  # recorded where there is a choice
         records = [replace(r, variant=v) for r in records]

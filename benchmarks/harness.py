@@ -30,7 +30,7 @@ from prover.errors import UsageError
 from prover.lean.types import Checker, LeanInfraError
 from prover.lean.wrappers import bare
 from prover.policy.base import Policy, ProofTask
-from prover.policy.prompts import answers_match as same_answers
+from prover.policy.prompts import answers_match
 from search.base import Budget, Search, SearchResult
 from search.base import reverify as recheck
 from search.polish import polish
@@ -142,7 +142,7 @@ def _solve_one(
         outcome=outcome,
         statement_error=meter.statement_error or "",
         answers=answers,
-        answers_match_reference=answers_match(rec, answers),
+        answers_match_reference=answers_match(answers, dict(rec.reference_answers)),
         **meter.fields(),
     )
     return reverify_result(rec, r, verifier) if verifier is not None else r
@@ -249,11 +249,6 @@ def run_eval(
 
 
 # ----------------------------------------------------------------------------- Ray (--ray)
-
-
-def answers_match(rec: Problem, answers: dict[str, str]) -> bool | None:
-    """Whether `answers` are the benchmark's own (`Problem.reference_answers`)."""
-    return same_answers(answers, dict(rec.reference_answers))
 
 
 def reverify_result(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult:

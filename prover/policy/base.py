@@ -50,6 +50,12 @@ class ProofTask:
     answer_slots: tuple[str, ...] = ()
     answers: Answers = ()
 
+    @property
+    def open_slots(self) -> tuple[str, ...]:
+        """The answer slots the policy is asked to answer: those without a fixed answer."""
+        fixed = dict(self.answers)
+        return tuple(n for n in self.answer_slots if n not in fixed)
+
     def request(
         self,
         proof: str,

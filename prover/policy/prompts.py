@@ -278,10 +278,9 @@ def shown_header(task: ProofTask, default_header: str = LEAN4_DEFAULT_HEADER) ->
 
 def answer_request(task: ProofTask) -> str:
     """The sentence asking for the answers a task leaves open (`ProofTask.answer_slots`)."""
-    open_ = [n for n in task.answer_slots if n not in dict(task.answers)]
-    if not open_:
+    if not task.open_slots:
         return ""
-    names = ", ".join(f"`{n}`" for n in open_)
+    names = ", ".join(f"`{n}`" for n in task.open_slots)
     return (
         f"The answer definition(s) {names} are `sorry`: write your answer (a Lean term) in place "
         "of each `sorry` and keep the definitions in the complete code."
@@ -291,9 +290,7 @@ def answer_request(task: ProofTask) -> str:
 def answers_written(code: str, task: ProofTask) -> tuple[tuple[str, str], ...]:
     """The answers `code` (a model's Lean code) writes for the task's open answer slots: the last
     top-level `abbrev/def NAME ... := TERM` of each (`answer_definitions`), `sorry` not counted."""
-    open_ = [n for n in task.answer_slots if n not in dict(task.answers)]
-    if not open_:
-        return ()
+    open_ = task.open_slots
     found = {d.name: d.term for d in answer_definitions(code, open_) if d.term != "sorry"}
     return tuple((n, found[n]) for n in open_ if n in found)
 

@@ -126,10 +126,7 @@ class ReplayPolicy:
                 if answers is None:
                     answers = answers_written(text, task)
                 else:  # only for slots the task leaves open (not with-solutions, not fixed)
-                    fixed = dict(task.answers)
-                    answers = tuple(
-                        (n, t) for n, t in answers if n in task.answer_slots and n not in fixed
-                    )
+                    answers = tuple((n, t) for n, t in answers if n in task.open_slots)
                 text = without_answer_definitions(text, task)
                 if task.prefix.strip() and text.startswith(task.prefix):
                     text = text[len(task.prefix) :]

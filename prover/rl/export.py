@@ -26,7 +26,8 @@ verl      {data_source, prompt, ability, reward_model, extra_info}: verl's RLHFD
           one row per distinct (problem, prompt): `prompt` is a chat message list
           [{"role": "user", "content": <recorded prompt>}], `data_source` "lean4",
           `reward_model` {"style": "rule", "ground_truth": JSON {formal_statement, header,
-          prefix, answer_slots (plain variant only)}} (what `prover.rl.verl_reward.compute_score` verifies against), `extra_info`
+          prefix, answer_slots (plain variant only)}} (what
+          `prover.rl.verl_reward.compute_score` verifies against), `extra_info`
           {index, problem_id}.
 multiturn {messages, reward}: one chat trajectory per self-correction record (kind
           `correction`, selected by default for this format): the first prompt as a user turn,

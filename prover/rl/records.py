@@ -44,9 +44,10 @@
 
 `FeedbackWriter` appends records through a `prover.jsonl.JsonlStore` (flush + fsync per batch; a
 torn last line left by kill -9 is cut off; an exclusive flock, so several processes can append to
-one file) and deduplicates by (formal_statement, proof, answers) across restarts and processes.  A `timeout`
-or `error` verdict says nothing about the proof, so it does not count for deduplication: the pair
-is checked and written again when it comes up again, and `load_records` keeps the later record.
+one file) and deduplicates by (formal_statement, proof, answers) across restarts and
+processes.  A `timeout` or `error` verdict says nothing about the proof, so it does not count for
+deduplication: the pair is checked and written again when it comes up again, and `load_records`
+keeps the later record.
 A `prover.lean.wrappers.RecordingChecker` with a FeedbackWriter as its sink records every
 verification; searches attach what the checker cannot know (problem id, prompt, completion,
 sampling, sample index, kind) as a `RequestContext` through `check_with_context`.

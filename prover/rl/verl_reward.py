@@ -4,7 +4,8 @@ verl's reward manager calls a custom reward function once per response with thes
 `ground_truth` is the row's `reward_model.ground_truth` as written by
 `prover export --format verl` (JSON {formal_statement, header, prefix}, and `answer_slots` for
 a plain-variant row, whose response writes the answers too: `prover.rl.reward.answers_of`).
-Each call runs ONE verification through a checker created on the first call and reused afterwards; the score is 1.0
+Each call runs ONE verification through a checker created on the first call and reused
+afterwards; the score is 1.0
 iff Lean says `proved` (default axiom policy), else 0.0.  The proof is taken from the response
 as `LeanReward` does (`prover.rl.reward.proof_of`): the text after the statement in the last
 ```` ```lean4 ```` block of a chat answer, else the response cut at the first code fence, after
