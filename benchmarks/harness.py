@@ -41,44 +41,78 @@ if TYPE_CHECKING:
 
 
 class _Progress:
-    def __init__(self, total: int, done: int, solved: int, quiet: bool, stream: TextIO) -> None:
+    """A tqdm bar over the problems, and every `tick_s` one line per problem still running (how
+    long, what Lean has answered for it so far, the checker's process kills): a long problem is
+    never a silent minute.  `quiet`: no bar, one line per finished problem (and the same ticks)."""
+
+    def __init__(
+        self,
+        total: int,
+        done: int,
+        solved: int,
+        quiet: bool,
+        stream: TextIO,
+        checker: Checker | None = None,
+        tick_s: float = 30.0,
+    ) -> None:
+        from tqdm import tqdm
+
         self.total, self.done, self.solved = total, done, solved
-        self.quiet, self.stream = quiet, stream
-        self.t0 = time.monotonic()
-        self.new = 0
+        self.quiet, self.stream, self.checker = quiet, stream, checker
+        self.bar = tqdm(
+            total=total, initial=done, file=stream, disable=quiet, unit="problem", leave=True
+        )
+        self.bar.set_postfix(solved=solved)
+        self._running: dict[str, tuple[float, Meter]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, args=(tick_s,), daemon=True)
+        self._ticker.start()
+
+    def start(self, name: str, meter: Meter) -> None:
+        with self._lock:
+            self._running[name] = (time.monotonic(), meter)
 
     def update(self, r: ProblemResult) -> None:
+        with self._lock:
+            self._running.pop(r.name, None)
         self.done += 1
-        self.new += 1
         self.solved += int(r.solved)
         if self.quiet:
             what = f"solved at sample {r.found_at}" if r.solved else "failed"
-            print(
+            self._say(
                 f"[{self.done}/{self.total}] {r.name} ({r.split}): {what}, "
-                f"{r.samples} samples, {r.wall_s:.1f} s",
-                file=self.stream,
-                flush=True,
+                f"{r.samples} samples, {r.wall_s:.1f} s"
             )
         else:
-            self.draw()
+            self.bar.update(1)
+            self.bar.set_postfix(solved=self.solved)
 
     def draw(self) -> None:
+        self.bar.refresh()
+
+    def _say(self, line: str) -> None:
         if self.quiet:
-            return
-        el = time.monotonic() - self.t0
-        rate = self.new / el * 60 if el > 0 else 0.0
-        pct = 100 * self.solved / self.done if self.done else 0.0
-        self.stream.write(
-            f"\r{self.done}/{self.total} problems | solved {self.solved} ({pct:.1f}%) | "
-            f"{rate:.1f} problems/min | {el:.0f} s "
-        )
-        self.stream.flush()
+            print(line, file=self.stream, flush=True)
+        else:
+            self.bar.write(line, file=self.stream)
+
+    def _tick(self, tick_s: float) -> None:
+        while not self._stop.wait(tick_s):
+            stats = getattr(bare(self.checker), "stats", {}) if self.checker is not None else {}
+            kills = stats.get("restarts", 0) if isinstance(stats, dict) else 0
+            with self._lock:
+                running = list(self._running.items())
+            now = time.monotonic()
+            for name, (t0, m) in running:
+                self._say(
+                    f"  … {name}: {now - t0:.0f} s, {m.verifications} Lean verifications "
+                    f"({m.lean_cpu_s:.1f} Lean CPU-s), checker process kills so far: {kills}"
+                )
 
     def close(self) -> None:
-        if not self.quiet:
-            self.draw()
-            self.stream.write("\n")
-            self.stream.flush()
+        self._stop.set()
+        self.bar.close()
 
 
 def _solve_one(
@@ -90,12 +124,15 @@ def _solve_one(
     budget: Budget,
     seed: int,
     tree_dir: Path | None = None,
+    progress: _Progress | None = None,
 ) -> ProblemResult:
     """`verifier` None: the caller re-verifies a solved result (`reverify_result`, under Ray)."""
     t0 = time.monotonic()
     task = rec.task()  # named by the unique id: recorded feedback and checkpoints are keyed by it
     # budget accounting (benchmarks.budget): everything the search and the re-check spend
     meter = Meter()
+    if progress is not None:
+        progress.start(rec.name, meter)
     checker = meter.checker(checker)
     policy = meter.policy(policy)
     try:
@@ -218,7 +255,9 @@ def run_eval(
             checker = make_checker(config.backend)
             own.append(checker)
         verifier = bare(checker) if checker is not None else None  # re-checks from scratch
-        progress = _Progress(len(records), len(records) - len(todo), prev_solved, quiet, stream)
+        progress = _Progress(
+            len(records), len(records) - len(todo), prev_solved, quiet, stream, checker
+        )
         progress.draw()
         lock = threading.Lock()
 
@@ -226,7 +265,15 @@ def run_eval(
             assert policy is not None and search is not None
             assert checker is not None and verifier is not None
             r = _solve_one(
-                rec, search, policy, checker, verifier, config.budget, config.seed, tree_dir
+                rec,
+                search,
+                policy,
+                checker,
+                verifier,
+                config.budget,
+                config.seed,
+                tree_dir,
+                progress,
             )
             with lock:
                 store.append([r.to_json()])  # whole line, fsynced

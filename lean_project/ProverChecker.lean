@@ -110,6 +110,11 @@ def nil? {α} : List α → Bool
   | [] => true
   | _ => false
 
+def setL {α} : List α → Nat → α → List α
+  | [], _, _ => []
+  | _ :: xs, 0, y => y :: xs
+  | x :: xs, n + 1, y => x :: setL xs n y
+
 def takeL {α} : Nat → List α → List α
   | 0, _ => []
   | _, [] => []
@@ -151,6 +156,9 @@ structure Req where
   heartbeats : Nat := 200000
   allowNative : Bool := false
   wantSteps : Bool := false
+  /-- `set_option maxRecDepth` values above this are clamped to it (0: none; see
+  `clampRecDepth`) -/
+  recDepthCap : Nat := 0
   /-- `true` on native (full `.olean`s): only `propext`, `Classical.choice`, `Quot.sound`.
   `false` on embedded: imported library theorems carry no proofs and look like axioms, so the
   audit is a denylist over imported constants plus "the item and header add no axiom". -/
@@ -185,7 +193,8 @@ def parseReq (line : String) : Except String Req := do
            trusted := jBool j "trusted_header", statement := jStr j "statement",
            proof := jStr j "proof", heartbeats := jNat j "heartbeats" 200000,
            allowNative := jBool j "allow_native_decide", wantSteps := jBool j "want_steps",
-           strictAxioms := jBool j "strict_axioms", answers := ← parseAnswers j }
+           strictAxioms := jBool j "strict_axioms", answers := ← parseAnswers j,
+           recDepthCap := jNat j "rec_depth_cap" 0 }
 
 /-! ## Running command elaboration by hand -/
 
@@ -224,7 +233,40 @@ def parseAll (input : Parser.InputContext) (s : Command.State) : List Syntax × 
       else go fuel ps' msgs' (stx :: acc)
   go 64 {} {} []
 
-/-! ## Syntax policy (judged on Lean's own syntax tree) -/
+/-! ## Syntax policy (judged on Lean's own syntax tree)
+
+Nothing of an item runs as code while it is checked.  Lean *evaluates* (compiles and runs in its
+interpreter) some terms while elaborating: tactic configuration terms (`simp (config := e)`,
+`(field := e)`, `{ field := e }`: `declare_config_elab` runs them with `evalExpr`, unsafe
+included), `native_decide`/`decide +native` (the goal's `Decidable` instance is compiled and
+run), `Lean.reduceBool c`/`Lean.reduceNat c` (`whnf` and the kernel run `c`), and code-running
+syntax (`run_tac`, `by_elab`, `#eval`, `eval%`, `run_io`, ...).  The policy below refuses each of
+these before anything is elaborated:
+* configuration values must be *inert*: literals, names (library constants), `.ctor` names,
+  lists, anonymous constructors, and `{ field := inert, ... }`, or a name applied to inert
+  arguments; everything else (`fun`, `do`, `let`, `by`, strings, ...) is refused;
+* `native_decide`, `+native`/`(native := ..)`, and the names `reduceBool`, `reduceNat`,
+  `ofReduceBool`, `ofReduceNat`, `trustCompiler` only with `allow_native_decide`;
+* names of the unsafe escape hatches (`unsafeBaseIO`, `unsafeCast`, `ptrAddrUnsafe`, ...);
+* code-running syntax kinds, and as a backstop for kinds this file cannot name (Mathlib, Aesop,
+  Lake: their keywords), any of their keywords as a token;
+* every `set_option` node (found by its `set_option` token, whatever its kind: grind's
+  interactive one included) is judged against the allowlist.
+The whole tree is searched, so `conv`, `calc`, `have … := by`, `grind => …` are judged too. -/
+
+/-- A refusal: its category (stable, machine-readable: see README "Refusal categories") and a
+reason for people. -/
+structure Refusal where
+  category : String
+  reason : String
+
+/-- Test-only switch: `false` disables the refusals of evaluated code (configuration terms,
+native evaluation, unsafe names, the keyword backstop), so a test can show each attack is live.
+The checker shipped always has `true`. -/
+def refuseEvaluation : Bool := true
+
+/-- Test-only switch: `false` leaves the process unlocked (see `lockdown`). -/
+def lockdownEnabled : Bool := true
 
 /-- Syntax kinds that run code, read host files or change the environment while a proof is
 checked.  The names are the kinds Lean's parser gives (checked against the library's `.olean`s:
@@ -241,40 +283,192 @@ def forbiddenKinds : List Name :=
    -- (register a tactic or elaborator, `implemented_by`, `simp`, `instance`) while checking
    `Lean.Parser.Term.attributes, `Lean.Parser.Term.attrInstance,
    -- `unsafe t` elaborates `t` as unsafe code behind an `implemented_by`
-   `Lean.Parser.Term.unsafe]
+   `Lean.Parser.Term.unsafe,
+   -- Lake (`run_io`, `meta if`), Mathlib (`trace e`, `success_if_fail_with_msg e`, `run_conv`),
+   -- Plausible, ProofWidgets, bv_decide's proof-file reader: each evaluates a term of the item
+   `Lake.DSL.runIO, `Lake.DSL.metaIf, `Lean.Parser.Tactic.trace,
+   `Mathlib.Tactic.successIfFailWithMsg, `plausibleSyntax, `slimCheckSyntax,
+   `ProofWidgets.withPanelWidgetsTacticStx, `Lean.Parser.Tactic.bvCheck]
+
+/-- Keywords of code-running syntax, refused as tokens wherever they occur: the backstop for
+kinds of libraries a header may import whose names this file cannot check (macros such as
+Mathlib's `run_conv` expand to `run_tac` after this check). -/
+def forbiddenTokens : List String :=
+  ["run_tac", "run_conv", "by_elab", "eval%", "include_str", "run_io", "run_cmd", "run_elab",
+   "run_meta", "#eval", "#eval!", "on_failure", "plausible", "slim_check", "with_panel_widgets",
+   "success_if_fail_with_msg", "bv_check", "sudo", "#exit"]
+
+/-- Names whose use makes Lean or its kernel run compiled code (native evaluation). -/
+def nativeNames : List String :=
+  ["reduceBool", "reduceNat", "ofReduceBool", "ofReduceNat", "trustCompiler"]
+
+/-- The unsafe escape hatches (only evaluated code could use them: a theorem is safe). -/
+def unsafeNames : List String :=
+  ["unsafeBaseIO", "unsafeIO", "unsafeEIO", "unsafeCast", "ptrAddrUnsafe", "withPtrAddrUnsafe",
+   "ptrEq", "ptrEqList", "unsafeCastImpl", "evalConst", "evalConstCheck", "evalExpr",
+   "evalExpr'", "evalTerm"]
+
+def toNameSet : List Name → NameSet
+  | [] => {}
+  | n :: ns => (toNameSet ns).insert n
+
+/-- The lists above as sets (library code: a lookup per syntax node, not a list scan in the
+interpreter). -/
+def forbiddenKindSet : NameSet := toNameSet forbiddenKinds
+def forbiddenTokenSet : NameSet := toNameSet (mapL Name.mkSimple forbiddenTokens)
+def nativeNameSet : NameSet := toNameSet (mapL Name.mkSimple nativeNames)
+def unsafeNameSet : NameSet := toNameSet (mapL Name.mkSimple unsafeNames)
 
 def allowedOption (n : Name) : Bool :=
   n == `maxRecDepth || n == `maxHeartbeats || (`pp).isPrefixOf n
 
-def isSetOption (kind : Name) : Bool :=
-  match kind with
-  | .str _ "set_option" => true
-  | _ => false
+/-- The largest `maxRecDepth` an untrusted header may set (embedded: deeper recursion overflows
+the JavaScript stack and kills the process instead of failing the item; an item's own
+`set_option maxRecDepth N` is clamped to the request's `rec_depth_cap`, see `clampRecDepth`). -/
+def maxRecDepthCap : Nat := 512
+
+def lastComponent (n : Name) : String :=
+  match n.eraseMacroScopes with
+  | .str _ s => s
+  | _ => ""
+
+def atomVal? (stx : Syntax) : Option String :=
+  match stx with
+  | .atom _ v => some v
+  | _ => none
+
+/-- A configuration value that cannot run code: literals, names, `.ctor`, lists, anonymous
+constructors, parentheses, `{ field := inert, ... }` (no `with` source), and a name applied to
+inert arguments (`.ofNat 3`, `.pos [1]`). -/
+partial def inert (stx : Syntax) : Bool :=
+  match stx with
+  | .ident .. => true
+  | .atom .. => true
+  | .missing => true
+  | .node _ kind args =>
+    let all := fun (l : List Syntax) => every inert l
+    if kind == `num || kind == `scientific || kind == `char || kind == nullKind ||
+       kind == ``Parser.Term.dotIdent || kind == ``Parser.Term.paren ||
+       kind == ``Parser.Term.hygienicLParen || kind == `hygieneInfo ||
+       kind == ``Parser.Term.anonymousCtor || kind == `«term[_]» || kind == `«term{}» ||
+       kind == choiceKind || kind == ``Parser.Term.structInstFields ||
+       kind == ``Parser.Term.structInstField || kind == ``Parser.Term.structInstLVal ||
+       kind == ``Parser.Term.structInstFieldDef || kind == ``Parser.Term.optEllipsis ||
+       kind == `«term-_» then
+      all (arrToList args)
+    else if kind == ``Parser.Term.structInst then
+      -- `{ src with ... }` evaluates `src`
+      args.size ≥ 2 && args[1]!.getNumArgs == 0 && all (arrToList args)
+    else if kind == ``Parser.Term.app then
+      args.size == 2 && (args[0]!.isIdent || args[0]!.isOfKind ``Parser.Term.dotIdent) &&
+        all (arrToList args[1]!.getArgs)
+    else false
+
+/-- `native := v` with `v` other than `false`. -/
+def nativeOn (v : Syntax) : Bool := !(v.isIdent && v.getId.eraseMacroScopes == `false)
+
+/-- The index of a `set_option` token among `args` (any kind: command, term, tactic, grind's
+interactive mode, Mathlib's `sudo` wrapper). -/
+partial def setOptionAt (args : Array Syntax) (i : Nat) : Option Nat :=
+  if h : i < args.size then
+    if atomVal? args[i] == some "set_option" then some i else setOptionAt args (i + 1)
+  else none
+/-- The option after the `set_option` token at `i` (name at `i+1`, value at `i+3`). -/
+def optionProblem (args : Array Syntax) (i : Nat) (heartbeats : Nat) : Option Refusal :=
+  let opt := (args.getD (i + 1) .missing).getId.eraseMacroScopes
+  let v := ((args.getD (i + 3) .missing).isNatLit?).getD 0
+  if !allowedOption opt then
+    some ⟨"set_option", "set_option " ++ opt.toString ++ " is not allowed in a proof (allowed: maxRecDepth, pp.*, maxHeartbeats up to the checker's limit)"⟩
+  else if opt == `maxHeartbeats && (v == 0 || v > heartbeats) then
+    some ⟨"set_option", "set_option maxHeartbeats " ++ toString v ++ " exceeds the checker's limit (" ++ toString heartbeats ++ ")"⟩
+  else none
+
+/-- `set_option maxRecDepth N` with `N` above `cap` is elaborated as `cap` (0: no cap).  On the
+embedded Lean a deep recursion overflows the JavaScript stack and kills the process (measured:
+`iterate 3000 trace_state` under maxRecDepth 1024 does, under 512 it fails the item), so there
+the cap is Lean's default, 512: the item then fails with "maximum recursion depth" instead. -/
+partial def clampRecDepth (cap : Nat) (stx : Syntax) : Syntax :=
+  if cap == 0 then stx else
+  match stx with
+  | .node info kind args =>
+    let l := mapL (clampRecDepth cap) (arrToList args)
+    let arr := l.toArray
+    match setOptionAt arr 0 with
+    | some i =>
+      let opt := (arr.getD (i + 1) .missing).getId.eraseMacroScopes
+      let v := ((arr.getD (i + 3) .missing).isNatLit?).getD 0
+      if opt == `maxRecDepth && v > cap then
+        .node info kind (setL l (i + 3) (Syntax.mkNumLit (toString cap))).toArray
+      else .node info kind arr
+    | none => .node info kind arr
+  | _ => stx
+/-- A configuration item `(field := value)` (core's `valConfigItem`, Mathlib's and Aesop's
+`(config := e)` clauses: any `( name := value )` node but a named argument), as the field's
+name and the value; or a structure-instance field `field := value` inside one. -/
+def configValue? (kind : Name) (args : Array Syntax) : Option (String × Syntax) :=
+  if kind == ``Parser.Term.namedArgument then none
+  else if kind == ``Parser.Term.structInstField && args.size ≥ 2 then
+    -- `{ native := true }`: (lval, [binders, type?, fieldDef(":=", [], value)])
+    let lval := args[0]!
+    let field := lastComponent lval[0].getId
+    match hd? (rev (arrToList args[1]!.getArgs)) with
+    | some d => if d.isOfKind ``Parser.Term.structInstFieldDef && d.getNumArgs ≥ 3 then
+        some (field, d[2]) else none
+    | none => none
+  else if args.size == 5 && atomVal? args[0]! == some "(" && atomVal? args[2]! == some ":=" &&
+      atomVal? args[4]! == some ")" then
+    match args[1]! with
+    | .ident _ _ n _ => some (lastComponent n, args[3]!)
+    | .atom _ a => if a == "config" || a == "simp_config" || a == "options" then
+        some (a, args[3]!) else none
+    | _ => none
+  else none
 
 /-- First policy violation inside `stx`, if any. -/
-partial def findViolation (stx : Syntax) (heartbeats : Nat) : Option String :=
+partial def findViolation (stx : Syntax) (heartbeats : Nat) (allowNative : Bool) :
+    Option Refusal :=
   match stx with
+  | .ident _ _ val _ =>
+    let c := Name.mkSimple (lastComponent val)
+    if refuseEvaluation && !allowNative && nativeNameSet.contains c then
+      some ⟨"native_decide", "`" ++ val.toString ++ " makes Lean run compiled code (native evaluation; pass --allow-native-decide to accept)"⟩
+    else if refuseEvaluation && unsafeNameSet.contains c then
+      some ⟨"code_evaluation", "`" ++ val.toString ++ "` is an unsafe escape hatch; it is not allowed in a proof"⟩
+    else none
+  | .atom _ v =>
+    if refuseEvaluation && forbiddenTokenSet.contains (Name.mkSimple v) then
+      some ⟨"code_evaluation", "`" ++ v ++ "` runs code; it is not allowed in a proof"⟩
+    else if refuseEvaluation && !allowNative && v == "native_decide" then
+      some ⟨"native_decide", "native_decide compiles and runs code (pass --allow-native-decide to accept)"⟩
+    else none
   | .node _ kind args =>
-    if hasName forbiddenKinds kind then
-      some ("`" ++ kind.toString ++ "` syntax is not allowed in a proof (it runs code or changes the environment)")
-    else if isSetOption kind && args.size ≥ 2 then
-      let opt := args[1]!.getId.eraseMacroScopes
-      if !allowedOption opt then
-        some ("set_option " ++ opt.toString ++ " is not allowed in a proof (allowed: maxRecDepth, pp.*, maxHeartbeats up to the checker's limit)")
-      else if opt == `maxHeartbeats then
-        let v := if args.size ≥ 4 then (args[3]!.isNatLit?).getD 0 else 0
-        if v == 0 || v > heartbeats then
-          some ("set_option maxHeartbeats " ++ toString v ++ " exceeds the checker's limit (" ++ toString heartbeats ++ ")")
-        else goArgs (arrToList args)
-      else goArgs (arrToList args)
-    else goArgs (arrToList args)
+    if forbiddenKindSet.contains kind then
+      some ⟨"code_evaluation", "`" ++ kind.toString ++ "` syntax is not allowed in a proof (it runs code or changes the environment)"⟩
+    else match setOptionAt args 0 with
+    | some i =>
+      match optionProblem args i heartbeats with
+      | some r => some r
+      | none => goArgs (arrToList args) heartbeats allowNative
+    | none =>
+    match configValue? kind args with
+    | some (field, v) =>
+      if refuseEvaluation && !allowNative && field == "native" && nativeOn v then
+        some ⟨"native_decide", "`native := ..` compiles and runs code (pass --allow-native-decide to accept)"⟩
+      else if refuseEvaluation && !inert v then
+        some ⟨"code_evaluation", "the configuration value of `" ++ field ++ "` is not a literal; Lean would run it as code (write `+flag`, `-flag`, or `(field := literal)`)"⟩
+      else goArgs (arrToList args) heartbeats allowNative
+    | none =>
+      if refuseEvaluation && !allowNative && kind == ``Parser.Tactic.posConfigItem &&
+          args.size ≥ 2 && lastComponent args[1]!.getId == "native" then
+        some ⟨"native_decide", "`+native` compiles and runs code (pass --allow-native-decide to accept)"⟩
+      else goArgs (arrToList args) heartbeats allowNative
   | _ => none
 where
-  goArgs : List Syntax → Option String
-    | [] => none
-    | a :: rest => match findViolation a heartbeats with
+  goArgs : List Syntax → Nat → Bool → Option Refusal
+    | [], _, _ => none
+    | a :: rest, hb, nat => match findViolation a hb nat with
       | some r => some r
-      | none => goArgs rest
+      | none => goArgs rest hb nat
 
 /-- The declaration kinds an item may be. -/
 def declKinds : List Name :=
@@ -282,21 +476,21 @@ def declKinds : List Name :=
 
 /-- Checks the single command of an item: a declaration of an allowed kind, with no attributes
 and no `unsafe`/`partial`/`nonrec` modifiers, and no forbidden syntax inside. -/
-def declProblem (stx : Syntax) (heartbeats : Nat) : Option String :=
+def declProblem (stx : Syntax) (heartbeats : Nat) (allowNative : Bool) : Option Refusal :=
   if !stx.isOfKind ``Parser.Command.declaration then
-    some ("the item is a `" ++ stx.getKind.toString ++ "` command, not a theorem")
+    some ⟨"extra_command", "the item is a `" ++ stx.getKind.toString ++ "` command, not a theorem"⟩
   else
     let mods := stx[0]
     let decl := stx[1]
     if !hasName declKinds decl.getKind then
-      some ("the item declares a `" ++ decl.getKind.toString ++ "`; only theorem/lemma/example are checked")
+      some ⟨"extra_command", "the item declares a `" ++ decl.getKind.toString ++ "`; only theorem/lemma/example are checked"⟩
     else if !mods[1].isNone then
-      some "attributes are not allowed on the checked declaration"
+      some ⟨"code_evaluation", "attributes are not allowed on the checked declaration"⟩
     else if !mods[4].isNone then
-      some "`unsafe` is not allowed"
+      some ⟨"code_evaluation", "`unsafe` is not allowed"⟩
     else if !mods[5].isNone then
-      some "`partial`/`nonrec` modifiers are not allowed"
-    else findViolation stx heartbeats
+      some ⟨"code_evaluation", "`partial`/`nonrec` modifiers are not allowed"⟩
+    else findViolation stx heartbeats allowNative
 
 /-- The declared name of a theorem/lemma command (`none` for `example`). -/
 def declName? (stx : Syntax) : Option Name :=
@@ -319,14 +513,19 @@ def headerKinds : List Name :=
   [``Parser.Command.open, ``Parser.Command.namespace, ``Parser.Command.section,
    ``Parser.Command.end, ``Parser.Command.universe, ``Parser.Command.set_option]
 
+/-- Why an untrusted header command is refused (every reason starts with "untrusted header: ",
+which `checkReq` turns into the refusal category `untrusted_header`). -/
 def headerProblem (stx : Syntax) : Option String :=
   if !hasName headerKinds stx.getKind then
-    some ("an untrusted header may only hold import/open/namespace/section/end/universe/set_option commands; found `" ++ stx.getKind.toString ++ "`")
+    some ("untrusted header: it may only hold import/open/namespace/section/end/universe/set_option commands; found `" ++ stx.getKind.toString ++ "`")
   else if stx.isOfKind ``Parser.Command.set_option then
     let opt := stx[1].getId.eraseMacroScopes
-    if opt == `autoImplicit || opt == `relaxedAutoImplicit || (`pp).isPrefixOf opt ||
+    let v := (stx[3].isNatLit?).getD 0
+    if opt == `maxRecDepth && (v == 0 || v > maxRecDepthCap) then
+      some ("untrusted header: set_option maxRecDepth " ++ toString v ++ " exceeds the checker's cap (" ++ toString maxRecDepthCap ++ ")")
+    else if opt == `autoImplicit || opt == `relaxedAutoImplicit || (`pp).isPrefixOf opt ||
         opt == `maxRecDepth then none
-    else some ("set_option " ++ opt.toString ++ " is not allowed in an untrusted header")
+    else some ("untrusted header: set_option " ++ opt.toString ++ " is not allowed")
   else none
 
 /-! ## Base states per header (bounded LRU) -/
@@ -411,7 +610,8 @@ def msgJson (base : Position) (m : Message) : IO Json := do
   let endp := m.endPos.getD m.pos
   return Json.mkObj [("severity", sevStr m.severity), ("line", toJson (relLine base m.pos)),
     ("column", toJson (relCol base m.pos)), ("end_line", toJson (relLine base endp)),
-    ("end_column", toJson (relCol base endp)), ("text", text)]
+    ("end_column", toJson (relCol base endp)), ("text", text),
+    ("unsolved_goals", toJson (m.data.hasTag (· == `Tactic.unsolvedGoals)))]
 
 /-! ## Axiom audit -/
 
@@ -562,6 +762,8 @@ structure Outcome where
   initialGoals : String := ""
   axioms : List Name := []
   commands : Nat := 0
+  /-- why a non-proof was refused, as a stable category (see `Refusal`); "" otherwise -/
+  refusal : String := ""
 
 def containsStr (hay needle : String) : Bool :=
   match hay.splitOn needle with
@@ -618,8 +820,10 @@ def resolveDecl (s : Command.State) (n : Name) : Option Name :=
   let ns := match s.scopes with | sc :: _ => sc.currNamespace | [] => .anonymous
   if s.env.contains (ns ++ n) then some (ns ++ n) else none
 
-def answerOutcome (n : Name) (verdict why : String) : Except Outcome (Command.State × List Name) :=
-  .error { verdict, reason := "the answer `" ++ n.toString ++ "` " ++ why }
+def answerOutcome (n : Name) (verdict why : String) (category : Option String := none) :
+    Except Outcome (Command.State × List Name) :=
+  let refusal := if verdict == "rejected" then category.getD "answer_refused" else ""
+  .error { verdict, reason := "the answer `" ++ n.toString ++ "` " ++ why, refusal }
 
 /-- Elaborate the slot command `stx` (declaring `n`, hole `hole`) of `header` with `term` for its
 `sorry`.  Returns the state after it and the constants the answer added, or the item's outcome. -/
@@ -631,7 +835,8 @@ def answerSlot (header : String) (s : Command.State) (stx : Syntax) (n : Name) (
   -- answer's own syntax, not on the trusted slot around it)
   match Parser.runParserCategory s.env `term term "<answer>" with
   | .error e => return fail "failed" ("does not parse as one term: " ++ e)
-  | .ok t => if let some why := findViolation t heartbeats then return fail "rejected" why
+  | .ok t => if let some why := findViolation t heartbeats false then
+      return answerOutcome n "rejected" why.reason (some why.category)
   let (some a, some b, some c, some d) :=
       (stx.getPos?, hole.getPos?, hole.getTailPos?, stx.getTailPos?)
     | return fail "error" "has no source position in the header"
@@ -646,7 +851,8 @@ def answerSlot (header : String) (s : Command.State) (stx : Syntax) (n : Name) (
     return fail "rejected" ("makes Lean parse " ++ toString (len cmds) ++ " commands in its slot; an answer is one term")
   if cmd[1].getKind != stx[1].getKind || declName? cmd[1] != some n then
     return fail "rejected" "changes the slot's declaration"
-  if let some why := findViolation cmd[1] heartbeats then return fail "rejected" why
+  if let some why := findViolation cmd[1] heartbeats false then
+    return answerOutcome n "rejected" why.reason (some why.category)
   let s1 ← elabOne input s cmd heartbeats
   if s1.messages.hasErrors then
     return fail "failed" ("does not elaborate: " ++ (← joinMsgs s1.messages))
@@ -730,10 +936,11 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
   let basePos := input.fileMap.toPosition proofStart
   let (cmds, pmsgs) := if src == src0 then (cmds0, pmsgs0) else parseAll input base
   let some cmd := hd? cmds | return { verdict := "failed", reason := "no command parsed" }
-  if let some why := declProblem cmd r.heartbeats then
-    return { verdict := "rejected", reason := why, commands := len cmds }
+  if let some why := declProblem cmd r.heartbeats r.allowNative then
+    return { verdict := "rejected", reason := why.reason, refusal := why.category,
+             commands := len cmds }
   if !pmsgs.hasErrors && len cmds != 1 then
-    return { verdict := "rejected", commands := len cmds,
+    return { verdict := "rejected", commands := len cmds, refusal := "extra_command",
              reason := "Lean parsed " ++ toString (len cmds) ++ " commands in statement + proof; exactly one declaration is allowed" }
   -- 2. the statement alone, from the clean base state, gives the expected type
   let stInput := mkInput (stmt ++ " sorry")
@@ -742,8 +949,8 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
   if stMsgs.hasErrors || len stCmds != 1 then
     return { verdict := "failed", reason := "the statement does not parse as one declaration",
              messages := ← mapIO (msgJson basePos) stMsgs.toList }
-  if let some why := declProblem stCmd r.heartbeats then
-    return { verdict := "rejected", reason := "statement: " ++ why }
+  if let some why := declProblem stCmd r.heartbeats r.allowNative then
+    return { verdict := "rejected", reason := "statement: " ++ why.reason, refusal := why.category }
   let some shortName := declName? stCmd
     | return { verdict := "error", reason := "the statement declares no name" }
   -- (cached per header and statement: a search checks one statement many times)
@@ -770,6 +977,9 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
       stmtCache.modify fun l => takeL stmtCacheSize ((key, ci) :: l)
   let some expected := expected? | return { verdict := "error", reason := "no expected theorem" }
   -- 3. the item, from the clean base state (only after its syntax passed)
+  -- (the clamp rebuilds the tree: only when the text can hold the option at all)
+  let cmd := if r.recDepthCap > 0 && containsStr src "maxRecDepth" then
+      clampRecDepth r.recDepthCap cmd else cmd
   let s ← elabOne input base cmd r.heartbeats
   let msgs := app pmsgs.toList s.messages.toList
   let msgJs ← mapIO (msgJson basePos) msgs
@@ -777,12 +987,14 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
   let initialGoals := match hd? steps with | some st => st.before | none => ""
   let mk (verdict reason : String) : Outcome :=
     { verdict, reason, messages := msgJs, steps, initialGoals, commands := len cmds }
-  let texts ← mapIO (fun (m : Message) => do return (m.severity, ← m.data.toString)) msgs
-  let errors := keep (fun (sev, _) => sev == MessageSeverity.error) texts
-  let hard := keep (fun (_, t) => !t.startsWith "unsolved goals") errors
-  if some? (fun (_, t) => containsStr t "maximum number of heartbeats" ||
-      containsStr t "(deterministic) timeout") hard then
-    return mk "timeout" "heartbeat limit reached"
+  -- the verdict class comes from Lean's structured data (the tags Lean puts on its own
+  -- messages), never from message text: a proof's `fail "unsolved goals"` is a failure
+  let errors := keep (fun (m : Message) => m.severity == MessageSeverity.error) msgs
+  let hard := keep (fun (m : Message) => !m.data.hasTag (· == `Tactic.unsolvedGoals)) errors
+  if some? (fun (m : Message) => m.data.hasTag (· == `runtime.maxHeartbeats)) hard then
+    return { mk "timeout" "heartbeat limit reached" with refusal := "limit" }
+  if some? (fun (m : Message) => m.data.hasTag (· == `runtime.maxRecDepth)) hard then
+    return { mk "failed" "maximum recursion depth reached" with refusal := "limit" }
   if !nil? hard then return mk "failed" ""
   if !nil? errors then return mk "incomplete" "unsolved goals"
   if pmsgs.hasErrors then return mk "failed" "the proof does not parse"
@@ -790,9 +1002,10 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
   let some thm := s.env.find? (nameOf expected)
     | return mk "error" "Lean did not add the declaration"
   let isThm := match thm with | .thmInfo _ => true | _ => false
-  if !isThm then return mk "rejected" ("`" ++ (nameOf expected).toString ++ "` is not a theorem")
+  let rej := fun (category reason : String) => { mk "rejected" reason with refusal := category }
+  if !isThm then return rej "statement_mismatch" ("`" ++ (nameOf expected).toString ++ "` is not a theorem")
   if thm.type != expected.type then
-    return mk "rejected" "the proved type differs from the statement elaborated alone"
+    return rej "statement_mismatch" "the proved type differs from the statement elaborated alone"
   -- the constants the theorem reaches, and those of them the item added (auxiliary lemmas)
   let reached := reach s.env [nameOf thm] {} []
   let added := filterSome (mapL (fun n => s.env.find? n) (keep (fun n => !base.env.contains n) reached))
@@ -801,6 +1014,7 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
     | some ci => isAxiomLike ci
     | none => false) reached
   let withAx := fun (o : Outcome) => { o with axioms := axs }
+  let withSorry := fun (o : Outcome) => { o with axioms := axs, refusal := "sorry" }
   if hasName axs ``sorryAx then
     let users := keep (fun n => match s.env.find? n with
       | some ci => match ci.value? (allowOpaque := true) with
@@ -809,9 +1023,9 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
       | none => false) reached
     let own := keep (fun n => some? (fun (ci : ConstantInfo) => nameOf ci == n) added) users
     if some? (hasName answerConsts) users then
-      return withAx (mk "incomplete" "the answer uses sorry")
-    if !nil? own || nil? users then return withAx (mk "incomplete" "proof uses sorry")
-    return withAx (mk "rejected"
+      return withSorry (mk "incomplete" "the answer uses sorry")
+    if !nil? own || nil? users then return withSorry (mk "incomplete" "proof uses sorry")
+    return withSorry (mk "rejected"
       ("proved modulo header declaration(s) proved by sorry: " ++ showNames users))
   let fromLibrary := fun (n : Name) => (s.env.getModuleIdxFor? n).isSome
   let bad := keep (fun a =>
@@ -824,15 +1038,15 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
   if !nil? bad then
     let nat := keep (hasName nativeAxioms) bad
     if !nil? nat then
-      return withAx (mk "rejected" ("uses " ++ showNames nat ++ " (native_decide or another compiler-trusting axiom; pass --allow-native-decide to accept)"))
-    return withAx (mk "rejected" ("depends on axioms outside the allowed set: " ++ showNames bad))
+      return withAx (rej "native_decide" ("uses " ++ showNames nat ++ " (native_decide or another compiler-trusting axiom; pass --allow-native-decide to accept)"))
+    return withAx (rej "declared_axiom" ("depends on axioms outside the allowed set: " ++ showNames bad))
   -- 6. kernel re-check of everything new the theorem reaches, from the base environment, with
   -- default options (so no `set_option` could have skipped it).  A `native_decide` proof (only
   -- with --allow-native-decide) needs the compiled code of its auxiliary definition, which the
   -- replay environment lacks: its elaboration-time kernel check stands.
   if !hasName axs ``Lean.ofReduceBool && !hasName axs ``Lean.ofReduceNat then
     match replay base.env added with
-    | .error e => return withAx (mk "rejected" ("kernel re-check failed: " ++ e))
+    | .error e => return withAx (rej "kernel_rejected" ("kernel re-check failed: " ++ e))
     | .ok () => pure ()
   return withAx (mk "proved" "")
 
@@ -847,7 +1061,7 @@ def outcomeJson (nonce : String) (o : Outcome) (ms : Nat) (wantSteps : Bool) : J
   let fields := [("nonce", toJson nonce), ("verdict", toJson o.verdict), ("reason", toJson o.reason),
     ("messages", Json.arr o.messages.toArray),
     ("axioms", jsonStrs (mapL Name.toString o.axioms)),
-    ("commands", toJson o.commands), ("time_ms", toJson ms)]
+    ("commands", toJson o.commands), ("time_ms", toJson ms), ("refusal", toJson o.refusal)]
   let extra := if wantSteps then
       [("steps", Json.arr (mapL stepJson o.steps).toArray), ("initial_goals", toJson o.initialGoals)]
     else []
@@ -896,7 +1110,8 @@ def lookupAnswered (cache : IO.Ref (List Base)) (ref : Base) (r : Req) (max : Na
 def checkReq (fileEnv : Environment) (cache : IO.Ref (List Base))
     (stmtCache : IO.Ref (List (String × ConstantInfo))) (r : Req) : IO Outcome := do
   match ← lookupBase fileEnv cache r.header r.trusted baseCacheSize with
-  | .error e => return { verdict := "error", reason := "header: " ++ e }
+  | .error e => return { verdict := "error", reason := "header: " ++ e,
+                         refusal := if e.startsWith "untrusted header: " then "untrusted_header" else "" }
   | .ok ref =>
     if nil? r.answers then return ← checkItem ref.state ref.state [] stmtCache r
     match ← lookupAnswered cache ref r baseCacheSize with
@@ -933,6 +1148,19 @@ partial def loop (fileEnv : Environment) (inp out : IO.FS.Handle) (cache : IO.Re
     out.flush
   loop fileEnv inp out cache stmtCache
 
+
+/-- Lock the process down before the first item (embedded; see `prover/lean/patch_leanjs.py`):
+opening `/dev/prover-lockdown` removes the paths of the standard streams (`/dev/stdin`, ...,
+whence `/proc/self/fd/N` resolves), closes descriptors 0 and 1 and stops thread creation, so
+code an item might run reaches neither the request/reply channel (open above, on descriptors of
+its own) nor a thread that outlives the item.  `false` where the device does not exist (native
+Lean: see README "What a compromised process costs"). -/
+def lockdown : IO Bool := do
+  if !lockdownEnabled || !(← System.FilePath.pathExists "/dev/prover-lockdown") then
+    return false
+  let _ ← IO.FS.Handle.mk "/dev/prover-lockdown" .read
+  return !(← System.FilePath.pathExists "/dev/stdin")
+
 end ProverChecker
 
 open ProverChecker in
@@ -940,6 +1168,7 @@ open ProverChecker in
   let inp ← IO.FS.Handle.mk "/dev/stdin" .read
   let out ← IO.FS.Handle.mk "/dev/stdout" .write
   let cache ← IO.mkRef ([] : List Base)
-  out.putStrLn (Json.mkObj [("ready", true)]).compress
+  let locked ← lockdown
+  out.putStrLn (Json.mkObj [("ready", true), ("lockdown", locked)]).compress
   out.flush
   loop (← getEnv) inp out cache (← IO.mkRef [])

@@ -169,11 +169,7 @@ def verified_partial(
     text = partial
     for _ in range(3):
         (res,) = _check(checker, task, [text], steps=True)
-        hard = [
-            m
-            for m in res.messages
-            if m.severity == "error" and not m.text.startswith("unsolved goals")
-        ]
+        hard = [m for m in res.messages if m.severity == "error" and not m.unsolved_goals]
         if res.verdict is Verdict.INCOMPLETE and not hard:
             try:  # a `first | …` chain that made progress: the alternative that made it
                 text = _collapse_first(checker, task, text)

@@ -59,8 +59,8 @@ from pathlib import Path
 from typing import Any
 
 from prover.lean.syntax import first_sorry
-from prover.lean.types import Checker, CheckResult, Verdict, sorry_probe
-from prover.lean.wrappers import RequestContext, check_with_context
+from prover.lean.types import Checker, CheckRequest, CheckResult, Verdict, sorry_probe
+from prover.lean.wrappers import RequestContext, check_with_context, parallelism
 from prover.policy.base import (
     Completion,
     Policy,
@@ -198,6 +198,9 @@ class _Job:
     completion: Completion | None = None
     proof: str = ""
     result: CheckResult | None = None
+    # not sent to Lean: an earlier job of the same problem in this round was proved (the round
+    # stops paying for work once the answer is known)
+    skipped: bool = False
 
 
 @dataclass
@@ -391,10 +394,11 @@ class RMaxTS:
                     )
                 )
             v0 = time.perf_counter()
-            results = check_with_context(checker, requests, ctxs) if requests else []
+            results = self._verify_until_proved(checker, generated, requests, ctxs)
             dv = time.perf_counter() - v0
             for j, res in zip(generated, results, strict=True):
                 j.result = res
+                j.skipped = res is None
             survivors = self._reverify([j for j in generated if _complete(j)], checker)
         except BaseException:
             # Nothing of this round counts: undo the virtual losses and rewind the RNG so a
@@ -424,6 +428,34 @@ class RMaxTS:
                     if j.problem is p:
                         assert p.tree is not None
                         p.tree.complete_job(j.node)
+
+    @staticmethod
+    def _verify_until_proved(
+        checker: Checker,
+        jobs: list[_Job],
+        requests: list[CheckRequest],
+        ctxs: list[RequestContext],
+    ) -> list[CheckResult | None]:
+        """Lean's results for the round's jobs, in order, in chunks of the checker's parallelism;
+        once a job of a problem is proved, that problem's later jobs are not sent (None): the run
+        stops at its first proof, so they could only be discarded (`_absorb`)."""
+        results: list[CheckResult | None] = [None] * len(jobs)
+        chunk = parallelism(checker)
+        proved: set[int] = set()
+        todo = list(range(len(jobs)))
+        while todo:
+            todo = [k for k in todo if id(jobs[k].problem) not in proved]
+            batch, todo = todo[:chunk], todo[chunk:]
+            if not batch:
+                break
+            got = check_with_context(
+                checker, [requests[k] for k in batch], [ctxs[k] for k in batch]
+            )
+            for k, res in zip(batch, got, strict=True):
+                results[k] = res
+                if res.verdict is Verdict.PROVED and first_sorry(jobs[k].proof) is None:
+                    proved.add(id(jobs[k].problem))
+        return results
 
     def _generate(self, jobs: list[_Job], policy: Policy, params: SamplingParams) -> list[_Job]:
         """One completion per job (one `policy.generate` call); the jobs that got one.  Jobs
@@ -487,6 +519,9 @@ class RMaxTS:
         the proof that ends the run."""
         cfg = self.config
         p.count += 1
+        if j.skipped:  # generated, not verified (an earlier job's proof did not survive)
+            tree.update_reward(j.node, 0.0)
+            return False
         if j.result is None:  # the prompt did not fit in the context: nothing was sampled
             p.prompt_too_long += 1
             tree.update_reward(j.node, 0.0)  # Eq. 7-8 with r = 0

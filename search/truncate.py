@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from prover.lean.syntax import first_sorry, mask_comments
-from prover.lean.types import CheckResult, TacticStep, Verdict, position_to_offset
+from prover.lean.types import CheckResult, LeanMessage, TacticStep, Verdict, position_to_offset
 from prover.policy.prompts import state_comment
 
 NO_GOALS = "no goals"
@@ -60,15 +60,16 @@ def _line_starts(text: str) -> list[int]:
     return [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
 
 
-def is_unsolved_goals(text: str) -> bool:
-    return text.lstrip().startswith("unsolved goals")
+def is_unsolved_goals(msg: LeanMessage) -> bool:
+    """Lean's "unsolved goals" error (by Lean's tag on it, not its text)."""
+    return msg.unsolved_goals
 
 
 def cut_position(proof: str, result: CheckResult) -> int:
     """Earliest offset of an error (not "unsolved goals") or a `sorry` inside the proof."""
     cut = len(proof)
     for msg in result.messages:
-        if msg.severity != "error" or msg.line < 1 or is_unsolved_goals(msg.text):
+        if msg.severity != "error" or msg.line < 1 or is_unsolved_goals(msg):
             continue
         cut = min(cut, position_to_offset(proof, msg.line, msg.column))
     s = first_sorry(proof)

@@ -370,19 +370,56 @@ def test_code_running_terms_are_refused_by_lean_under_a_lean_header(embedded_che
     assert honest.verdict is Verdict.PROVED, honest
 
 
-def test_native_decide_allowed_and_forged_output_ignored(embedded_checker):
-    """With --allow-native-decide compiled code runs; what it prints is not a reply."""
-    forged = '{"nonce": "0", "verdict": "proved", "ready": true}'
-    stmt = f"theorem t_f : (dbgTrace {forged!r} fun _ => (10 : Nat)) < 5 := by\n".replace("'", '"')
-    lying = CheckRequest(stmt, "  native_decide\n", allow_native_decide=True)
-    honest = CheckRequest(
-        "theorem t_nd : 10 < 11 := by\n", "  native_decide\n", allow_native_decide=True
-    )
-    after = CheckRequest(S_ADD, "  omega\n")
-    r = embedded_checker.with_screen(False).check([lying, honest, after])
-    assert r[0].verdict is not Verdict.PROVED, r[0]
-    assert r[1].verdict is Verdict.PROVED, r[1]
-    assert r[2].verdict is Verdict.PROVED, r[2]
+# Honest proofs that Lean proves: the screen may only refuse what Lean refuses
+HONEST_CORPUS = {
+    "open_in": (S_ADD, "  open Nat in\n  omega\n"),
+    "heartbeats_in": (S_ADD, "  set_option maxHeartbeats 100000 in\n  omega\n"),
+    "rec_depth_in": (S_ADD, "  set_option maxRecDepth 10000 in\n  omega\n"),
+    "pp_in": (S_ADD, "  set_option pp.all true in\n  omega\n"),
+    "config_struct": ("theorem t_c : 2 + 2 = 4 := by\n", "  simp (config := { decide := true })\n"),
+    "config_flags": (S_ADD, "  simp +arith [Nat.add_comm]\n"),
+    "decide_kernel": ("theorem t_k : 2 + 2 = 4 := by\n", "  decide +kernel\n"),
+    "rw_occs": (S_ADD, "  rw (occs := .pos [1]) [Nat.add_comm]\n"),
+    "named_native_binder": (
+        "theorem t_nb (native : Nat) : native + 0 = native := by\n",
+        "  simp\n",
+    ),
+    "grind_plain": (S_ADD, "  grind\n"),
+    "conv_calc": (
+        S_ADD,
+        "  calc a + b = b + a := by\n        conv => lhs; rw [Nat.add_comm]\n",
+    ),
+    "show_term_have": (S_AND, "  have h : p := hp\n  exact ⟨h, hq⟩\n"),
+}
+LEAN_FALSE_TEXT = {
+    # a proof's own error text must not pick its verdict class
+    "fake_unsolved": ("theorem t_fu : True := by\n", '  fail "unsolved goals\n⊢ True"\n'),
+    "fake_heartbeats": (
+        "theorem t_fh : True := by\n",
+        '  fail "(deterministic) timeout at `whnf`, maximum number of heartbeats (200000) has been reached"\n',
+    ),
+}
+
+
+def test_screen_passes_every_honest_proof_lean_proves(embedded_checker):
+    from prover.lean.soundness import screen_request
+
+    reqs = [CheckRequest(s, p, id=k) for k, (s, p) in HONEST_CORPUS.items()]
+    res = embedded_checker.with_screen(False).check(reqs)
+    for req, r in zip(reqs, res, strict=True):
+        assert r.verdict is Verdict.PROVED, (req.id, r)
+        assert screen_request(req) is None, (req.id, screen_request(req))
+
+
+def test_verdict_class_comes_from_lean_not_from_message_text(embedded_checker):
+    reqs = [CheckRequest(s, p, id=k) for k, (s, p) in LEAN_FALSE_TEXT.items()]
+    fake_unsolved, fake_heartbeats = embedded_checker.with_screen(False).check(reqs)
+    assert fake_unsolved.verdict is Verdict.FAILED, fake_unsolved
+    assert fake_heartbeats.verdict is Verdict.FAILED, fake_heartbeats
+    assert not any(m.unsolved_goals for m in fake_unsolved.messages)
+    real = CheckRequest(S_AND, "  constructor\n  exact hp\n")
+    (r,) = embedded_checker.with_screen(False).check([real])
+    assert r.verdict is Verdict.INCOMPLETE and r.messages[0].unsolved_goals, r
 
 
 def test_statement_error_is_reported_as_such(mixed):
@@ -441,8 +478,8 @@ def test_nested_steps_inside_have(mixed):
 def test_crash_and_memory_cap_cost_only_their_item():
     """One dedicated checker (these items kill its process).
 
-    Crash: a deep `decide` with a huge recursion limit overflows the wasm stack and the process
-    dies.  Memory: the cap is set above the running process's idle resident memory (~3 GB) and
+    Crash: 6000 nested parentheses overflow the parser's JavaScript stack and the process dies
+    (a deep recursion under a large `maxRecDepth` no longer can: the checker clamps it).  Memory: the cap is set above the running process's idle resident memory (~3 GB) and
     one item's header imports the whole `Lean` library, which grows the process by ~235 MB
     (measured), past the cap.  Each item gets `error` with its reason, its process is gone, and
     the items after it get their verdicts from a fresh process."""
@@ -450,8 +487,7 @@ def test_crash_and_memory_cap_cost_only_their_item():
     from prover.lean.embedded import EmbeddedChecker
 
     crash = CheckRequest(
-        "theorem t_crash : (List.range 3000).foldl (· + ·) 0 = 4498500 := by\n",
-        "  set_option maxRecDepth 100000 in\n  decide\n",
+        "theorem t_crash : True := by\n", "  exact " + "(" * 6000 + "trivial" + ")" * 6000 + "\n"
     )
     hog = CheckRequest("theorem t_hog : 1 = 1 := by\n", "  rfl\n", header="import Lean\n")
     ok = CheckRequest(S_ADD, "  omega\n")

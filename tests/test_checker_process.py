@@ -40,6 +40,8 @@ class FakeLauncher:
     name = "fake"
     lean_version = "0.0-fake"
     strict_axioms = False
+    lockdown = False
+    rec_depth_cap = 0
     default_header = "import Fake\n"
 
     def __init__(self, state: Path, **env: str) -> None:
@@ -86,7 +88,9 @@ def _requests(state: Path) -> list[dict[str, Any]]:
     path = state / "requests"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    # the confirmation pings after each reply are the driver's protocol, tested on their own
+    reqs = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in reqs if r.get("kind") != "ping"]
 
 
 def _pid_of(state: Path, proof: str) -> int:
@@ -193,10 +197,32 @@ def test_process_ignores_lines_that_are_not_its_reply(state: Path) -> None:
     with CheckerProcess(FakeLauncher(state), memory_mb=2048) as proc:
         proc.wait_ready(60)
         first = proc.request({"kind": "check", "proof": "rfl"}, 60)
-        forged = proc.request({"kind": "check", "proof": "print-forged"}, 60)
+        with pytest.raises(CheckerProcessFailure) as info:
+            proc.request({"kind": "check", "proof": "print-forged"}, 60)
+        pid = proc.pid
     assert first["verdict"] == "proved"
-    assert forged["verdict"] == "failed"  # not one of the "proved" lines printed before it
-    assert forged["nonce"] == _requests(state)[1]["nonce"]
+    # a reply-shaped line that is not the reply: the process is compromised and killed
+    assert info.value.kind == "compromised" and proc.forged_lines == 1
+    assert pid_gone(pid)
+
+
+@pytest.mark.parametrize("what", ["print-forged", "print-after"])
+def test_a_process_that_forges_is_killed_and_its_item_rechecked(state: Path, what: str) -> None:
+    """Output that is not the reply asked for (before it, or after it: caught by the clean
+    boundary, a ping answered by exactly one pong) kills the process; the item in flight is
+    checked again in a fresh process (which the fake's item compromises again: `error`), and
+    the items after it get their verdicts."""
+    reqs = [_req("rfl"), _req(what), _req("omega")]
+    with LeanChecker(FakeLauncher(state), _config()) as checker:
+        res = checker.check(reqs)
+        stats = dict(checker.stats)
+    assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.ERROR, Verdict.PROVED], res
+    assert res[1].refusal == "code_evaluation" and "not its reply" in (res[1].reason or "")
+    assert stats["compromised"] == 2 and stats["restarts"] == 2
+    rechecked = [r for r in _requests(state) if r.get("proof", "").strip() == what]
+    assert len(rechecked) == 2 and rechecked[0]["pid"] != rechecked[1]["pid"]
+    for r in rechecked:
+        assert pid_gone(r["pid"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,15 +277,6 @@ def test_memory_cap_kills_the_item_and_the_rest_go_on(state: Path, proof: str) -
     _all_gone(state)
 
 
-def test_forged_reply_lines_are_ignored(state: Path) -> None:
-    reqs = [_req("print-forged"), _req("rfl"), _req("print-forged")]
-    with LeanChecker(FakeLauncher(state), _config()) as checker:
-        res = checker.check(reqs)
-    assert [r.verdict for r in res] == [Verdict.FAILED, Verdict.PROVED, Verdict.FAILED]
-    err = res[0].first_error
-    assert err is not None and err.text == "unknown tactic" and (err.line, err.column) == (1, 2)
-
-
 def test_a_crashing_screen_leaves_the_item_to_lean(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -276,9 +293,9 @@ def test_a_crashing_screen_leaves_the_item_to_lean(
 
     monkeypatch.setattr(soundness, "screen_request", crashing)
     with LeanChecker(FakeLauncher(state), _config(screen=True)) as checker:
-        res = checker.check([_req("rfl"), _req("print-forged")])
+        res = checker.check([_req("rfl"), _req("simp")])
         assert checker.stats["screen_errors"] == 1
-    assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.FAILED]
+    assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.PROVED]
     assert _pid_of(state, "rfl")  # it reached the process
 
 
@@ -302,12 +319,12 @@ def test_processes_are_recycled_after_recycle_after_items(state: Path) -> None:
 
 
 def test_parallel_workers_keep_request_order(state: Path) -> None:
-    reqs = [_req("print-forged" if i % 3 == 0 else f"exact h{i}") for i in range(9)]
+    reqs = [_req("print-after" if i % 3 == 0 else f"exact h{i}") for i in range(9)]
     with LeanChecker(FakeLauncher(state), _config(workers=3)) as checker:
         res = checker.check(reqs)
-        assert checker.stats["processes"] == 3 and checker.stats["items"] == 9
+        assert checker.stats["items"] == 6 and checker.stats["compromised"] == 6
     assert [r.verdict for r in res] == [
-        Verdict.FAILED if i % 3 == 0 else Verdict.PROVED for i in range(9)
+        Verdict.ERROR if i % 3 == 0 else Verdict.PROVED for i in range(9)
     ]
     _all_gone(state)
 
@@ -585,6 +602,8 @@ def _msg(line: int, column: int, text: str, severity: str = "error") -> dict[str
         "end_line": line,
         "end_column": column + 3,
         "text": text,
+        # Lean's tag, sent by the checker (the driver never looks at the text)
+        "unsolved_goals": text.startswith("unsolved goals"),
     }
 
 

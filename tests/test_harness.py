@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -254,12 +255,30 @@ def test_eval_config_validation() -> None:
 def test_progress_and_quiet_output(tmp_path: Path) -> None:
     s = io.StringIO()
     _run(_recs("ok1", "hard"), tmp_path / "a", stream=s)
-    assert "\r2/2 problems | solved 1 (50.0%)" in s.getvalue()
+    assert "2/2" in s.getvalue() and "solved=1" in s.getvalue()  # the tqdm bar
     s = io.StringIO()
     _run(_recs("ok1", "hard"), tmp_path / "b", stream=s, quiet=True)
     lines = s.getvalue().splitlines()
     assert len(lines) == 2 and "\r" not in s.getvalue()
     assert "ok1 (valid): solved at sample 3" in s.getvalue()
+
+
+def test_progress_ticks_name_the_running_problem() -> None:
+    """No silent minute: while a problem runs, a line says which, for how long, and what Lean
+    answered for it so far."""
+    from benchmarks.budget import Meter
+    from benchmarks.harness import _Progress
+
+    s = io.StringIO()
+    progress = _Progress(3, 0, 0, quiet=True, stream=s, tick_s=0.01)
+    meter = Meter()
+    meter.verifications = 7
+    progress.start("imo_1977_p6", meter)
+    deadline = time.monotonic() + 30
+    while "imo_1977_p6" not in s.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    progress.close()
+    assert "imo_1977_p6" in s.getvalue() and "7 Lean verifications" in s.getvalue()
 
 
 def test_report_rendering_and_compare(tmp_path: Path) -> None:

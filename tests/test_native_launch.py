@@ -64,7 +64,8 @@ class Project:
 
     def requests(self) -> list[dict[str, Any]]:
         path = self.state / "requests"
-        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        reqs = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        return [r for r in reqs if r.get("kind") != "ping"]  # the driver's clean boundaries
 
     def pids(self) -> list[int]:
         path = self.state / "pids"

@@ -40,6 +40,9 @@ class FakeChecker:
     """Simulates a checker for the toy language (backend "fake")."""
 
     name = "fake"
+    # a round goes to Lean in chunks of this many items (and stops after a chunk with a proof):
+    # large here, so a round is one call, as the batching assertions below expect
+    parallelism = 64
 
     def __init__(self) -> None:
         self.calls: list[list[CheckRequest]] = []
@@ -82,7 +85,9 @@ class FakeChecker:
                     messages.append(LeanMessage("error", i + 2, 2, i + 2, 3, "no goals to prove"))
                 break
         if verdict is Verdict.INCOMPLETE and "sorry" not in req.proof:
-            messages.append(LeanMessage("error", 1, -2, 1, 0, "unsolved goals\n" + goal(s)))
+            messages.append(
+                LeanMessage("error", 1, -2, 1, 0, "unsolved goals\n" + goal(s), unsolved_goals=True)
+            )
         errors = [x for x in messages if x.severity == "error"]
         return CheckResult(
             verdict,
@@ -460,3 +465,30 @@ def test_bfs_baseline():
     assert sum(int(k) for k in re.findall(r"add (\d)", res.proof)) == 5
     with pytest.raises(ValueError, match="unknown search"):
         get_search("dfs")
+
+
+class OneAtATime(FakeChecker):
+    parallelism = 1  # one Lean process: a round goes one item at a time
+
+
+class ProofFirst(ScriptedPolicy):
+    """The first job of the first round proves `reach 3`; the rest would not."""
+
+    def generate(self, tasks, params):
+        out = super().generate(tasks, params)
+        if len(self.calls) == 1:
+            out[0] = [Completion(text="\n  add 3")]
+        return out
+
+
+def test_a_round_stops_paying_once_a_job_is_proved():
+    """Early exit: with the checker's parallelism 1, a round whose first job is a proof sends
+    that job alone to Lean (the other jobs were generated but never checked), then the proof's
+    fresh re-check; the result says which sample proved it."""
+    checker = OneAtATime()
+    policy = ProofFirst()
+    res = RMaxTS(concurrency=8).run(_task(3), policy, checker, Budget(1, 32))
+    assert res.solved and res.found_at == 1
+    assert policy.calls == [8]  # the whole round was generated
+    sent = [len(c) for c in checker.calls]
+    assert sent == [1, 1, 1], sent  # the sorry probe, the proof, its re-verification

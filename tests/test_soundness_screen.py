@@ -17,7 +17,6 @@ from prover.lean.types import CheckRequest
     [
         ("  omega\ntheorem evil : False := sorry\n", "command keyword 'theorem'"),
         ("  exact λtheorem\n", "command keyword 'theorem'"),  # λ is a token, not a letter
-        ("  exact _root_.Lean.Elab.admitGoal\n", "metaprogramming API"),
         ("  unseal Nat.add in\n  rfl\n", "command keyword 'unseal'"),
         ("  simproc foo (_) := fun _ => none\n", "command keyword 'simproc'"),
         ("  set_option maxHeartbeats 0 in\n  decide\n", "set_option maxHeartbeats"),

@@ -34,7 +34,10 @@ def step(proof: str, text: str, before: str, after: str, occurrence: int = 0) ->
 
 
 def err(line: int, col: int, text: str) -> LeanMessage:
-    return LeanMessage("error", line, col, line, col + 1, text)
+    # Lean tags its "unsolved goals" errors (`unsolved_goals`); the text alone decides nothing
+    return LeanMessage(
+        "error", line, col, line, col + 1, text, unsolved_goals=text.startswith("unsolved goals")
+    )
 
 
 def test_state_comment_format():

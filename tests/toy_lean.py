@@ -25,7 +25,7 @@ def toy_result(req: CheckRequest) -> CheckResult:
         after = f"⊢ g{len(steps) + 1}"
         steps.append(TacticStep(line, start, start + len(line), goal, after))
         goal = after
-    err = LeanMessage("error", 1, 0, 1, 1, "unsolved goals\n" + goal)
+    err = LeanMessage("error", 1, 0, 1, 1, "unsolved goals\n" + goal, unsolved_goals=True)
     return CheckResult(
         Verdict.INCOMPLETE if steps else Verdict.FAILED,
         messages=[err],

@@ -42,6 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="accept proofs that use native_decide (Lean.ofReduceBool)",
     )
     p.add_argument("--steps", action="store_true", help="also output tactic steps with states")
+    p.add_argument(
+        "--no-screen",
+        dest="screen",
+        action="store_false",
+        help="switch the Python text screen off: every proof goes to Lean, which decides alone "
+        "(the screen is a convenience that refuses obvious attacks early; no verdict depends "
+        "on it)",
+    )
     from prover.commands.serve import add_checker_option
 
     add_checker_option(p)
@@ -179,7 +187,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        checker = open_checker(args.checker, args.backend, timeout_s=args.timeout)
+        options: dict[str, Any] = {"timeout_s": args.timeout}
+        if not args.screen:
+            if args.checker:
+                raise UsageError(
+                    "--no-screen is the server's setting: start it with `prover serve --no-screen`"
+                )
+            options["screen"] = False
+        checker = open_checker(args.checker, args.backend, **options)
         size = args.chunk or DEFAULT_CHUNK
         try:
             for k in range(0, len(todo), size):

@@ -65,6 +65,12 @@ class Launcher(Protocol):
     lean_version: str
     strict_axioms: bool  # only propext/Classical.choice/Quot.sound (full .oleans)
     default_header: str
+    # the process locks itself down before its first item (embedded: no new threads, no path
+    # or standard stream to the request/reply channel); a process that does not is refused
+    lockdown: bool
+    # `set_option maxRecDepth N` above this is elaborated as this (0: no cap): embedded Lean
+    # overflows its JavaScript stack on deep recursion (see `clampRecDepth` in the Lean file)
+    rec_depth_cap: int
 
     def launch(self, scratch: Path) -> tuple[list[str], dict[str, str], Path]:
         """(argv, environment, working directory) of a checker whose scratch dir is `scratch`."""
@@ -118,7 +124,9 @@ class CheckerConfig:
 
 
 class CheckerProcessFailure(LeanInfraError):
-    """A checker process was killed or died; `kind` is "timeout", "memory" or "crash"."""
+    """A checker process was killed or died; `kind` is "timeout", "memory", "crash" or
+    "compromised" (it printed a line that is not the reply it was asked for: see
+    `CheckerProcess.request`)."""
 
     def __init__(self, kind: str, message: str, stderr_tail: str = "") -> None:
         super().__init__(message, stderr_tail)
@@ -206,6 +214,9 @@ class CheckerProcess:
         self._stderr: deque[str] = deque(maxlen=_STDERR_LINES)
         # what Lean printed on stdout before `ready`: its messages on the checker program
         self._preamble: deque[str] = deque(maxlen=_STDERR_LINES)
+        self.stage = "start"  # what the process is doing: start, header, item (for reasons)
+        self.forged_lines = 0  # JSON lines that were not the reply asked for
+        self.ignored_lines = 0  # other stdout lines after `ready` (not replies: ignored)
         self._members: list[int] = []  # the process group (lake's child lean included)
         self._members_at = -_GROUP_SCAN_S
         self._rss_at = -_RSS_POLL_S
@@ -297,6 +308,8 @@ class CheckerProcess:
             if not line.startswith("{"):
                 if self.ready_s is None:
                     self._preamble.append(line)
+                else:
+                    self.ignored_lines += 1
                 continue  # debug output of the embedded build, or anything else: not a reply
             try:
                 obj = json.loads(line)
@@ -320,11 +333,34 @@ class CheckerProcess:
                 errors = [x.strip() for x in self._preamble if ": error:" in x]
                 if errors:
                     self._fail("crash", "the checker program has errors: " + " | ".join(errors))
+                if self.launcher.lockdown and obj.get("lockdown") is not True:
+                    self._fail(
+                        "crash", "the checker did not lock its process down before its first item"
+                    )
                 self.ready_s = time.monotonic() - self.started
                 return
 
+    def _drain(self) -> None:
+        """Between requests the process must be silent: a JSON line there (a reply before its
+        request was sent, a second reply, output of something still running) means code of an
+        item runs in the process."""
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return
+            if line is None:
+                self._lines.put(None)  # end of output: the next read reports the crash
+                return
+            if line.startswith("{"):
+                self.forged_lines += 1
+                self._fail("compromised", "the checker printed a line between requests")
+
     def request(self, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """Send one request; return the reply that carries its nonce."""
+        """Send one request; return the reply that carries its nonce.  Any other JSON line while
+        waiting (a reply-shaped line with another nonce, a second reply) or before the request
+        was sent kills the process (`CheckerProcessFailure` "compromised")."""
+        self._drain()
         nonce = secrets.token_hex(16)
         line = json.dumps({**payload, "nonce": nonce}, ensure_ascii=False) + "\n"
         try:
@@ -336,8 +372,17 @@ class CheckerProcess:
         deadline = time.monotonic() + timeout_s
         while True:
             obj = self._next_json(deadline, "answer")
-            if obj.get("nonce") == nonce:
+            if obj.get("nonce") == nonce and "verdict" in obj:
                 return obj
+            self.forged_lines += 1
+            self._fail("compromised", "the checker printed a line that is not the reply asked for")
+
+    def confirm(self, timeout_s: float) -> None:
+        """A clean boundary: the process answers a ping with exactly one pong and nothing else,
+        so the replies it gave before are its own (raises "compromised" otherwise)."""
+        reply = self.request({"kind": "ping"}, timeout_s)
+        if reply.get("verdict") != "pong":
+            self._fail("compromised", "the checker did not answer a ping")
 
     def close(self) -> None:
         """Kill the whole process group and remove the scratch directory (idempotent)."""
@@ -370,6 +415,7 @@ def _message(d: dict[str, Any]) -> LeanMessage:
         end_line=int(d.get("end_line", d.get("line", 0))),
         end_column=int(d.get("end_column", d.get("column", 0))),
         text=str(d.get("text", "")),
+        unsolved_goals=bool(d.get("unsolved_goals", False)),
     )
 
 
@@ -388,7 +434,7 @@ def result_from_reply(
         )
     messages = [_message(m) for m in reply.get("messages", [])]
     errors = [m for m in messages if m.severity == "error"]
-    hard = [m for m in errors if not m.text.startswith("unsolved goals")]
+    hard = [m for m in errors if not m.unsolved_goals]
     first_error = (hard or errors)[0] if errors else None
     proof = req.proof
     if verdict is Verdict.PROVED:
@@ -424,6 +470,7 @@ def result_from_reply(
         verified_prefix=prefix,
         time_s=float(reply.get("time_ms", 0)) / 1000.0,
         reason=reply.get("reason") or None,
+        refusal=reply.get("refusal") or None,
         steps=steps,
         initial_goals=str(reply.get("initial_goals", "")),
         backend=backend,
@@ -447,7 +494,16 @@ class LeanChecker:
         self._lock = threading.Lock()
         self._closed = False
         self._failures = 0  # consecutive failed starts
-        self.stats = {"processes": 0, "restarts": 0, "items": 0, "recycled": 0, "screen_errors": 0}
+        self.stats = {
+            "processes": 0,
+            "restarts": 0,
+            "items": 0,
+            "recycled": 0,
+            "screen_errors": 0,
+            "compromised": 0,  # processes killed for output that was not their reply
+            "isolated": 0,  # single-use processes (allow_native_decide items)
+            "ignored_lines": 0,  # stdout lines after `ready` that are not JSON (not replies)
+        }
         for _ in range(self.config.workers):
             self._spawn_async()
 
@@ -565,59 +621,93 @@ class LeanChecker:
             "allow_native_decide": req.allow_native_decide,
             "want_steps": req.want_steps,
             "strict_axioms": self.launcher.strict_axioms,
+            "rec_depth_cap": self.launcher.rec_depth_cap,
             "answers": [{"name": n, "term": t} for n, t in req.answers],
         }
 
-    def _check_one(self, req: CheckRequest) -> CheckResult:
+    def _ask(self, proc: CheckerProcess, req: CheckRequest) -> dict[str, Any]:
+        """The reply of `proc` to `req` (its header's base state first, if the process lacks
+        it), confirmed by a clean boundary.  Raises `CheckerProcessFailure`."""
         payload = self._payload(req)
         key = (payload["header"], payload["trusted_header"], ())
+        proc.stage = "header"
+        if key in proc.headers:  # Lean moved it to the front of its LRU: so do we
+            proc.headers.remove(key)
+            proc.headers.append(key)
+        else:
+            # a new header (imports) may take long: its own limit, before the item's clock
+            reply = proc.request(
+                {"kind": "header", "header": key[0], "trusted_header": key[1]},
+                self.config.header_timeout_s,
+            )
+            if reply.get("verdict") != "ok":
+                return {"verdict": "error", "reason": f"header: {reply.get('reason')}"}
+            proc.headers.append(key)
+        proc.stage = "item"
+        reply = proc.request(payload, req.timeout_s or self.config.timeout_s)
+        if req.answers:  # Lean made (or moved to the front) the answered base
+            answered = (key[0], key[1], req.answers)
+            if answered in proc.headers:
+                proc.headers.remove(answered)
+            proc.headers.append(answered)
+        # nothing else came out of the process while it checked the item: its reply stands
+        proc.confirm(self.config.timeout_s)
+        if proc.ignored_lines:
+            with self._lock:
+                self.stats["ignored_lines"] += proc.ignored_lines
+            proc.ignored_lines = 0
+        return reply
+
+    def _failure_result(
+        self, exc: CheckerProcessFailure, proc: CheckerProcess, t0: float, cpu0: float
+    ) -> CheckResult:
+        verdict = Verdict.TIMEOUT if exc.kind == "timeout" else Verdict.ERROR
+        what = {
+            "timeout": "wall-clock limit",
+            "memory": "memory limit",
+            "crash": "crash",
+            "compromised": "the checker process printed output that was not its reply",
+        }
+        return CheckResult(
+            verdict,
+            reason=f"{what[exc.kind]} ({proc.stage}): {str(exc).splitlines()[0]}",
+            refusal="limit"
+            if exc.kind in ("timeout", "memory")
+            else ("code_evaluation" if exc.kind == "compromised" else None),
+            time_s=time.monotonic() - t0,
+            backend=self.name,
+            lean_version=self.lean_version,
+            cpu_s=max(proc.cpu_seen_s - cpu0, 0.0),  # the last poll before the kill
+        )
+
+    def _check_one(self, req: CheckRequest, attempt: int = 0) -> CheckResult:
+        if req.allow_native_decide:
+            # Lean's syntax policy says whether the item evaluates natively at all: only an item
+            # it refuses for that (`native_decide`) is checked again, with the flag, in a
+            # process of its own; the others are answered by the shared process as they are
+            import dataclasses
+
+            first = self._check_one(dataclasses.replace(req, allow_native_decide=False), attempt)
+            if first.refusal != "native_decide":
+                return first
+            return self._check_isolated(req)
         proc = self._acquire()
         t0 = time.monotonic()
         cpu0 = proc.group_cpu_s()
-        stage = "header"
         try:
-            if key in proc.headers:  # Lean moved it to the front of its LRU: so do we
-                proc.headers.remove(key)
-                proc.headers.append(key)
-            else:
-                # a new header (imports) may take long: its own limit, before the item's clock
-                reply = proc.request(
-                    {"kind": "header", "header": key[0], "trusted_header": key[1]},
-                    self.config.header_timeout_s,
-                )
-                if reply.get("verdict") != "ok":
-                    cpu_s = max(proc.group_cpu_s() - cpu0, 0.0)
-                    self._release(proc)
-                    return CheckResult(
-                        Verdict.ERROR,
-                        reason=f"header: {reply.get('reason')}",
-                        backend=self.name,
-                        lean_version=self.lean_version,
-                        cpu_s=cpu_s,
-                    )
-                proc.headers.append(key)
-            stage = "item"
-            reply = proc.request(payload, req.timeout_s or self.config.timeout_s)
-            if req.answers:  # Lean made (or moved to the front) the answered base
-                answered = (key[0], key[1], req.answers)
-                if answered in proc.headers:
-                    proc.headers.remove(answered)
-                proc.headers.append(answered)
+            reply = self._ask(proc, req)
         except CheckerProcessFailure as exc:
             with self._lock:
                 self._live.discard(proc)
                 self.stats["restarts"] += 1
+                if exc.kind == "compromised":
+                    self.stats["compromised"] += 1
             self._spawn_async()
-            verdict = Verdict.TIMEOUT if exc.kind == "timeout" else Verdict.ERROR
-            what = {"timeout": "wall-clock limit", "memory": "memory limit", "crash": "crash"}
-            return CheckResult(
-                verdict,
-                reason=f"{what[exc.kind]} ({stage}): {str(exc).splitlines()[0]}",
-                time_s=time.monotonic() - t0,
-                backend=self.name,
-                lean_version=self.lean_version,
-                cpu_s=max(proc.cpu_seen_s - cpu0, 0.0),  # the last poll before the kill
-            )
+            if exc.kind == "compromised" and attempt == 0:
+                # the item in flight is checked again from scratch in a fresh process: a
+                # reply-shaped line that is not Lean's reply decides nothing
+                return self._check_one(req, attempt + 1)
+            return self._failure_result(exc, proc, t0, cpu0)
         cpu_s = max(proc.group_cpu_s() - cpu0, 0.0)
         proc.items += 1
         with self._lock:
@@ -625,6 +715,38 @@ class LeanChecker:
         self._release(proc)
         res = result_from_reply(req, reply, self.name, self.lean_version)
         res.cpu_s = cpu_s
+        return res
+
+    def _check_isolated(self, req: CheckRequest) -> CheckResult:
+        """`allow_native_decide` items that use native evaluation compile and run code by
+        design: each runs in a process of its own, started for it and killed after it, that
+        checks nothing else."""
+        t0 = time.monotonic()
+        try:
+            proc = CheckerProcess(self.launcher, self.config.memory_mb)
+        except LeanInfraError as exc:
+            return CheckResult(
+                Verdict.ERROR,
+                reason=str(exc).splitlines()[0],
+                backend=self.name,
+                lean_version=self.lean_version,
+            )
+        with self._lock:
+            self.stats["isolated"] += 1
+        cpu0 = 0.0
+        try:
+            proc.wait_ready(self.config.startup_s)
+            cpu0 = proc.group_cpu_s()
+            reply = self._ask(proc, req)
+        except CheckerProcessFailure as exc:
+            with self._lock:
+                if exc.kind == "compromised":
+                    self.stats["compromised"] += 1
+            return self._failure_result(exc, proc, t0, cpu0)
+        finally:
+            proc.close()
+        res = result_from_reply(req, reply, self.name, self.lean_version)
+        res.cpu_s = max(proc.cpu_seen_s - cpu0, 0.0)
         return res
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:

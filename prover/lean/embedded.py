@@ -28,15 +28,27 @@ class EmbeddedLauncher:
     lean_version = EMBEDDED_LEAN_VERSION
     strict_axioms = False
     default_header = EMBEDDED_DEFAULT_HEADER
+    # deeper recursion overflows the JavaScript stack (measured: `iterate 3000 trace_state`
+    # crashes the process under maxRecDepth 1024, fails the item under 512)
+    rec_depth_cap = 512
 
-    def __init__(self, toolchain: EmbeddedToolchain | None = None) -> None:
+    def __init__(
+        self,
+        toolchain: EmbeddedToolchain | None = None,
+        source: Path = CHECKER_SOURCE,
+        lockdown: bool = True,
+    ) -> None:
+        """`source` and `lockdown=False` exist for tests that show an attack is live against a
+        test-only build with a defence switched off; the checker users run is the shipped one."""
         self.toolchain = toolchain or require_embedded()
+        self.source = source
+        self.lockdown = lockdown
 
     def identity(self) -> str:
         return self.toolchain.identity()
 
     def launch(self, scratch: Path) -> tuple[list[str], dict[str, str], Path]:
-        shutil.copy2(CHECKER_SOURCE, scratch / CHECKER_SOURCE.name)
+        shutil.copy2(self.source, scratch / CHECKER_SOURCE.name)
         argv = self.toolchain.command(f"/scratch/{CHECKER_SOURCE.name}")
         return argv, self.toolchain.env(scratch), scratch
 

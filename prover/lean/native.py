@@ -34,6 +34,9 @@ class NativeLauncher:
 
     name = "native"
     strict_axioms = True
+    # native Lean has no lockdown device: see README "What a compromised process costs"
+    lockdown = False
+    rec_depth_cap = 0  # native Lean's stack: Lean's own maxRecDepth errors
     default_header = NATIVE_DEFAULT_HEADER
 
     def __init__(self, toolchain: NativeToolchain | None = None) -> None:

@@ -17,6 +17,15 @@ file ever changes, the patcher fails loudly instead of producing a half-patched 
 4. Thread pool: the build starts 4 pthread workers before `main`, each loading the 89 MB script
    and the module.  With none started ahead (threads are created on demand) a checker process
    needs ~0.8 GB less resident memory and starts no slower (measured; see README).
+5. Lockdown (defence in depth: if an item ever managed to run code, it must not reach the
+   checker's request/reply channel nor start a thread that outlives it).  A device
+   `/dev/prover-lockdown` is added; the checker opens it once its own handles on the real
+   standard input and output are open, just before it says it is ready.  Opening it, once and for
+   good: removes `/dev/stdin`, `/dev/stdout`, `/dev/stderr`, `/dev/tty`, `/dev/tty1` (so neither
+   those paths nor `/proc/self/fd/N`, which resolves to them, can be opened again), closes file
+   descriptors 0 and 1 (so `IO.getStdin`/`IO.getStdout` read and write nothing), and makes every
+   later thread creation fail (`pthread_create` returns EAGAIN).  The checker reports
+   `"lockdown": true` in its ready line and the driver refuses a process that does not.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-PATCH_MARKER = "/* prover-patched v2 */"
+PATCH_MARKER = "/* prover-patched v4 */"
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,35 @@ _PTHREAD_POOL = Patch(
     replacement="var pthreadPoolSize=0;",
 )
 
+_LOCKDOWN_JS = (
+    "globalThis.__proverLockdown=()=>{if(globalThis.__proverLocked)return;"
+    "globalThis.__proverLocked=true;"
+    'for(var p of["/dev/stdin","/dev/stdout","/dev/stderr","/dev/tty","/dev/tty1",'
+    '"/dev/prover-lockdown"]){try{FS.unlink(p)}catch(e){}}'
+    "for(var fd of[0,1]){try{var st=FS.getStream(fd);if(st)FS.close(st)}catch(e){}}};"
+)
+
+_LOCKDOWN_DEVICE = Patch(
+    name="lockdown-device",
+    anchor='FS.mkdev("/dev/tty1",FS.makedev(6,0));',
+    replacement=(
+        'FS.mkdev("/dev/tty1",FS.makedev(6, 0));'
+        + _LOCKDOWN_JS
+        + "FS.registerDevice(FS.makedev(7,0),"
+        "{open:()=>globalThis.__proverLockdown(),read:()=>0,write:(s,b,o,l)=>l,llseek:()=>0});"
+        'FS.mkdev("/dev/prover-lockdown",FS.makedev(7,0));'
+    ),
+)
+
+_LOCKDOWN_THREADS = Patch(
+    name="lockdown-threads",
+    anchor="var spawnThread=threadParams=>{var worker=PThread.getNewWorker();if(!worker){return 6}",
+    replacement=(
+        "var spawnThread=threadParams=>{if(globalThis.__proverLocked)return 6;"
+        "var worker=PThread.getNewWorker();if(!worker){return 6}"
+    ),
+)
+
 PATCHES: tuple[Patch, ...] = (
     _DLSYM,
     _STDIN_READER,
@@ -118,6 +156,8 @@ PATCHES: tuple[Patch, ...] = (
     _MOUNTS,
     _APP_PATH,
     _PTHREAD_POOL,
+    _LOCKDOWN_DEVICE,
+    _LOCKDOWN_THREADS,
 )
 
 
@@ -125,11 +165,14 @@ class PatchError(RuntimeError):
     """The upstream `lean.js` does not look like the one the patches were written for."""
 
 
-def patch_source(source: str) -> str:
-    """Apply every patch to `source`; each anchor must occur exactly once."""
+def patch_source(source: str, skip: frozenset[str] = frozenset()) -> str:
+    """Apply every patch to `source` (but those named in `skip`: test-only builds that show an
+    attack is live without a defence); each anchor must occur exactly once."""
     if PATCH_MARKER in source:
         raise PatchError("lean.js is already patched; patch the pristine npm file instead")
     for patch in PATCHES:
+        if patch.name in skip:
+            continue
         count = source.count(patch.anchor)
         if count != 1:
             raise PatchError(
@@ -140,9 +183,9 @@ def patch_source(source: str) -> str:
     return PATCH_MARKER + "\n" + source
 
 
-def patch_file(src: Path, dst: Path) -> str:
+def patch_file(src: Path, dst: Path, skip: frozenset[str] = frozenset()) -> str:
     """Patch `src` into `dst` atomically; returns the sha256 of the patched file."""
-    patched = patch_source(src.read_text(encoding="utf-8"))
+    patched = patch_source(src.read_text(encoding="utf-8"), skip)
     tmp = dst.with_suffix(dst.suffix + ".tmp")
     tmp.write_text(patched, encoding="utf-8")
     tmp.replace(dst)

@@ -14,8 +14,12 @@ refused) and rejects, with a reason, anything that is not plainly a proof of *th
 * attack: `sorryAx`/obfuscated sorry, `native_decide`/`Lean.ofReduceBool`/`bv_decide` and other
   routes to the compiler-trusting axioms (unless `allow_native_decide`), `implemented_by`/
   `extern`, `run_tac`/`by_elab` metaprograms, `unsafe`.
-* attack: options that weaken checking (`set_option debug.skipKernelTC`, `maxHeartbeats 0`,
-  ...): only `maxRecDepth` and `pp.*` options may be set inside a proof.
+* attack: options that weaken checking (`set_option debug.skipKernelTC`, ...): only
+  `maxRecDepth`, `maxHeartbeats` and `pp.*` options may be set inside a proof (their values are
+  Lean's to judge).
+
+The screen may only refuse what Lean refuses (`tests/test_checker_lean.py` runs a corpus of
+honest proofs through both): `open Nat in …` and `set_option maxHeartbeats N in …` pass it.
 
 Plain `sorry`/`admit` are *not* rejected: Lean reports them ("declaration uses `sorry`") and the
 verdict is `incomplete`, which search relies on.
@@ -58,10 +62,11 @@ NATIVE_NAMES = frozenset(
         "trustCompiler",
         "bv_decide",
         "bv_check",
-        "bv_omega",
     }
 )
-ALLOWED_OPTIONS = re.compile(r"^(maxRecDepth|pp\.[A-Za-z0-9_.]+)$")
+# what Lean's policy allows (maxHeartbeats up to the checker's limit and maxRecDepth up to its
+# cap: the values are Lean's to judge)
+ALLOWED_OPTIONS = re.compile(r"^(maxRecDepth|maxHeartbeats|pp\.[A-Za-z0-9_.]+)$")
 # The axioms a proved theorem may depend on: the same sets as `standardAxioms` and
 # `nativeAxioms` in lean_project/ProverChecker.lean, whose audit is the authority (the native
 # backend's strict rule; the native ones only with allow_native_decide).  Here for messages and
@@ -177,6 +182,16 @@ def screen_request(request: Any) -> str | None:
     )
 
 
+def _opens_in(toks: list[Token], k: int) -> bool:
+    """`toks[k]` is `open` followed by namespaces (and `(…)`/`hiding`/`renaming` lists) and `in`."""
+    for t in toks[k + 1 : k + 40]:
+        if t.kind == "ident" and t.name == "in":
+            return True
+        if t.kind != "ident" and t.text not in {"(", ")", "→"}:
+            return False
+    return False
+
+
 def _screen_tokens(
     toks: list[Token],
     keywords: frozenset[str],
@@ -197,6 +212,8 @@ def _screen_tokens(
         while len(parts) > 1 and parts[0] == "_root_":
             parts = parts[1:]
         last = parts[-1]
+        if tok.name == "open" and "open" in keywords and _opens_in(toks, k):
+            continue  # `open Nat in …` (term or tactic): scoped to what follows, not a command
         if tok.name in keywords:
             return f"command keyword {tok.name!r} is not allowed{at}"
         if tok.name in META_KEYWORDS:
@@ -208,19 +225,24 @@ def _screen_tokens(
                 f"{tok.name!r} relies on the compiler-trusting axiom Lean.ofReduceBool; "
                 "pass --allow-native-decide to accept it"
             )
-        if parts[0] == "Lean" and len(parts) > 1 and parts[1] in {"Elab", "Meta", "Compiler", "IR"}:
-            return f"metaprogramming API {tok.name!r} is not allowed{at}"
         if last == "native" and not allow_native_decide:
             prev = toks[k - 1] if k else None
-            if prev is not None and prev.text in {"+", "("}:
-                return "`decide +native` relies on Lean.ofReduceBool; pass --allow-native-decide"
-        if tok.name == "native" and not allow_native_decide:
             nxt = toks[k + 1] if k + 1 < len(toks) else None
-            if nxt is not None and nxt.text in {":", "="}:
+            if prev is not None and prev.text == "+":
+                return "`decide +native` relies on Lean.ofReduceBool; pass --allow-native-decide"
+            if nxt is not None and nxt.text == ":=":
                 return "`native := true` relies on Lean.ofReduceBool; pass --allow-native-decide"
         if tok.name == "set_option":
             opt = toks[k + 1] if k + 1 < len(toks) else None
             if opt is None or opt.kind != "ident" or not options.match(opt.name):
                 name = opt.name if opt is not None else "<missing>"
                 return f"set_option {name} is not allowed{at} (it could weaken checking)"
+            val = toks[k + 2] if k + 2 < len(toks) else None
+            if (
+                options is ALLOWED_OPTIONS
+                and opt.name == "maxHeartbeats"
+                and val is not None
+                and val.text == "0"
+            ):
+                return f"set_option maxHeartbeats 0 (no limit) is not allowed{at}"
     return None

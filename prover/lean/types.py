@@ -66,6 +66,9 @@ class LeanMessage:
     end_line: int
     end_column: int
     text: str
+    # Lean's own tag on the message (`Tactic.unsolvedGoals`), never its text: a proof's
+    # `fail "unsolved goals"` is a failure, not an incomplete proof
+    unsolved_goals: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +168,10 @@ class CheckResult:
     # base state included when the item brought a new header), measured from /proc by the
     # driver; 0.0 when answered without Lean (cache, screen) or not measurable
     cpu_s: float = 0.0
+    # why the checker refused the item, as a stable category set by Lean (README "Refusal
+    # categories": sorry, declared_axiom, native_decide, set_option, code_evaluation, ...);
+    # None for proved/failed/unsolved-goals verdicts
+    refusal: str | None = None
 
     @property
     def proved(self) -> bool:
@@ -183,6 +190,8 @@ class CheckResult:
         )
         if self.reason:
             out["reason"] = self.reason
+        if self.refusal:
+            out["refusal"] = self.refusal
         if self.steps is not None:
             out["steps"] = [s.to_json() for s in self.steps]
             out["initial_goals"] = self.initial_goals
@@ -197,6 +206,7 @@ class CheckResult:
             verified_prefix=d.get("verified_prefix", ""),
             time_s=d.get("time_s", 0.0),
             reason=d.get("reason"),
+            refusal=d.get("refusal"),
             steps=[TacticStep.from_json(s) for s in d["steps"]] if "steps" in d else None,
             initial_goals=d.get("initial_goals", ""),
         )

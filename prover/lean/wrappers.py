@@ -146,6 +146,18 @@ def bare(checker: Checker) -> Checker:
     return checker
 
 
+def parallelism(checker: Checker) -> int:
+    """How many items the checker under the wrappers checks at once: its Lean processes
+    (`config.workers`), a remote checker's `parallelism`, else 1.  A search that stops at its
+    first proof verifies a round in chunks of this size, so nothing after the proof is paid."""
+    inner = bare(checker)
+    workers = getattr(getattr(inner, "config", None), "workers", None)
+    if isinstance(workers, int) and workers > 0:
+        return workers
+    value = getattr(inner, "parallelism", 1)
+    return value if isinstance(value, int) and value > 0 else 1
+
+
 # ----------------------------------------------------------------------------- result cache
 
 # Verdicts that depend on the machine's load rather than the proof are never cached.

@@ -17,6 +17,10 @@ from prover.lean.types import CheckRequest, CheckResult, LeanInfraError
 
 
 class HTTPChecker:
+    # items worth sending per call when a search stops at its first proof (`parallelism`): the
+    # server's Lean processes are not known here; 8 keeps a typical server busy
+    parallelism = 8
+
     def __init__(
         self,
         url: str,

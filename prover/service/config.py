@@ -59,6 +59,13 @@ class ServeConfig:
             "come back as verdict `error`, reason 'server shutting down'), wait at most this long"
         },
     )
+    screen: bool = field(
+        default=True,
+        metadata={
+            "help": "the Python text screen before Lean (a convenience; --no-screen sends every "
+            "item to Lean, whose verdicts do not depend on the screen)"
+        },
+    )
     retry_after_s: int = field(
         default=2, metadata={"help": "the Retry-After seconds sent with 429/503"}
     )

@@ -50,7 +50,11 @@ def serve(config: ServeConfig) -> int:
 
     # no result cache: every verdict a client gets comes from Lean now
     checker = make_checker(
-        config.backend, cache=False, workers=config.workers, timeout_s=config.timeout_s
+        config.backend,
+        cache=False,
+        workers=config.workers,
+        timeout_s=config.timeout_s,
+        screen=config.screen,
     )
     try:
         server = make_server(checker, config, log_level="info")
