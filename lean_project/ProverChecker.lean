@@ -1132,7 +1132,8 @@ def handle (fileEnv : Environment) (cache : IO.Ref (List Base))
       | .ok _ => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "ok"),
           ("time_ms", toJson ((← IO.monoMsNow) - t0))]
       | .error e => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "error"),
-          ("reason", toJson e)]
+          ("reason", toJson e),
+          ("refusal", toJson (if e.startsWith "untrusted header: " then "untrusted_header" else ""))]
     let o ← try checkReq fileEnv cache stmtCache r
       catch e => pure { verdict := "error", reason := "checker exception: " ++ toString e }
     return outcomeJson r.nonce o ((← IO.monoMsNow) - t0) r.wantSteps

@@ -1,12 +1,15 @@
 """Readable proofs, and an honest partial proof when a search fails.
 
-`polish(checker, task, proof)`: after a proof is found,
-1. each single-line `first | a | b | …` is replaced by the alternative that closed its goal: the
-   first alternative (in `first`'s own order) with which the whole proof is still `proved`;
-2. each tactic that changes no goal (its goal state before and after are the same text, and it
-   stands alone on its lines) is removed if the proof stays `proved` without it;
+`polish(checker, task, proof)`: after a proof is found, from **one** elaboration of it with
+tactic states (the info trees Lean kept while it proved it):
+1. each single-line `first | a | b | …` is replaced by the alternative that did its work: `first`
+   tries its alternatives in order and stops at the first that succeeds, so it is the last one
+   the info trees hold a step for (never re-running the failed or heavy ones);
+2. each tactic that changes no goal (its goal state before and after are the same text, it stands
+   alone on its lines, outside any `first` chain) is removed;
 3. the result is verified again from scratch (past every cache and recorder).
-If anything fails the original proof is returned: polishing never loses a proof.
+At most two Lean verifications per proof; if the second does not say `proved` the original proof
+is returned: polishing never loses a proof.
 
 `verified_partial(checker, task, partial)`: what `prove` reports on failure.  The partial proof a
 search kept is checked again; if Lean reports an error in it, it is cut to Lean's verified prefix
@@ -24,8 +27,6 @@ from prover.lean.syntax import LexError, tokenize
 from prover.lean.types import Checker, CheckResult, Verdict
 from prover.lean.wrappers import bare
 from prover.policy.base import ProofTask
-
-MAX_NOOP_TRIES = 8  # no-op step removals tried per proof (each is one check)
 
 
 def _check(
@@ -123,33 +124,48 @@ def _line_span(proof: str, start: int, end: int) -> tuple[int, int] | None:
     return (a - 1 if a > 0 else a, b)  # the newline before the line goes with it
 
 
-def _drop_noops(checker: Checker, task: ProofTask, proof: str) -> str:
-    (res,) = _check(checker, task, [proof], steps=True)
-    if res.verdict is not Verdict.PROVED or not res.steps:
-        return proof
-    spans = []
-    for s in res.steps:
+def _edits_from_steps(proof: str, res: CheckResult) -> list[tuple[int, int, str]]:
+    """(start, end, replacement) edits of `proof`, from the steps of its proved elaboration:
+    `first` chains collapsed to their winning alternative, no-op steps removed."""
+    steps = res.steps or []
+    edits: list[tuple[int, int, str]] = []
+    chains = first_chains(proof)
+    for chain in chains:
+        inside = [s for s in steps if chain.start < s.start and s.end <= chain.end]
+        winner = None
+        for alt in chain.alternatives:
+            key = _unparen(alt).strip()
+            if any(_unparen(s.text).strip() == key for s in inside):
+                winner = alt  # the last alternative tried is the one that succeeded
+        if winner is not None:
+            edits.append((chain.start, chain.end, winner))
+    for s in steps:
+        if any(c.start <= s.start < c.end for c in chains):
+            continue  # inside a chain: an alternative's own state, not a step of the proof
         if s.goals_after and s.goals_after == s.goals_before and s.goals_after != "no goals":
             span = _line_span(proof, s.start, s.end)
             if span is not None:
-                spans.append(span)
-    for a, b in sorted(set(spans), reverse=True)[:MAX_NOOP_TRIES]:
-        cand = proof[:a] + proof[b:]
-        if not cand.strip():
-            continue
-        (r,) = _check(checker, task, [cand])
-        if r.verdict is Verdict.PROVED:
-            proof = cand
-    return proof
+                edits.append((span[0], span[1], ""))
+    # apply from the end; an edit overlapping one already kept is dropped
+    out: list[tuple[int, int, str]] = []
+    for a, b, text in sorted(set(edits), key=lambda e: (e[0], e[1]), reverse=True):
+        if all(b <= a2 or a >= b2 for a2, b2, _ in out):
+            out.append((a, b, text))
+    return out
 
 
 def polish(checker: Checker, task: ProofTask, proof: str) -> str:
     """The readable version of a proof (see the module docstring); `proof` if anything fails."""
     try:
-        out = _drop_noops(checker, task, _collapse_first(checker, task, proof))
+        (res,) = _check(checker, task, [proof], steps=True)
+        if res.verdict is not Verdict.PROVED or res.steps is None:
+            return proof
+        out = proof
+        for a, b, text in _edits_from_steps(proof, res):  # from the end
+            out = out[:a] + text + out[b:]
     except Exception:  # noqa: BLE001 - polishing is cosmetic; the original proof stands
         return proof
-    if out == proof:
+    if out == proof or not out.strip():
         return proof
     (final,) = _check(checker, task, [out])
     return out if final.verdict is Verdict.PROVED else proof

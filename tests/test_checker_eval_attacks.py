@@ -111,11 +111,15 @@ class Raw:
     the item's code does to the channel is visible."""
 
     def __init__(self, source, lockdown: bool) -> None:
+        """Starts the process; `ready()` waits for it (two builds start side by side)."""
         from prover.lean.checker import CheckerProcess
         from prover.lean.embedded import EmbeddedLauncher
 
         self.proc = CheckerProcess(EmbeddedLauncher(source=source, lockdown=lockdown), 8192)
+
+    def ready(self) -> Raw:
         self.proc.wait_ready(300)
+        return self
 
     def send(self, req: CheckRequest) -> str:
         nonce = secrets.token_hex(16)
@@ -175,52 +179,60 @@ class Raw:
         self.proc.close()
 
 
-def test_attacks_are_live_without_the_refusal_and_the_lockdown(tmp_path):
-    """One process of the test-only build with both defences off: the payloads really run."""
-    raw = Raw(checker_build(tmp_path, refuse_evaluation=False, lockdown=False), lockdown=False)
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    """One process of each test-only build, started side by side (each start is ~30 s of CPU)."""
+    d = tmp_path_factory.mktemp("builds")
+    raws = {
+        "open": Raw(checker_build(d, refuse_evaluation=False, lockdown=False), lockdown=False),
+        "locked": Raw(checker_build(d, refuse_evaluation=False, lockdown=True), lockdown=True),
+    }
     try:
-        # a file written by one item is read back by a later one
-        got = raw.one_by_one([CheckRequest(S_TRUE, WRITE), CheckRequest(S_TRUE, READ_BACK)])
-        assert [r["verdict"] for r in got] == ["proved", "proved"], got
-        assert stolen(raw.proc.scratch) == {
-            "pwned": "written by an item",
-            "read_back": "written by an item",
-        }
-        (raw.proc.scratch / "pwned").unlink()
-        # `/proc/self/fd/3` (the checker's own request handle) gives the next request line
-        nonce = raw.send(CheckRequest(S_TRUE, PROCFD))
-        raw.wait_for(raw.proc.scratch / "reading")  # the item is reading: the next line is its
-        raw.send(FALSE[0])  # read by the item, never by the checker
-        raw.replies([nonce])
-        assert stolen(raw.proc.scratch)["stolen_path"].startswith('got:{"kind": "check"')
-        # a thread started by an item answers the next request itself: a false statement
-        # comes back `proved` (the thread runs once the item waits on it)
-        thief, first, _ = raw.one_by_one([CheckRequest(S_TRUE, THIEF), *FALSE])
-        assert thief["verdict"] == "proved", thief
-        assert first["verdict"] == "proved" and first["reason"] == "thief", first
-        # `IO.Process.exit` ends the process
-        raw.send(CheckRequest(S_TRUE, EXIT))
-        raw.replies(["-"], timeout_s=60)  # until end of output
-        assert not raw.alive()
+        yield {k: r.ready() for k, r in raws.items()}
     finally:
-        raw.close()
+        for r in raws.values():
+            r.close()
 
 
-def test_lockdown_alone_holds(tmp_path):
-    raw = Raw(checker_build(tmp_path, refuse_evaluation=False, lockdown=True), lockdown=True)
-    try:
-        items = [CheckRequest(S_TRUE, p) for p in (WRITE, STDIO, PROCFD)]
-        n = [raw.send(r) for r in items]
-        got = raw.replies(n)
-        assert len(got) == 3, got
-        left = stolen(raw.proc.scratch)
-        assert left.get("pwned") == "written by an item"  # the code ran ...
-        assert '"kind"' not in left.get("stolen_stdin", "")  # ... but read nothing of the channel
-        assert "stolen_path" not in left and left.get("reading") == "about to read"
-        got = raw.one_by_one([CheckRequest(S_TRUE, THIEF), *FALSE])
-        assert "failed to create thread" in json.dumps(got[0]), got[0]
-        assert [r["verdict"] for r in got] == ["failed", "failed", "failed"], got
-        assert all(r.get("reason") != "thief" for r in got), got
-        assert raw.alive()
-    finally:
-        raw.close()
+def test_attacks_are_live_without_the_refusal_and_the_lockdown(builds):
+    """The test-only build with both defences off: the payloads really run."""
+    raw = builds["open"]
+    # a file written by one item is read back by a later one
+    got = raw.one_by_one([CheckRequest(S_TRUE, WRITE), CheckRequest(S_TRUE, READ_BACK)])
+    assert [r["verdict"] for r in got] == ["proved", "proved"], got
+    assert stolen(raw.proc.scratch) == {
+        "pwned": "written by an item",
+        "read_back": "written by an item",
+    }
+    (raw.proc.scratch / "pwned").unlink()
+    # `/proc/self/fd/3` (the checker's own request handle) gives the next request line
+    nonce = raw.send(CheckRequest(S_TRUE, PROCFD))
+    raw.wait_for(raw.proc.scratch / "reading")  # the item is reading: the next line is its
+    raw.send(FALSE[0])  # read by the item, never by the checker
+    raw.replies([nonce])
+    assert stolen(raw.proc.scratch)["stolen_path"].startswith('got:{"kind": "check"')
+    # a thread started by an item answers the next request itself: a false statement
+    # comes back `proved` (the thread runs once the item waits on it)
+    thief, first, _ = raw.one_by_one([CheckRequest(S_TRUE, THIEF), *FALSE])
+    assert thief["verdict"] == "proved", thief
+    assert first["verdict"] == "proved" and first["reason"] == "thief", first
+    # `IO.Process.exit` takes the process out: the item is never answered
+    nonce = raw.send(CheckRequest(S_TRUE, EXIT))
+    assert nonce not in raw.replies([nonce], timeout_s=30)
+
+
+def test_lockdown_alone_holds(builds):
+    raw = builds["locked"]
+    items = [CheckRequest(S_TRUE, p) for p in (WRITE, STDIO, PROCFD)]
+    n = [raw.send(r) for r in items]
+    got = raw.replies(n)
+    assert len(got) == 3, got
+    left = stolen(raw.proc.scratch)
+    assert left.get("pwned") == "written by an item"  # the code ran ...
+    assert '"kind"' not in left.get("stolen_stdin", "")  # ... but read nothing of the channel
+    assert "stolen_path" not in left and left.get("reading") == "about to read"
+    got = raw.one_by_one([CheckRequest(S_TRUE, THIEF), *FALSE])
+    assert "failed to create thread" in json.dumps(got[0]), got[0]
+    assert [r["verdict"] for r in got] == ["failed", "failed", "failed"], got
+    assert all(r.get("reason") != "thief" for r in got), got
+    assert raw.alive()

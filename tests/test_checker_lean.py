@@ -526,3 +526,33 @@ def test_crash_and_memory_cap_cost_only_their_item():
     for pid in [first, second, *pids]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_each_refusal_category_comes_from_lean(embedded_checker):
+    """The stable `refusal` category of every refused item is Lean's (screen off).  Not covered
+    here: `statement_mismatch` and `kernel_rejected`, which no proof text this suite knows can
+    reach once the syntax policy and the elaborator have passed it, and `answer_refused`, whose
+    cases (an answer Lean parses as two commands in its slot, or that changes the slot's
+    declaration) need an answer that parses alone as one term: none is known."""
+    hdr_axiom = "axiom cheat_ax : False\n"
+    cases = {
+        "code_evaluation": CheckRequest(S_FALSE, "  run_tac Lean.Elab.Tactic.closeMainGoal\n"),
+        "native_decide": CheckRequest("theorem t_nd : 10 < 11 := by\n", "  native_decide\n"),
+        "set_option": CheckRequest(S_FALSE, "  set_option debug.skipKernelTC true in\n  omega\n"),
+        "extra_command": CheckRequest(S_FALSE, "  omega\n\ntheorem evil : False := sorry\n"),
+        "sorry": CheckRequest(S_FALSE, "  sorry\n"),
+        "declared_axiom": CheckRequest(
+            S_FALSE, "  exact cheat_ax.elim\n", header=hdr_axiom, header_trusted=True
+        ),
+        "untrusted_header": CheckRequest(
+            S_FIVE, "  decide\n", header="instance : OfNat Nat 5 := ⟨4⟩\n"
+        ),
+        "limit": CheckRequest(
+            "theorem t_lim : (List.range 2000).foldl (· + ·) 0 = 1999000 := by\n",
+            "  set_option maxHeartbeats 1 in\n  decide\n",
+        ),
+    }
+    res = embedded_checker.with_screen(False).check(list(cases.values()))
+    for category, r in zip(cases, res, strict=True):
+        assert r.verdict is not Verdict.PROVED, (category, r)
+        assert r.refusal == category, (category, r.verdict, r.refusal, r.reason)

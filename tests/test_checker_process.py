@@ -574,7 +574,9 @@ def test_check_payload_fields(state: Path) -> None:
     check = [r for r in _requests(state) if r["kind"] == "check"][0]
     assert check["statement"] == STMT and check["proof"] == "  exact trivial\n"
     assert check["heartbeats"] == 12345
-    assert check["allow_native_decide"] is True and check["want_steps"] is True
+    # an item with the flag goes to the shared process without it first: only one Lean refuses
+    # for native evaluation is checked again, with the flag, in a process of its own
+    assert check["allow_native_decide"] is False and check["want_steps"] is True
     assert check["strict_axioms"] is False  # the launcher's rule
     assert check["header"] == "import Fake\n" and check["trusted_header"] is True
     assert res.verdict is Verdict.PROVED
@@ -716,3 +718,36 @@ def test_reply_verdicts_and_reason_pass_through() -> None:
             CheckRequest(STMT, "  rfl\n"), {"verdict": v.value, "reason": "why"}, "f", ""
         )
         assert res.verdict is v and res.reason == "why"
+
+
+def test_a_spare_process_takes_the_next_item_after_a_kill(state: Path) -> None:
+    """With a spare started ahead, the item after a killed one is answered by a process that was
+    ready before the kill: a kill costs the item's limit, not a process start."""
+    reqs = [_req("rfl"), _req("hang", timeout_s=0.5), _req("simp")]
+    with LeanChecker(FakeLauncher(state), _config(spare_processes=1)) as checker:
+        deadline = time.monotonic() + 60
+        while checker._idle.qsize() < 2:  # both processes ready
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        ready_before = set(checker.pids())
+        res = checker.check(reqs)
+        stats = dict(checker.stats)
+    assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.TIMEOUT, Verdict.PROVED]
+    assert res[1].refusal == "limit"
+    assert stats["restarts"] == 1
+    by_proof = {r["proof"].strip(): r["pid"] for r in _requests(state) if r["kind"] == "check"}
+    assert by_proof["simp"] in ready_before and by_proof["simp"] != by_proof["hang"]
+
+
+def test_native_evaluation_runs_in_a_process_of_its_own(state: Path) -> None:
+    reqs = [_req("needs-native", allow_native_decide=True), _req("rfl", allow_native_decide=True)]
+    with LeanChecker(FakeLauncher(state), _config()) as checker:
+        res = checker.check(reqs)
+        stats = dict(checker.stats)
+        shared = checker.pids()
+    assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.PROVED]
+    assert stats["isolated"] == 1
+    checks = [r for r in _requests(state) if r["kind"] == "check"]
+    native = [r for r in checks if r["allow_native_decide"]]
+    assert len(native) == 1 and native[0]["proof"].strip() == "needs-native"
+    assert native[0]["pid"] not in shared and pid_gone(native[0]["pid"])

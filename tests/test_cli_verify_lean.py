@@ -79,3 +79,30 @@ def test_a_proof_cannot_read_host_files(embedded_checker, tmp_path: Path):
     assert res.verdict is Verdict.ERROR, res
     assert "TOP-SECRET" not in (res.reason or "")
     assert "no such file" in (res.reason or "").lower() or "not found" in (res.reason or "")
+
+
+def test_verify_no_screen_sends_everything_to_lean(tmp_path: Path, shared_checker):
+    """`prover verify --no-screen`: the Python screen is off (the checker is built with
+    screen=False) and Lean alone refuses what the screen would have."""
+    from prover.cli import main
+
+    inp = tmp_path / "in.jsonl"
+    row = {"id": "cfg", "header": None, "formal_statement": "theorem v_c : True := by\n"}
+    row["proof"] = "  simp (config := unsafeBaseIO (pure {}))\n"
+    inp.write_text(json.dumps(row) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["verify", str(inp), "--out", str(out), "--no-screen"]) == 1
+    assert shared_checker.calls[-1].get("screen") is False
+    (got,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert got["verdict"] == "rejected" and got["refusal"] == "code_evaluation", got
+
+
+def test_serve_has_a_no_screen_option():
+    import argparse
+
+    from prover.commands.options import add_serve_options, build_serve
+
+    p = argparse.ArgumentParser()
+    add_serve_options(p)
+    assert build_serve(p.parse_args(["--no-screen"])).screen is False
+    assert build_serve(p.parse_args([])).screen is True

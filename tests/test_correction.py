@@ -194,9 +194,26 @@ def test_correction_round_fixes_a_replayed_failure(tmp_path: Path, shared_checke
 def test_polish_collapses_first_and_drops_noops(embedded_checker) -> None:
     from search.polish import polish
 
+    class Counting:  # every Lean verification polishing asks for
+        name = "counting"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def check(self, reqs):
+            self.calls += len(reqs)
+            return embedded_checker.check(reqs)
+
     task = ProofTask("theorem p (n : Nat) (h : n > 2) : n > 1 := by", name="p")
-    out = polish(embedded_checker, task, "\n  skip\n  first | omega | decide")
+    counting = Counting()
+    out = polish(counting, task, "\n  skip\n  first | omega | decide")
     assert out == "\n  omega"
+    # from the info trees of one elaboration, then one re-check: the failed and heavy
+    # alternatives are never re-run
+    assert counting.calls == 2
+    counting.calls = 0
+    later = polish(counting, task, "\n  first | decide | omega | simp_all")  # omega won
+    assert later == "\n  omega" and counting.calls == 2
     from prover.lean import CheckRequest
 
     (res,) = embedded_checker.check([CheckRequest(task.formal_statement, out)])

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+# `make test` installs the `hf` extra: a missing torch/transformers fails here, it is not skipped
+import torch  # noqa: E402, F401
+import transformers  # noqa: E402, F401
 
 from prover.policy.base import ProofTask, SamplingParams  # noqa: E402
 from prover.policy.prompts import FENCE, PromptConfig, PromptTooLongError  # noqa: E402
@@ -151,7 +152,6 @@ def test_cuda_generation(tiny_model: Path) -> None:
     """The same contract on a GPU (bf16): shapes, stop at the fence, seeded reproducibility.
     Runs where CUDA is available, e.g. `PROVER_DATA_DIR=... pytest -m gpu tests/test_policy_hf.py`
     on a GPU machine; CI has no GPU, so there it is skipped with this reason."""
-    import torch
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device here (CI has none); run `pytest -m gpu` on a GPU machine")

@@ -24,8 +24,6 @@ from benchmarks.datasets import Problem
 from prover.lean.types import CheckRequest, CheckResult, Verdict
 from prover.policy.base import Completion, ProofTask, SamplingParams
 
-ray = pytest.importorskip("ray", reason="the `ray` extra is not installed")
-
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:

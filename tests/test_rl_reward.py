@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from prover.lean.types import CheckRequest, CheckResult, Verdict
 from prover.rl.records import FeedbackWriter, read_records
 from prover.rl.reward import LeanReward, proof_of
@@ -131,3 +133,51 @@ def test_reference_answers_column_pays_only_the_reference():
         reference_answers=[{"t_solution": " 6"}, {"t_solution": "6"}, None],
     )
     assert out == [1.0, 0.0, 1.0]
+
+
+class Refusing:
+    """Answers with the verdict and refusal category named in the proof (unit test of the
+    reward's arithmetic; the categories themselves come from Lean: tests/test_checker_lean.py)."""
+
+    name = "fake"
+
+    def check(self, reqs):
+        out = []
+        for r in reqs:
+            word = r.proof.strip()
+            if word == "omega":
+                out.append(CheckResult(Verdict.PROVED))
+            else:
+                out.append(CheckResult(Verdict.REJECTED, refusal=word))
+        return out
+
+    def close(self):
+        pass
+
+
+def test_penalties_per_refusal_category():
+    reward = LeanReward(Refusing(), penalties={"code_evaluation": -1.0, "sorry": -0.25})
+    stmt = "theorem t : True := by\n"
+    got = reward(
+        None,
+        ["omega", "code_evaluation", "sorry", "set_option"],
+        formal_statement=[stmt] * 4,
+    )
+    assert got == [1.0, -1.0, -0.25, 0.0]
+    assert LeanReward(Refusing())(None, ["sorry"], formal_statement=[stmt]) == [0.0]
+    with pytest.raises(ValueError, match="unknown refusal categories"):
+        LeanReward(Refusing(), penalties={"cheating": -1.0})
+
+
+def test_every_refusal_category_of_the_lean_program_is_known():
+    import re
+
+    from prover.lean.checker import CHECKER_SOURCE
+    from prover.lean.types import REFUSAL_CATEGORIES
+
+    src = CHECKER_SOURCE.read_text(encoding="utf-8")
+    named = set(re.findall(r'⟨"([a-z_]+)", ', src))
+    named |= set(re.findall(r'rej "([a-z_]+)"', src))
+    named |= set(re.findall(r'refusal := "([a-z_]+)"', src))
+    named |= set(re.findall(r'category.getD "([a-z_]+)"', src))
+    assert named and named <= REFUSAL_CATEGORIES, named - REFUSAL_CATEGORIES

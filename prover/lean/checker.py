@@ -93,6 +93,11 @@ class CheckerConfig:
     """Limits of the checker processes (shared by both backends)."""
 
     workers: int = 1  # checker processes run in parallel
+    # warm processes started ahead beyond `workers`: when an item's process is killed (its
+    # wall-clock or memory limit, a crash) a spare takes the next item at once, so a kill costs
+    # the item's limit and not a process start (~30 s on embedded); each costs a resident
+    # process (~3 GB embedded), so it is opt-in
+    spare_processes: int = 0
     heartbeats: int = 200_000  # per-item `maxHeartbeats` (Lean's default)
     timeout_s: float = 60.0  # per-item wall-clock limit (kills and replaces the process)
     startup_s: float = 300.0  # from start until the checker is ready
@@ -107,6 +112,8 @@ class CheckerConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1 (got {self.workers})")
+        if self.spare_processes < 0:
+            raise ValueError(f"spare_processes must be >= 0 (got {self.spare_processes})")
         if self.heartbeats < 1000:
             raise ValueError(
                 f"heartbeats={self.heartbeats} is too small; use >= 1000 (Lean's default is "
@@ -504,7 +511,7 @@ class LeanChecker:
             "isolated": 0,  # single-use processes (allow_native_decide items)
             "ignored_lines": 0,  # stdout lines after `ready` that are not JSON (not replies)
         }
-        for _ in range(self.config.workers):
+        for _ in range(self.config.workers + self.config.spare_processes):
             self._spawn_async()
 
     def identity(self) -> str:
@@ -641,7 +648,11 @@ class LeanChecker:
                 self.config.header_timeout_s,
             )
             if reply.get("verdict") != "ok":
-                return {"verdict": "error", "reason": f"header: {reply.get('reason')}"}
+                return {
+                    "verdict": "error",
+                    "reason": f"header: {reply.get('reason')}",
+                    "refusal": reply.get("refusal") or None,
+                }
             proc.headers.append(key)
         proc.stage = "item"
         reply = proc.request(payload, req.timeout_s or self.config.timeout_s)

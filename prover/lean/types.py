@@ -50,6 +50,26 @@ class Verdict(str, enum.Enum):
         return self.value
 
 
+# The stable refusal categories the checker sets (`CheckResult.refusal`; README "Refusal
+# categories"): the Lean program names them, the driver adds `limit` and `code_evaluation` for a
+# process killed by a limit or for printing what was not its reply.
+REFUSAL_CATEGORIES = frozenset(
+    {
+        "code_evaluation",
+        "native_decide",
+        "set_option",
+        "extra_command",
+        "sorry",
+        "declared_axiom",
+        "statement_mismatch",
+        "kernel_rejected",
+        "untrusted_header",
+        "answer_refused",
+        "limit",
+    }
+)
+
+
 class LeanInfraError(RuntimeError):
     """Lean could not be run (missing toolchain, crash at start-up, protocol violation)."""
 

@@ -97,6 +97,16 @@ class CollectSummary:
     solved: int = 0
     new_records: int = 0
     wall_s: float = 0.0
+    # samples per refusal category (Lean's: README "Refusal categories"), for reward hacking
+    refusals: dict[str, int] = field(default_factory=dict)
+
+    def refusal_rates(self) -> str:
+        if not self.refusals or not self.samples:
+            return "no refusals"
+        return ", ".join(
+            f"{k} {v} ({100 * v / self.samples:.1f}%)"
+            for k, v in sorted(self.refusals.items(), key=lambda kv: -kv[1])
+        )
 
     def __str__(self) -> str:
         return (
@@ -104,7 +114,7 @@ class CollectSummary:
             f"{self.samples} samples verified, {self.proved_samples} proved, "
             f"{self.unsettled_samples} timeout/error (retried by the next run); "
             f"{self.solved} problems solved in this run; {self.new_records} new records; "
-            f"{self.wall_s:.1f}s"
+            f"{self.wall_s:.1f}s; refusals: {self.refusal_rates()}"
         )
 
 
@@ -227,6 +237,8 @@ def _write_batch(
         if res.proved:
             summary.proved_samples += 1
             solved.add(ctx.problem_id)
+        if res.refusal:
+            summary.refusals[res.refusal] = summary.refusals.get(res.refusal, 0) + 1
     new = writer.write(recs)
     # a duplicate (same proof sampled twice) is not rewritten, but its index is done; a
     # timeout / error is not done: the next run draws and checks that sample again

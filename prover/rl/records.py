@@ -31,6 +31,8 @@
                              along the proof, when the request asked for them
     initial_goals     str    goal state before the first tactic (when steps were requested)
     reason            str|None  why rejected / timeout / error
+    refusal           str|None  the stable category of a refusal, set by Lean (README
+                             "Refusal categories": sorry, code_evaluation, native_decide, ...)
     time_s            float  verification time
     backend           str    checker backend ("embedded" / "native")
     lean_version      str    Lean version reported by the backend ("" if unknown)
@@ -121,6 +123,7 @@ class FeedbackRecord:
     steps: list[dict[str, Any]] | None = None
     initial_goals: str = ""
     reason: str | None = None
+    refusal: str | None = None
     time_s: float = 0.0
     backend: str = ""
     lean_version: str = ""
@@ -197,6 +200,7 @@ class FeedbackRecord:
             steps=[s.to_json() for s in result.steps] if result.steps is not None else None,
             initial_goals=result.initial_goals,
             reason=result.reason,
+            refusal=result.refusal,
             time_s=round(float(result.time_s), 4),
             backend=result.backend,
             lean_version=result.lean_version,

@@ -113,9 +113,22 @@ class LeanReward:
         writer: FeedbackWriter | None = None,
         policy: str = "",
         name: str = "lean_reward",
+        penalties: dict[str, float] | None = None,
     ) -> None:
+        """`penalties`: reward for a refused completion by its refusal category (README
+        "Refusal categories", e.g. {"code_evaluation": -1.0, "sorry": -0.1}); a category not
+        named gets 0.0, as every non-proof does by default."""
         if timeout_s is not None and timeout_s <= 0:
             raise ValueError(f"LeanReward timeout_s must be positive, got {timeout_s}")
+        from prover.lean.types import REFUSAL_CATEGORIES
+
+        unknown = sorted(set(penalties or {}) - REFUSAL_CATEGORIES)
+        if unknown:
+            raise ValueError(
+                f"LeanReward penalties: unknown refusal categories {unknown}; "
+                f"known: {sorted(REFUSAL_CATEGORIES)}"
+            )
+        self.penalties = dict(penalties or {})
         self.checker = checker
         self.allow_native_decide = allow_native_decide
         self.timeout_s = timeout_s
@@ -186,6 +199,6 @@ class LeanReward:
             1.0
             if r.verdict is Verdict.PROVED
             and (not ref or answers_match(dict(req.answers), dict(ref)) is True)
-            else 0.0
+            else self.penalties.get(r.refusal or "", 0.0)
             for req, r, ref in zip(reqs, results, refs, strict=True)
         ]
