@@ -373,10 +373,15 @@ partial def setOptionAt (args : Array Syntax) (i : Nat) : Option Nat :=
   if h : i < args.size then
     if atomVal? args[i] == some "set_option" then some i else setOptionAt args (i + 1)
   else none
-/-- The option after the `set_option` token at `i` (name at `i+1`, value at `i+3`). -/
+/-- The option after the `set_option` token at `i`: its name (at `i+1`) and its value if it is a
+numeral (at `i+3`; 0 otherwise). -/
+def optionAt (args : Array Syntax) (i : Nat) : Name × Nat :=
+  ((args.getD (i + 1) .missing).getId.eraseMacroScopes,
+   ((args.getD (i + 3) .missing).isNatLit?).getD 0)
+
+/-- Why the option set at `i` (see `optionAt`) is not allowed in a proof, if it is not. -/
 def optionProblem (args : Array Syntax) (i : Nat) (heartbeats : Nat) : Option Refusal :=
-  let opt := (args.getD (i + 1) .missing).getId.eraseMacroScopes
-  let v := ((args.getD (i + 3) .missing).isNatLit?).getD 0
+  let (opt, v) := optionAt args i
   if !allowedOption opt then
     some ⟨"set_option", "set_option " ++ opt.toString ++ " is not allowed in a proof (allowed: maxRecDepth, pp.*, maxHeartbeats up to the checker's limit)"⟩
   else if opt == `maxHeartbeats && (v == 0 || v > heartbeats) then
@@ -395,8 +400,7 @@ partial def clampRecDepth (cap : Nat) (stx : Syntax) : Syntax :=
     let arr := l.toArray
     match setOptionAt arr 0 with
     | some i =>
-      let opt := (arr.getD (i + 1) .missing).getId.eraseMacroScopes
-      let v := ((arr.getD (i + 3) .missing).isNatLit?).getD 0
+      let (opt, v) := optionAt arr i
       if opt == `maxRecDepth && v > cap then
         .node info kind (setL l (i + 3) (Syntax.mkNumLit (toString cap))).toArray
       else .node info kind arr

@@ -452,8 +452,8 @@ class RMaxTS:
                 checker, [requests[k] for k in batch], [ctxs[k] for k in batch]
             )
             for k, res in zip(batch, got, strict=True):
-                results[k] = res
-                if res.verdict is Verdict.PROVED and first_sorry(jobs[k].proof) is None:
+                results[k] = jobs[k].result = res
+                if _complete(jobs[k]):
                     proved.add(id(jobs[k].problem))
         return results
 

@@ -37,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, NoReturn, Protocol
 
@@ -696,9 +696,7 @@ class LeanChecker:
             # Lean's syntax policy says whether the item evaluates natively at all: only an item
             # it refuses for that (`native_decide`) is checked again, with the flag, in a
             # process of its own; the others are answered by the shared process as they are
-            import dataclasses
-
-            first = self._check_one(dataclasses.replace(req, allow_native_decide=False), attempt)
+            first = self._check_one(replace(req, allow_native_decide=False), attempt)
             if first.refusal != "native_decide":
                 return first
             return self._check_isolated(req)
