@@ -31,8 +31,10 @@ demo: setup
 	time $(PROVER) prove examples/demo.lean --policy automation --search decompose \
 	  --sketch-policy replay:examples/demo_sketches.jsonl --budget 1x32 --concurrency 4
 
+# two pytest workers (pytest-xdist), one test file each at a time: most real-Lean tests wait on
+# one single-threaded Lean process, so the 2-core machine runs two files side by side
 test: setup
-	PROVER_DATA_DIR=$(DATA) $(PY) -m pytest -q -p no:cacheprovider --timeout=900
+	PROVER_DATA_DIR=$(DATA) $(PY) -m pytest -q -p no:cacheprovider --timeout=900 -n 2 --dist loadfile
 
 test-fast: setup
 	PROVER_DATA_DIR=$(DATA) $(PY) -m pytest -q -m "not lean" -p no:cacheprovider

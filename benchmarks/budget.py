@@ -12,9 +12,16 @@ policy (`MeteredPolicy`), and counts:
 - `tokens_in` / `tokens_out`: prompt tokens (once per task of a `generate` call, counted with the
   policy's tokenizer, `count_tokens`) and generated tokens (`Completion.num_tokens`); None when
   the policy has no tokenizer (the automation policy: it generates no tokens);
+- `refusal`: checked requests (cache hits included) per refusal category (`CheckResult.refusal`,
+  set by Lean: README "Refusal categories");
 - the outcomes Lean gave that the search does not report: a proof that is `proved modulo header
   declaration(s) proved by sorry` (`modulo`), and a statement that does not elaborate
-  (`statement_error`).
+  (`statement_error`: only the benchmark's own statement, `Meter(statement)`; a lemma or an
+  in-place statement that a decomposition checks is not the benchmark's).
+
+A problem resumed from a search's checkpoint (RMaxTS `--tree-dir`) starts from the counts stored
+with that checkpoint (`restore`): the work done after it, lost with the process, is counted
+neither in the samples nor here.
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ STATEMENT_ERROR_PREFIX = "the statement does not elaborate"
 
 
 class Meter:
-    """The running totals of one problem (thread-safe)."""
+    """The running totals of one problem (thread-safe).  `statement`: the problem's own
+    statement, the only one whose "does not elaborate" sets `statement_error` (None: any)."""
 
-    def __init__(self) -> None:
+    def __init__(self, statement: str | None = None) -> None:
+        self.statement = statement
         self._lock = threading.Lock()
         self.verifications = 0
         self.cache_hits = 0
@@ -44,6 +53,9 @@ class Meter:
         self.tokens_out: int | None = None
         self.modulo: tuple[str, str] | None = None  # (proof, Lean's reason)
         self.statement_error: str | None = None
+        self.limits: dict[str, int] = {}  # CheckResult.limit -> items it stopped
+        # CheckResult.refusal -> checked requests (cache hits included) refused with it
+        self.refusals: dict[str, int] = {}
 
     def add_results(self, requests: Sequence[CheckRequest], results: Sequence[CheckResult]) -> None:
         with self._lock:
@@ -54,6 +66,10 @@ class Meter:
                     self.verifications += 1
                     self.lean_cpu_s += res.cpu_s
                     self.lean_wall_s += res.time_s
+                    if res.limit:
+                        self.limits[res.limit] = self.limits.get(res.limit, 0) + 1
+                if res.refusal:
+                    self.refusals[res.refusal] = self.refusals.get(res.refusal, 0) + 1
                 reason = res.reason or ""
                 if (
                     res.verdict is Verdict.REJECTED
@@ -61,7 +77,11 @@ class Meter:
                     and self.modulo is None
                 ):
                     self.modulo = (req.proof, reason)
-                if reason.startswith(STATEMENT_ERROR_PREFIX) and self.statement_error is None:
+                if (
+                    reason.startswith(STATEMENT_ERROR_PREFIX)
+                    and self.statement_error is None
+                    and self.statement in (None, req.formal_statement)
+                ):
                     err = res.first_error.text if res.first_error else ""
                     self.statement_error = " ".join(f"{reason}: {err}".split()).rstrip(": ")
 
@@ -79,7 +99,24 @@ class Meter:
             "lean_wall_s": self.lean_wall_s,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
+            "limits": dict(self.limits),
+            "refusal": dict(self.refusals),
         }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Add the counts `fields()` gave earlier (stored with a search's checkpoint) to this
+        meter: a problem resumed from the checkpoint goes on from them."""
+        with self._lock:
+            self.verifications += int(saved.get("verifications", 0))
+            self.cache_hits += int(saved.get("cache_hits", 0))
+            self.lean_cpu_s += float(saved.get("lean_cpu_s", 0.0))
+            self.lean_wall_s += float(saved.get("lean_wall_s", 0.0))
+            for name in ("tokens_in", "tokens_out"):
+                if saved.get(name) is not None:
+                    setattr(self, name, (getattr(self, name) or 0) + int(saved[name]))
+            for mine, key in ((self.limits, "limits"), (self.refusals, "refusal")):
+                for k, v in (saved.get(key) or {}).items():
+                    mine[k] = mine.get(k, 0) + int(v)
 
     def checker(self, inner: Checker) -> MeteredChecker:
         return MeteredChecker(inner, self)

@@ -5,9 +5,12 @@ in `benchmarks.results`.
 
 Resume: problems whose id already has a complete line in `results.jsonl` are skipped, except
 those whose latest line records an `error` (an exception in the search or the policy, e.g. a
-model-server timeout): they are tried again and the new line wins.  A torn last line (a kill in
-the middle of a write) is cut off before appending.  A directory holding a run of another
-configuration (`EvalConfig`, recorded in `config.json`) is refused.
+model-server timeout): they are tried again and the new line wins.  A problem tried again (or
+one killed before its line was written) counts its budget from zero, unless its search resumes
+from a checkpoint (RMaxTS with `--tree-dir`): then its counts go on from those stored with that
+checkpoint (`benchmarks.budget`), like its samples.  A torn last line (a kill in the middle of
+a write) is cut off before appending.  A directory holding a run of another configuration
+(`EvalConfig`, recorded in `config.json`) is refused.
 """
 
 from __future__ import annotations
@@ -125,12 +128,14 @@ def _solve_one(
     seed: int,
     tree_dir: Path | None = None,
     progress: _Progress | None = None,
+    polish_proof: bool = True,
 ) -> ProblemResult:
     """`verifier` None: the caller re-verifies a solved result (`reverify_result`, under Ray)."""
     t0 = time.monotonic()
     task = rec.task()  # named by the unique id: recorded feedback and checkpoints are keyed by it
-    # budget accounting (benchmarks.budget): everything the search and the re-check spend
-    meter = Meter()
+    # budget accounting (benchmarks.budget): everything the search and the re-check spend; the
+    # statement error is the benchmark's statement's own (not a lemma's a search checked)
+    meter = Meter(task.formal_statement)
     if progress is not None:
         progress.start(rec.name, meter)
     checker = meter.checker(checker)
@@ -182,7 +187,7 @@ def _solve_one(
         answers_match_reference=answers_match(answers, dict(rec.reference_answers)),
         **meter.fields(),
     )
-    return reverify_result(rec, r, verifier) if verifier is not None else r
+    return reverify_result(rec, r, verifier, polish_proof) if verifier is not None else r
 
 
 def run_eval(
@@ -252,7 +257,7 @@ def run_eval(
         if todo and checker is None:
             from prover.lean import make_checker
 
-            checker = make_checker(config.backend)
+            checker = make_checker(config.backend, **config.checker_options)
             own.append(checker)
         verifier = bare(checker) if checker is not None else None  # re-checks from scratch
         progress = _Progress(
@@ -274,6 +279,7 @@ def run_eval(
                 config.seed,
                 tree_dir,
                 progress,
+                config.polish,
             )
             with lock:
                 store.append([r.to_json()])  # whole line, fsynced
@@ -298,12 +304,16 @@ def run_eval(
 # ----------------------------------------------------------------------------- Ray (--ray)
 
 
-def reverify_result(rec: Problem, r: ProblemResult, verifier: Checker) -> ProblemResult:
+def reverify_result(
+    rec: Problem, r: ProblemResult, verifier: Checker, polish_proof: bool = True
+) -> ProblemResult:
     """`r` with its claimed proof re-checked by `verifier` from scratch (after the search, in this
     process or a Ray task): the re-check's Lean time is counted in the result's budget, and a
     proof it does not prove is not a proof.  A proof that stands also gets its readable version
-    (`search.polish`: `first | ...` chains collapsed, no-op steps dropped, verified again against
-    the benchmark's own header; polishing is not counted in the search's budget)."""
+    unless `polish_proof` is false (`search.polish`: the winning alternative of each
+    `first | ...` and the steps that changed no goal read from one elaboration, verified again
+    against the benchmark's own header); polishing is metered apart from the search's budget
+    (`polish_verifications`, `polish_lean_cpu_s`)."""
     if not r.solved:
         return r
     # the benchmark's own header (the search may have seen one without answer comments)
@@ -319,7 +329,16 @@ def reverify_result(rec: Problem, r: ProblemResult, verifier: Checker) -> Proble
         lean_wall_s=r.lean_wall_s + check.time_s,
     )
     if check.proved:
-        return replace(spent, polished=polish(verifier, task, r.proof))
+        if not polish_proof:
+            return spent
+        meter = Meter()
+        polished = polish(meter.checker(verifier), task, r.proof)
+        return replace(
+            spent,
+            polished=polished,
+            polish_verifications=meter.verifications,
+            polish_lean_cpu_s=meter.lean_cpu_s,
+        )
     err = check.first_error.text if check.first_error else (check.reason or "")
     failure = f"re-verification failed ({check.verdict.value}): {err}".strip()
     outcome = "statement_error" if r.statement_error else "not_proved"
@@ -369,7 +388,7 @@ def _run_on_ray(
         env = task_env(session, source)
         verifier = session.checker()  # the actors' Lean, no cache: from scratch
         for rec, r in session.map_unordered(_ray_solve, todo, env, search, config, tree_dir):
-            r = reverify_result(rec, r, verifier)
+            r = reverify_result(rec, r, verifier, config.polish)
             store.append([r.to_json()])  # whole line, fsynced
             progress.update(r)
         return session.versions()

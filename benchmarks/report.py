@@ -80,10 +80,48 @@ def summarize(
         "outcomes": {o: sum(1 for x in rows if outcome_of(x) == o) for o in OUTCOMES},
         "answers": answer_counts(rows),
         "budget": budget_totals(rows),
+        # polishing solved proofs: outside the budget above (equal-budget comparisons exclude it)
+        "polish": {
+            "verifications": sum(int(x.get("polish_verifications") or 0) for x in rows),
+            "lean_cpu_s": round(sum(float(x.get("polish_lean_cpu_s") or 0) for x in rows), 3),
+        },
+        "limits": limit_counts(rows),
+        "refusals": refusal_counts(rows),
         "versions": dict(versions or {}),
         "config": config.to_json(),
         "ids": [r.id for r in records if r.id in results],
     }
+
+
+def limit_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Verifications stopped by each limit (heartbeats, rec_depth, wall_clock, memory)."""
+    out: dict[str, int] = {}
+    for x in rows:
+        for k, v in (x.get("limits") or {}).items():
+            out[k] = out.get(k, 0) + int(v)
+    return out
+
+
+def refusal_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The checked requests of the rows (`checked`: Lean verifications + cache hits) and how many
+    of them Lean refused, per refusal category (`by_category`, from each line's `refusal`)."""
+    by: dict[str, int] = {}
+    for x in rows:
+        for k, v in (x.get("refusal") or {}).items():
+            by[k] = by.get(k, 0) + int(v)
+    checked = sum(int(x.get("verifications") or 0) + int(x.get("cache_hits") or 0) for x in rows)
+    return {"checked": checked, "by_category": dict(sorted(by.items(), key=lambda kv: -kv[1]))}
+
+
+def refusal_rates(refusals: Mapping[str, Any]) -> str:
+    """`sorry 3 (1.2%), native_decide 1 (0.4%)` of a `refusal_counts`, or "none"."""
+    checked = int(refusals.get("checked") or 0)
+    by = refusals.get("by_category") or {}
+    if not by:
+        return "none"
+    return ", ".join(
+        f"{k} {v} ({100 * v / checked:.1f}%)" if checked else f"{k} {v}" for k, v in by.items()
+    )
 
 
 def answer_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -123,6 +161,30 @@ def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> st
         "statement error: the statement does not elaborate, counted apart from not proved).",
         "",
     ]
+    pol = summary.get("polish") or {}
+    if pol.get("verifications"):
+        lines += [
+            f"Polish (readable versions of the solved proofs; not in the search budget above): "
+            f"{pol['verifications']} verifications, {float(pol.get('lean_cpu_s') or 0):.1f} "
+            "Lean CPU s.",
+            "",
+        ]
+    ref = summary.get("refusals") or refusal_counts(rows)
+    if ref.get("by_category"):
+        lines += [
+            f"Refusals (of {ref['checked']} checked requests; category set by Lean, README "
+            f'"Refusal categories"): {refusal_rates(ref)}.',
+            "",
+        ]
+    lim = summary.get("limits") or {}
+    if lim:
+        lines += [
+            "Limits that stopped verifications: "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(lim.items()))
+            + " (heartbeats: Lean's maxHeartbeats; wall clock / memory: the process was killed "
+            "and replaced).",
+            "",
+        ]
     ans = summary.get("answers") or {}
     if ans.get("proved_with_answers"):
         lines += [
@@ -338,6 +400,7 @@ def compare_runs(dirs: Sequence[Path | str]) -> str:
         f"equal budget: solved within {k_eq} samples and within {c_eq:.1f} Lean CPU-seconds per "
         "problem (the largest per-problem spend every run reached)"
     )
+    out += ["", _refusal_table(runs)]
     ids = sorted({i for _, res in runs for i in res})
     diffs = []
     for i in ids:
@@ -354,6 +417,26 @@ def compare_runs(dirs: Sequence[Path | str]) -> str:
     else:
         out.append("no per-problem differences")
     return "\n".join(out) + "\n"
+
+
+def _refusal_table(runs: Sequence[tuple[str, Mapping[str, Mapping[str, Any]]]]) -> str:
+    """Refusal rates per category (Lean's, README "Refusal categories") of each run: refused
+    requests of the category / checked requests (verifications + cache hits)."""
+    counts = [(d, refusal_counts(list(res.values()))) for d, res in runs]
+    cats = sorted({c for _, r in counts for c in r["by_category"]})
+    if not cats:
+        return "refusals: none in any run"
+    table = []
+    for d, r in counts:
+        n = r["checked"]
+        cells = []
+        for c in cats:
+            v = int(r["by_category"].get(c, 0))
+            cells.append(f"{v} ({100 * v / n:.1f}%)" if n else str(v))
+        table.append([d, str(n), *cells])
+    return "refusals per category (of the checked requests):\n" + _fmt_table(
+        ["run", "checked", *cats], table
+    )
 
 
 def _fmt_table(head: list[str], rows: list[list[str]]) -> str:

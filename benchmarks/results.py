@@ -55,6 +55,15 @@ class ProblemResult:
     # answer that differs may still be right, or may restate the question: review it.
     answers: dict[str, str] = field(default_factory=dict)
     answers_match_reference: bool | None = None
+    # Lean's limits that stopped verifications of this problem (CheckResult.limit -> count:
+    # heartbeats, rec_depth, wall_clock, memory)
+    limits: dict[str, int] = field(default_factory=dict)
+    # refusal category (CheckResult.refusal, set by Lean: README "Refusal categories") ->
+    # checked requests of this problem refused with it (cache hits included)
+    refusal: dict[str, int] = field(default_factory=dict)
+    # polishing the solved proof (search.polish), metered apart from the search's budget above
+    polish_verifications: int = 0
+    polish_lean_cpu_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.outcome:
@@ -79,6 +88,7 @@ class ProblemResult:
         d["verifier_s"] = round(self.verifier_s, 3)
         d["lean_cpu_s"] = round(self.lean_cpu_s, 3)
         d["lean_wall_s"] = round(self.lean_wall_s, 3)
+        d["polish_lean_cpu_s"] = round(self.polish_lean_cpu_s, 3)
         return d
 
 
@@ -102,6 +112,11 @@ class EvalConfig:
     search_options: Mapping[str, Any] = field(default_factory=dict)
     policy_options: Mapping[str, Any] = field(default_factory=dict)
     answers_sha256: str = ""  # the --answers file's sha256 ("" without one)
+    # `CheckerConfig` fields given for the run's own Lean processes (`--timeout`, `--heartbeats`,
+    # `--spare-processes`); the per-item limits are part of the configuration (they decide
+    # verdicts), the spare processes are not
+    checker_options: Mapping[str, Any] = field(default_factory=dict)
+    polish: bool = True  # readable versions of solved proofs (metered apart; --no-polish)
 
     def __post_init__(self) -> None:
         if not self.policy or not self.search:
@@ -114,6 +129,7 @@ class EvalConfig:
             raise ValueError(f"EvalConfig.workers must be >= 1, got {self.workers}")
         object.__setattr__(self, "search_options", dict(self.search_options))
         object.__setattr__(self, "policy_options", dict(self.policy_options))
+        object.__setattr__(self, "checker_options", dict(self.checker_options))
 
     def to_json(self) -> dict[str, Any]:
         """config.json: the fields, with the budget as RUNSxSAMPLES and the search and policy
@@ -128,6 +144,9 @@ class EvalConfig:
         }
         if self.answers_sha256:
             extra["answers_sha256"] = self.answers_sha256
+        limits = {k: v for k, v in self.checker_options.items() if k != "spare_processes"}
+        if limits:
+            extra["checker_limits"] = limits
         return {
             "policy": self.policy,
             "search": self.search,
@@ -138,6 +157,7 @@ class EvalConfig:
             "split": self.split,
             **({"variant": self.variant} if self.variant else {}),
             "backend": self.backend,
+            **({} if self.polish else {"polish": False}),
             "extra": extra,
         }
 

@@ -768,6 +768,9 @@ structure Outcome where
   commands : Nat := 0
   /-- why a non-proof was refused, as a stable category (see `Refusal`); "" otherwise -/
   refusal : String := ""
+  /-- the limit of Lean's that stopped the item: "heartbeats" or "rec_depth"; "" if none (the
+  driver adds "wall_clock" and "memory" when it kills the process) -/
+  limit : String := ""
 
 def containsStr (hay needle : String) : Bool :=
   match hay.splitOn needle with
@@ -996,9 +999,9 @@ def checkItem (ref base : Command.State) (answerConsts : List Name)
   let errors := keep (fun (m : Message) => m.severity == MessageSeverity.error) msgs
   let hard := keep (fun (m : Message) => !m.data.hasTag (· == `Tactic.unsolvedGoals)) errors
   if some? (fun (m : Message) => m.data.hasTag (· == `runtime.maxHeartbeats)) hard then
-    return { mk "timeout" "heartbeat limit reached" with refusal := "limit" }
+    return { mk "timeout" "heartbeat limit reached" with refusal := "limit", limit := "heartbeats" }
   if some? (fun (m : Message) => m.data.hasTag (· == `runtime.maxRecDepth)) hard then
-    return { mk "failed" "maximum recursion depth reached" with refusal := "limit" }
+    return { mk "failed" "maximum recursion depth reached" with refusal := "limit", limit := "rec_depth" }
   if !nil? hard then return mk "failed" ""
   if !nil? errors then return mk "incomplete" "unsolved goals"
   if pmsgs.hasErrors then return mk "failed" "the proof does not parse"
@@ -1065,7 +1068,8 @@ def outcomeJson (nonce : String) (o : Outcome) (ms : Nat) (wantSteps : Bool) : J
   let fields := [("nonce", toJson nonce), ("verdict", toJson o.verdict), ("reason", toJson o.reason),
     ("messages", Json.arr o.messages.toArray),
     ("axioms", jsonStrs (mapL Name.toString o.axioms)),
-    ("commands", toJson o.commands), ("time_ms", toJson ms), ("refusal", toJson o.refusal)]
+    ("commands", toJson o.commands), ("time_ms", toJson ms), ("refusal", toJson o.refusal),
+    ("limit", toJson o.limit)]
   let extra := if wantSteps then
       [("steps", Json.arr (mapL stepJson o.steps).toArray), ("initial_goals", toJson o.initialGoals)]
     else []

@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "prover.commands.verify",
     "prover.commands.prove",
     "prover.commands.eval",
+    "prover.commands.audit",
     "prover.commands.report",
     "prover.commands.collect",
     "prover.commands.export",

@@ -43,6 +43,16 @@ class Budget:
         return f"{self.runs}x{self.samples}"
 
 
+class StatementError(ValueError):
+    """Lean's answer that a search's statement does not elaborate with `sorry` for its proof: an
+    outcome of the statement (a benchmark's, or a lemma a decomposition made), not a failure of
+    the search.  `verifications`: what the search spent before it knew."""
+
+    def __init__(self, message: str, verifications: int = 0) -> None:
+        super().__init__(message)
+        self.verifications = verifications
+
+
 @dataclass
 class SearchResult:
     solved: bool

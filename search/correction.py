@@ -65,7 +65,9 @@ def run_chain(
     backend default's)."""
     history: list[tuple[str, str, str]] = []
     turns: list[tuple[str, str]] = [("user", first.completion.prompt)]
-    answer, proof, result = first.completion.text, first.proof, first.result
+    # the assistant turns are what the model wrote (Goedel keeps the raw output), the feedback
+    # is on the proof Lean checked
+    answer, proof, result = first.completion.output, first.proof, first.result
     answers = merge_answers(task.answers, first.completion.answers)
     used, index, last_error = 0, next_index, ""
     for rnd in range(1, cfg.fix_rounds + 1):
@@ -81,8 +83,8 @@ def run_chain(
         fixed_task = replace(task, corrections=tuple(history), prefix="", goals="", comment="")
         p = params(rnd)
         ((comp, *_),) = policy.generate([fixed_task], p)
-        answer = comp.text
-        proof = answer.rstrip(" \n")
+        answer = comp.output
+        proof = comp.text.rstrip(" \n")
         answers = merge_answers(answers, comp.answers)  # a round may keep the last answer
         (result,) = check_with_context(
             checker,

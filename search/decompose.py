@@ -23,17 +23,25 @@ lemmas, the proof put back together.  Top to bottom:
 
    Inaccessible names (`x✝`) become `x_hidden`; a `let` value (`x : T := v`) is dropped.
 3. Subgoal search.  Each lemma is searched with the run's policy (`--policy`), the subgoal search
-   (`--subgoal-search rmaxts|sample|bfs`) and the run's `--budget` per lemma.  A subgoal cache on
-   disk (`--subgoal-cache DIR`) maps (the lemma's type as Lean printed it, the header, the
-   toolchain identity) to a proof; it is shared across problems and runs, and a proof taken from
-   it is re-verified (from scratch) before it is used.
+   (`--subgoal-search rmaxts|sample|bfs`) and the run's `--budget` per lemma.  A lemma that
+   does not elaborate (its goal as Lean printed it does not read back: a `⋯` Lean put for a
+   proof it omitted) is Lean's answer about that lemma, not about the problem: the gap stays
+   open with that reason, the sketch's other gaps are not searched, and the next sketch is
+   tried.  A subgoal cache on disk, only when asked for (`--subgoal-cache DIR`: it is part of the
+   run's configuration, since a run that reuses earlier runs' lemmas depends on them), maps (the
+   lemma's type as Lean printed it, the header, the toolchain identity) to a proof; it is shared
+   across problems and runs, and a proof taken from it is re-verified (from scratch) before it is
+   used.
 4. Recomposition.  Each proved lemma's tactic proof replaces its gap's `sorry`, re-indented at
    the `sorry`'s column, so the result is one declaration.  The recomposed proof is verified
    from scratch (`search.base.reverify`).  If it fails, each gap is checked alone (the others
    left `sorry`); a lemma proof that does not transplant (a name Lean hid, a context that differs)
    is searched again in place: at a top-level `have NAME : T := by sorry` the proof before it,
    `suffices NAME : T by <the rest>`, and `exact by` are fixed and the search proves `T` there.
-   A proof counts only after the final `reverify`.
+   That needs every other gap proved: with two or more gaps whose lemma proofs do not
+   transplant, each in-place statement would still hold another gap's `sorry`, which Lean never
+   proves, so none is searched (no budget spent) and the gaps stay open, saying so.  A proof
+   counts only after the final `reverify`.
 
 Budget: every verification counts (sketch checks, lemma samples, cache re-checks, transplant
 checks, the final check); `samples_used` is their sum.  The gaps that stayed open are in
@@ -45,8 +53,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -63,7 +71,7 @@ from prover.lean.types import (
 from prover.lean.wrappers import RequestContext, bare, check_with_context, toolchain_version
 from prover.policy.base import Policy, ProofTask, Sampling, derive_seed
 from prover.policy.correction import Correction
-from search.base import Budget, Search, SearchResult, reverify
+from search.base import Budget, Search, SearchResult, StatementError, reverify
 from search.tree import atomic_write_json, read_json
 
 logger = logging.getLogger(__name__)
@@ -87,12 +95,6 @@ def subgoal_classes(name: str) -> tuple[type, type]:
     return RMaxTSConfig, RMaxTS
 
 
-def default_cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/prover/subgoals` (default `~/.cache/prover/subgoals`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "prover" / "subgoals"
-
-
 @dataclass(frozen=True)
 class DecomposeConfig:
     """Decomposition's knobs; each field's metadata `help` is its command-line help
@@ -113,8 +115,9 @@ class DecomposeConfig:
     subgoal_cache: str | None = field(
         default=None,
         metadata={
-            "help": "folder of the subgoal cache shared across problems and runs (default: "
-            "$XDG_CACHE_HOME/prover/subgoals); 'off': no cache"
+            "help": "folder of a subgoal cache shared across problems and runs (proved lemmas, "
+            "re-verified on reuse); default: no cache, so a run's results do not depend on "
+            "earlier runs; a run with a cache records its folder in its configuration"
         },
     )
     sampling: Sampling = field(default=Sampling(), metadata={"help": "sampling knobs"})
@@ -133,6 +136,8 @@ class DecomposeConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sampling", Sampling.coerce(self.sampling, Sampling()))
         object.__setattr__(self, "correction", Correction.coerce(self.correction))
+        if self.subgoal_cache in ("", "off"):  # spelled-out "no cache": the default
+            object.__setattr__(self, "subgoal_cache", None)
         if self.sketches < 1:
             raise ValueError(f"sketches must be >= 1, got {self.sketches}")
         if self.subgoal_search not in SUBGOAL_SEARCHES:
@@ -156,9 +161,8 @@ class DecomposeConfig:
             )
 
     def cache_dir(self) -> Path | None:
-        if self.subgoal_cache == "off":
-            return None
-        return Path(self.subgoal_cache) if self.subgoal_cache else default_cache_dir()
+        """The subgoal cache's folder; None: no cache (the default)."""
+        return Path(self.subgoal_cache) if self.subgoal_cache else None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -319,8 +323,12 @@ def in_place_statement(
     statement: str, sketch: str, gaps: list[Gap], gap: Gap, steps: list[TacticStep], fills: dict
 ) -> str | None:
     """The theorem with the sketch fixed around `gap` so that the gap's goal is the last one
-    (`... suffices h : T by <rest>` then `exact by`), other gaps filled; None unless the gap is
-    a top-level `have NAME : T := by sorry` or a top-level `sorry`."""
+    (`... suffices h : T by <rest>` then `exact by`), every other gap filled from `fills`; None
+    unless the gap is a top-level `have NAME : T := by sorry` or a top-level `sorry`, and None
+    when another gap has no fill (its `sorry` would stay in the statement: Lean never proves
+    it)."""
+    if any(g.index != gap.index and g.index not in fills for g in gaps):
+        return None
     outer = [s for s in steps if s.depth == 1 and s.start <= gap.start and gap.end <= s.end]
     if not outer:
         return None
@@ -394,6 +402,8 @@ class DecomposeSearch:
             raise ValueError("pass either a DecomposeConfig or keyword overrides, not both")
         self.config = config or DecomposeConfig(**overrides)  # type: ignore[arg-type]
         self._sketcher: Policy | None = None
+        # workers solving problems in parallel share the search: one loads the sketch policy
+        self._sketcher_lock = threading.Lock()
 
     def subgoal_search(self) -> Search:
         cfg = self.config
@@ -405,19 +415,22 @@ class DecomposeSearch:
         return search
 
     def sketcher(self, lean_backend: str) -> Policy:
-        if self._sketcher is None:
-            from prover.errors import UsageError
-            from prover.policy import load_policy
+        """The sketch policy, loaded by the first caller (the others wait for it)."""
+        with self._sketcher_lock:
+            if self._sketcher is None:
+                from prover.errors import UsageError
+                from prover.policy import load_policy
 
-            if not self.config.sketch_policy:
-                raise UsageError("--search decompose needs --sketch-policy SPEC")
-            self._sketcher = load_policy(self.config.sketch_policy, lean_backend=lean_backend)
-        return self._sketcher
+                if not self.config.sketch_policy:
+                    raise UsageError("--search decompose needs --sketch-policy SPEC")
+                self._sketcher = load_policy(self.config.sketch_policy, lean_backend=lean_backend)
+            return self._sketcher
 
     def close(self) -> None:
-        if self._sketcher is not None:
-            self._sketcher.close()
-            self._sketcher = None
+        with self._sketcher_lock:
+            if self._sketcher is not None:
+                self._sketcher.close()
+                self._sketcher = None
 
     def run(
         self,
@@ -525,8 +538,11 @@ class _Run:
         if not gaps:
             info["error"] = why = "sketch has no gap and is not a proof"
             return None, why
-        for g in gaps:
-            self.prove_gap(i, g)
+        for k, g in enumerate(gaps):
+            if not self.prove_gap(i, g):  # its lemma does not elaborate: the sketch is lost
+                for later in gaps[k + 1 :]:
+                    later.open_reason = f"not searched: gap {g.index}'s lemma does not elaborate"
+                break
         info["gaps"] = [g.report() for g in gaps]
         open_ = [g for g in gaps if not g.proof]
         self.best_partial = self.best_partial or fill(
@@ -540,7 +556,8 @@ class _Run:
             return None, why
         return self.recompose(sketch, gaps, res.steps, info)
 
-    def prove_gap(self, i: int, g: Gap) -> None:
+    def prove_gap(self, i: int, g: Gap) -> bool:
+        """Prove `g`'s lemma (cache, else search); False iff the lemma does not elaborate."""
         task = self.task
         lemma = ProofTask(
             formal_statement=g.lemma,
@@ -560,16 +577,22 @@ class _Run:
                 g.proof, g.source = cached, "cache"
                 self.cache_hits += 1
                 self.cache_reverified += 1
-                return
+                return True
             assert self.cache is not None
             self.cache.drop(key)  # stale (another Lean would have a new key): search again
-        res = self.search.run(
-            lemma,
-            self.policy,
-            self.checker,
-            self.budget,
-            seed=derive_seed("gap", self.seed, i, g.index),
-        )
+        try:
+            res = self.search.run(
+                lemma,
+                self.policy,
+                self.checker,
+                self.budget,
+                seed=derive_seed("gap", self.seed, i, g.index),
+            )
+        except StatementError as exc:  # Lean's answer about the lemma, not about the problem
+            self.used += exc.verifications
+            g.samples += exc.verifications
+            g.open_reason = f"its lemma does not elaborate: {exc}"
+            return False
         self.used += res.samples_used
         self.ver_s += res.verifier_s
         g.samples = res.samples_used
@@ -579,6 +602,7 @@ class _Run:
                 self.cache.put(key, type_, res.proof, task.name)
         else:
             g.open_reason = res.failure or "budget exhausted"
+        return True
 
     def recompose(
         self, sketch: str, gaps: list[Gap], steps: list[TacticStep], info: dict[str, Any]
@@ -600,6 +624,15 @@ class _Run:
                 bad.append(g)
         for g in bad:
             fills.pop(g.index)
+        if len(bad) > 1:  # each in-place statement would hold another gap's `sorry`
+            names = ", ".join(str(g.index) for g in bad)
+            for g in bad:
+                g.open_reason = (
+                    f"its lemma proof does not transplant, and an in-place search needs every "
+                    f"other gap proved (gaps {names} do not transplant: each in-place statement "
+                    "would hold another's `sorry`)"
+                )
+            bad = []
         for g in bad:  # searched again in place
             statement = in_place_statement(task.formal_statement, sketch, gaps, g, steps, fills)
             if statement is None:
@@ -611,13 +644,19 @@ class _Run:
                 name=f"{task.name}/gap{g.index}",
                 answers=task.answers,
             )
-            found = self.search.run(
-                here,
-                self.policy,
-                self.checker,
-                self.budget,
-                seed=derive_seed("in-place", self.seed, g.index),
-            )
+            try:
+                found = self.search.run(
+                    here,
+                    self.policy,
+                    self.checker,
+                    self.budget,
+                    seed=derive_seed("in-place", self.seed, g.index),
+                )
+            except StatementError as exc:
+                self.used += exc.verifications
+                g.samples += exc.verifications
+                g.open_reason = f"does not transplant; in place: {exc}"
+                continue
             self.used += found.samples_used
             self.ver_s += found.verifier_s
             g.samples += found.samples_used

@@ -7,7 +7,8 @@ tactic states (the info trees Lean kept while it proved it):
    the info trees hold a step for (never re-running the failed or heavy ones);
 2. each tactic that changes no goal (its goal state before and after are the same text, it stands
    alone on its lines, outside any `first` chain) is removed;
-3. the result is verified again from scratch (past every cache and recorder).
+3. the result is verified again from scratch (past every cache; a recorder or meter in the
+   chain sees both verifications, so their cost is counted where the caller counts it).
 At most two Lean verifications per proof; if the second does not say `proved` the original proof
 is returned: polishing never loses a proof.
 
@@ -25,14 +26,14 @@ from dataclasses import dataclass
 
 from prover.lean.syntax import LexError, tokenize
 from prover.lean.types import Checker, CheckResult, Verdict
-from prover.lean.wrappers import bare
+from prover.lean.wrappers import uncached
 from prover.policy.base import ProofTask
 
 
 def _check(
     checker: Checker, task: ProofTask, proofs: list[str], steps: bool = False
 ) -> list[CheckResult]:
-    return bare(checker).check(
+    return uncached(checker).check(
         [task.request(p, f"{task.name}:polish", want_steps=steps) for p in proofs]
     )
 

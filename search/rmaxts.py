@@ -17,19 +17,30 @@ One iteration ("expansion") of the search, top to bottom:
    so k concurrent selections spread over the tree.
 3. Expansion by truncate-and-resume (Sec. 3.1).  The prompt is one of the node's verified
    (prefix, tactic-state comment) pairs, uniformly chosen; the comment (when enabled) is the one
-   stored with that prefix, indented like the proof's top-level tactics.  One sample is drawn
+   stored with that prefix, indented like the line of the step the prefix ends with (the
+   reference's rule, `search.truncate`: after a top-level step or a whole `have … := by` block,
+   the proof's top-level indentation; after a step inside a block, the block's).  One sample is
+   drawn
    with the job's own seed (derived from the search seed, the run and the sample index, so the
    k jobs that all expand the root in the first round do not sample identical completions, and
    a resumed run draws the same seeds); prefix + completion is verified as a whole proof;
    `search.truncate` cuts it at the first error / `sorry` and inserts the chain of new tactic
-   states under the root.  Prefixes are measured with the policy's tokenizer (`count_tokens`)
-   when it has one, else estimated at `chars_per_token`.  A job whose prompt does not fit in the
-   model's context (the backend names it in PromptTooLongError.indices) is not generated; it is
-   a reward-0 expansion, logged and counted in the stats as `prompt_too_long`.
+   states under the root.  Prefixes (with their comment) are measured with the policy's
+   tokenizer (`count_tokens`) when it has one, else estimated at `chars_per_token`, and longer
+   than `max_prefix_tokens` never become nodes (the reference's rule).  When the policy has a
+   context limit (its PromptBuilder `prompts`, `count_tokens` and `max_context_tokens`, as the
+   model backends have), a segment whose whole prompt (instruction, header, statement, prefix,
+   comment) plus `max_new_tokens` cannot fit never becomes a node either, and a problem whose
+   root prompt cannot fit draws no sample (its failure says so).  A job whose prompt still does
+   not fit (few-shot examples, chosen per sample, are not in that check; a policy that cannot
+   tell beforehand) is not generated (the backend names it in PromptTooLongError.indices); it
+   is a reward-0 expansion, logged and counted in the stats as `prompt_too_long`.
 4. Reward (Sec. 3.3, Eq. 5, "RMax"): R_intrinsic = 1 if the expansion added at least one node,
    else 0.  With `intrinsic_reward=False` (the paper's "w/o intrinsic reward" ablation, plain UCT
    with the sparse extrinsic reward) the reward is 1 iff the sample is a complete verified proof,
-   else 0 -- which, since a run stops at its first proof, means every recorded reward is 0.
+   else 0 -- which, since a run stops at its first proof, means every reward before it is 0:
+   the proof's own 1 is recorded last, with no selection after it to guide.  (With the intrinsic
+   reward a proof that survives re-verification also gets 1, whether or not it added a node.)
 5. Backup (Sec. 3.3, Eq. 7-8, discounted UCB):  W <- gamma W + r,  N <- gamma N + 1, applied to the
    expanded node's own action and to the subtree action of it and every ancestor.  gamma = 0.99;
    `discounted_ucb=False` uses gamma = 1 (plain UCB1 statistics).
@@ -43,7 +54,9 @@ index (earlier runs count their full budget).
 Beyond the reference: k expansions per tree (and several trees) share one `policy.generate` call
 and one `checker.check` call per round; the tree, the per-run sample counter, the RNG state and
 the timing counters are checkpointed atomically every `checkpoint_every` samples, at the end of a
-run, and on Ctrl-C, and `run` resumes from them.
+run, and on Ctrl-C, and `run` resumes from them.  In a one-problem run whose checker carries a
+budget meter (`benchmarks.budget.MeteredChecker.meter`) the meter's counts are checkpointed too,
+and restored with the tree: a resumed problem's budget goes on from the checkpoint.
 """
 
 from __future__ import annotations
@@ -69,8 +82,8 @@ from prover.policy.base import (
     SamplingParams,
     derive_seed,
 )
-from prover.policy.prompts import PromptTooLongError
-from search.base import Budget, SearchResult, reverify
+from prover.policy.prompts import PromptBuilder, PromptTooLongError
+from search.base import Budget, SearchResult, StatementError, reverify
 from search.tree import (
     Node,
     SearchTree,
@@ -162,7 +175,8 @@ def task_slug(task: ProofTask) -> str:
 
 
 def root_goal_of(task: ProofTask, checker: Checker) -> str:
-    """Check `statement + sorry` elaborates; return its goal.  ValueError if it does not."""
+    """Check `statement + sorry` elaborates; return its goal.  StatementError (a ValueError) if
+    it does not."""
     req = task.request(sorry_probe(task.formal_statement), f"{task.name}:sorry", want_steps=True)
     (res,) = checker.check([req])
     return _root_goal_from(task, res)
@@ -177,9 +191,10 @@ def _complete(j: _Job) -> bool:
 def _root_goal_from(task: ProofTask, res: CheckResult) -> str:
     if res.verdict is not Verdict.INCOMPLETE:
         why = res.first_error.text if res.first_error else (res.reason or "no message")
-        raise ValueError(
+        raise StatementError(
             f"statement {task.name or task.formal_statement[:80]!r} does not elaborate with "
-            f"`sorry` (verdict {res.verdict}): {why}"
+            f"`sorry` (verdict {res.verdict}): {why}",
+            verifications=1,
         )
     if res.initial_goals:
         return res.initial_goals
@@ -232,6 +247,11 @@ class _Problem:
     t_start: float = field(default_factory=time.perf_counter)
     t_end: float | None = None
     last_ckpt: int = 0
+    # the budget meter of a one-problem run (`benchmarks.budget.Meter`, reached as the
+    # checker's `meter`): its counts are stored with each checkpoint and restored with it
+    ledger: Any = None
+    # whether an expansion's whole prompt can fit the model's context (`RMaxTS._prompt_fits`)
+    fits: Callable[[ProofTask], bool] | None = None
 
     @property
     def wall_s(self) -> float:
@@ -274,6 +294,12 @@ class RMaxTS:
     def _approx_tokens(self, text: str) -> int:
         return approx_tokens(text, self.config.chars_per_token)
 
+    def _root_fits(self, p: _Problem) -> bool:
+        """Whether a prompt from the root of `p`'s tree can fit the model's context."""
+        if p.fits is None or p.tree is None:
+            return True
+        return p.fits(self._job_task(p, "", p.tree.root.goal, ""))
+
     # ---- public API ----
 
     def close(self) -> None:
@@ -312,6 +338,9 @@ class RMaxTS:
             )
             for t in tasks
         ]
+        meter = getattr(checker, "meter", None)
+        if len(problems) == 1 and callable(getattr(meter, "restore", None)):
+            problems[0].ledger = meter  # the checker's meter counts this problem alone
         fresh = [p for p in problems if not self._restore(p)]
         if fresh:  # one batched `sorry` probe for every problem not restored from a checkpoint
             reqs = [
@@ -330,6 +359,15 @@ class RMaxTS:
                 p.new_run(cfg.effective_gamma)
 
         count_tokens = getattr(policy, "count_tokens", None) or self._approx_tokens
+        fits = self._prompt_fits(policy)
+        for p in problems:
+            p.fits = fits
+            if not p.done and not self._root_fits(p):
+                p.last_error = (
+                    f"the prompt does not fit in the model's context (with max_new_tokens="
+                    f"{cfg.sampling.max_new_tokens}) even with no proof prefix: no sample drawn"
+                )
+                p.finish()
         while True:
             active = [p for p in problems if not p.done]
             if not active:
@@ -356,18 +394,8 @@ class RMaxTS:
             for k in range(min(cfg.concurrency, p.samples - p.count)):
                 node = p.tree.select()
                 prefix, comment = p.tree.pick_code(node, p.rng)
-                task = ProofTask(
-                    formal_statement=p.task.formal_statement,
-                    header=p.task.header,
-                    informal_prefix=p.task.informal_prefix,
-                    prefix=prefix,
-                    goals=node.goal if cfg.state_comment else "",
-                    name=p.task.name,
-                    comment=comment if cfg.state_comment else "",
-                    seed=derive_seed("rmaxts", p.seed, p.run_index, p.count + k),
-                    run=p.run_index,
-                    answers=p.task.answers,
-                )
+                seed = derive_seed("rmaxts", p.seed, p.run_index, p.count + k)
+                task = self._job_task(p, prefix, node.goal, comment, seed)
                 jobs.append(_Job(p, node, prefix, task, p.global_count + k))
         params = cfg.sampling.params(n=1)
         try:
@@ -428,6 +456,49 @@ class RMaxTS:
                     if j.problem is p:
                         assert p.tree is not None
                         p.tree.complete_job(j.node)
+
+    def _job_task(
+        self, p: _Problem, prefix: str, goal: str, comment: str, seed: int | None = None
+    ) -> ProofTask:
+        """The task of an expansion resuming from `prefix` (at a node whose goal is `goal`,
+        with its stored `comment`)."""
+        on = self.config.state_comment
+        return ProofTask(
+            formal_statement=p.task.formal_statement,
+            header=p.task.header,
+            informal_prefix=p.task.informal_prefix,
+            prefix=prefix,
+            goals=goal if on else "",
+            name=p.task.name,
+            comment=comment if on else "",
+            seed=seed,
+            run=p.run_index,
+            answers=p.task.answers,
+        )
+
+    def _prompt_fits(self, policy: Policy) -> Callable[[ProofTask], bool] | None:
+        """Whether an expansion's whole prompt, plus the tokens it may generate, can fit in the
+        model's context, as the policy judges it (`check_token_budget` with its PromptBuilder
+        `prompts`, its `count_tokens` and its `max_context_tokens`); None when the policy has
+        no such limit.  Few-shot examples, chosen per sample, are left out: a prompt that does
+        not fit without them never fits."""
+        builder = getattr(policy, "prompts", None)
+        count = getattr(policy, "count_tokens", None)
+        limit = getattr(policy, "max_context_tokens", None) or getattr(
+            getattr(policy, "config", None), "max_context_tokens", None
+        )
+        if not isinstance(builder, PromptBuilder) or not callable(count):
+            return None
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            return None
+        if builder.config.few_shot:
+            builder = replace(builder, config=replace(builder.config, few_shot=0), examples=[])
+        new_tokens = self.config.sampling.max_new_tokens
+
+        def fits(task: ProofTask) -> bool:
+            return int(count(builder.build(task).text)) + new_tokens <= limit
+
+        return fits
 
     @staticmethod
     def _verify_until_proved(
@@ -535,6 +606,7 @@ class RMaxTS:
             tree.update_reward(j.node, 0.0)
             return False
         size_before = len(tree)
+        fits = p.fits
         segments = truncate_and_resume(
             j.proof,
             res,
@@ -542,6 +614,9 @@ class RMaxTS:
             with_state_comment=cfg.state_comment,
             max_tokens=cfg.max_prefix_tokens,
             count_tokens=count_tokens,
+            fits=None
+            if fits is None
+            else lambda prefix, goal, comment: fits(self._job_task(p, prefix, goal, comment)),
         )
         path = tree.insert(segments, with_state_comment=cfg.state_comment)
         if path and len(path[-1].codes[0][0]) > len(p.best_partial):
@@ -697,6 +772,7 @@ class RMaxTS:
                 "gen_s": p.gen_s,
                 "verifier_s": p.verifier_s,
                 "wall_s": p.wall_s,
+                "meter": p.ledger.fields() if p.ledger is not None else None,
                 "tree": p.tree.to_json(),
             },
         )
@@ -733,6 +809,8 @@ class RMaxTS:
         p.solved, p.proof, p.found_at = bool(last["solved"]), last["proof"], last["found_at"]
         p.best_partial, p.last_error = last.get("best_partial", ""), last.get("last_error", "")
         p.gen_s, p.verifier_s, p.wall_base = last["gen_s"], last["verifier_s"], last["wall_s"]
+        if p.ledger is not None and last.get("meter"):  # what the earlier sessions spent
+            p.ledger.restore(last["meter"])
         if p.solved:
             p.finish()
         elif last["finished"]:  # the last stored run was exhausted: start the next one

@@ -8,13 +8,17 @@ Rules (mirroring `Proof.segmentation` + `RMaxTS._tree_update` of the reference i
 
 1. Cut the proof at the earliest *error* (severity "error", inside the proof) or the earliest
    `sorry`/`admit` token.  "unsolved goals" errors mean the proof is incomplete, not wrong: they
-   never cut.
+   never cut.  A heartbeat timeout (Lean answered: `timeout` with the steps it elaborated) is
+   cut at the step it ran out in, the last one started (`timeout_cut`: Lean reports the limit
+   at the tactic block's `by`), so the steps elaborated before it still become nodes, as in the
+   reference; a wall-clock kill (no steps), a refusal or a checker error inserts nothing.
 2. Keep the steps (`CheckResult.steps`, nested ones included) that end at or before the cut and
    have a known after-state.  Steps that share a line are merged (the prefix always ends at a line end), unless
    the rest of the line is not verified, then the prefix ends right after the step.
 3. Walk the kept steps from the root; a step whose goal equals the previous goal is skipped (its
    text carries into the next segment's prefix); a step whose prompt (prefix + state comment)
-   exceeds the token limit is skipped the same way.
+   exceeds the token limit, or whose whole prompt the policy could never take (`fits`), is
+   skipped the same way.
 4. A proved proof whose last segment is not "no goals" gets a final "no goals" segment.
 
 Nested tactics: the checker reports every tactic, nested ones included (`have … := by` blocks,
@@ -65,17 +69,29 @@ def is_unsolved_goals(msg: LeanMessage) -> bool:
     return msg.unsolved_goals
 
 
-def cut_position(proof: str, result: CheckResult) -> int:
-    """Earliest offset of an error (not "unsolved goals") or a `sorry` inside the proof."""
+def cut_position(proof: str, result: CheckResult, *, after_start: bool = False) -> int:
+    """Earliest offset of an error (not "unsolved goals") or a `sorry` inside the proof.  An
+    error on the proof's first line before its start (the statement's `by`) cuts at 0, unless
+    `after_start`: then only errors from the proof's first character on count."""
     cut = len(proof)
     for msg in result.messages:
         if msg.severity != "error" or msg.line < 1 or is_unsolved_goals(msg):
+            continue
+        if after_start and msg.line == 1 and msg.column < 0:
             continue
         cut = min(cut, position_to_offset(proof, msg.line, msg.column))
     s = first_sorry(proof)
     if s is not None:
         cut = min(cut, s)
     return cut
+
+
+def timeout_cut(steps: list[TacticStep]) -> int:
+    """Where a heartbeat timeout stopped the proof: the start of the step elaborated last (the
+    one that started last; a block around it started earlier and is cut with it).  Lean aborts
+    the whole tactic block and reports the limit at its `by`, not at the step that ran out, and
+    that step's recorded after-state is not a result."""
+    return max(s.start for s in steps)
 
 
 def _line_indent(proof: str, offset: int) -> int:
@@ -139,11 +155,24 @@ def truncate_and_resume(
     with_state_comment: bool = True,
     max_tokens: int | None = None,
     count_tokens: Callable[[str], int] = approx_tokens,
+    fits: Callable[[str, str, str], bool] | None = None,
 ) -> list[Segment]:
-    """The segments one verified sample contributes to the search tree, root to leaf."""
-    if result.verdict not in (Verdict.PROVED, Verdict.FAILED, Verdict.INCOMPLETE):
-        return []  # timeout / rejected / checker error: nothing trustworthy to insert
-    cut = cut_position(proof, result)
+    """The segments one verified sample contributes to the search tree, root to leaf.
+    `fits(prefix, goals, comment)`: whether a prompt resuming there can fit the model's context
+    (the comment is "" without state comments); None: not checked."""
+
+    def usable(prefix: str, goals: str, comment: str) -> bool:
+        shown = comment if with_state_comment else ""
+        if max_tokens is not None and count_tokens(prefix + shown) > max_tokens:
+            return False
+        return fits is None or fits(prefix, goals, shown)
+
+    if result.verdict is Verdict.TIMEOUT and result.steps:
+        cut = min(cut_position(proof, result, after_start=True), timeout_cut(result.steps))
+    elif result.verdict in (Verdict.PROVED, Verdict.FAILED, Verdict.INCOMPLETE):
+        cut = cut_position(proof, result)
+    else:
+        return []  # a kill, a refusal, a checker error: nothing trustworthy to insert
     # source order by where each step ends; a block (e.g. `have … := by tac`) ends where its
     # last inner tactic ends, and the outer step then wins (its goals are the outer proof's)
     steps = sorted(
@@ -172,10 +201,8 @@ def truncate_and_resume(
             continue  # Eq.-free rule of `_tree_update`: no new state, text carries forward
         indent = _line_indent(proof, first.start)
         comment = state_comment(goal, indent)
-        if max_tokens is not None:
-            prompt = prefix + comment if with_state_comment else prefix
-            if count_tokens(prompt) > max_tokens:
-                continue  # too long to be a prompt; its text carries forward
+        if not usable(prefix, goal, comment):
+            continue  # too long to be a prompt; its text carries forward
         segments.append(Segment(prefix, goal, comment, indent))
         prev_goal = goal
 
@@ -183,11 +210,7 @@ def truncate_and_resume(
         indent = segments[0].indent if segments else 2
         prefix = proof.rstrip(" \n") + "\n"
         comment = state_comment(NO_GOALS, indent)
-        fits = (
-            max_tokens is None
-            or count_tokens(prefix + comment if with_state_comment else prefix) <= max_tokens
-        )
-        if fits and prev_goal != NO_GOALS:
+        if prev_goal != NO_GOALS and usable(prefix, NO_GOALS, comment):
             segments.append(Segment(prefix, NO_GOALS, comment, indent))
     return segments
 

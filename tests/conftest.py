@@ -34,8 +34,10 @@ def embedded_checker() -> Iterator[object]:
 
     if not embedded_toolchain().is_installed():
         pytest.fail("embedded Lean is not installed: run `make setup` (prover lean install)")
-    # one process: every test shares it (each process start costs ~30 s of CPU)
-    checker = EmbeddedChecker(CheckerConfig(workers=1, timeout_s=120))
+    # one process (every test shares it; each start costs ~30 s of CPU and ~3 GB, and `make
+    # test` runs two pytest workers, each with its own); the test that needs a warm spare
+    # starts one
+    checker = EmbeddedChecker(CheckerConfig(workers=1, spare_processes=0, timeout_s=120))
     yield checker
     checker.close()
 

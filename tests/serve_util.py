@@ -1,29 +1,59 @@
-"""Helpers for the `prover serve` tests (not a test module): a fake checker and an in-process
-server on a free port."""
+"""Helpers for the `prover serve` tests (not a test module): a fake checker that answers what
+real Lean answers for the tests' items, and an in-process server on a free port that lets a test
+wait for its admission count instead of sleeping."""
 
 from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
+from toy_lean import LeanProves
+
 from prover.lean.types import CheckRequest, CheckResult, Verdict
+
+# the requests the serve tests send that the fake answers `proved` (as they reach the checker
+# through `/v1/verify` and `HTTPChecker`); tests/test_fakes_lean.py checks them on real Lean
+STATEMENT = "theorem t : True :="
+LEAN_PROVES = LeanProves(
+    CheckRequest(STATEMENT, " trivial"),
+    CheckRequest(
+        "theorem t : x_solution = 6 :=",
+        " rfl",
+        "abbrev x_solution : Nat := sorry\n",
+        header_trusted=True,
+        answers=(("x_solution", "6"),),
+    ),
+)
+
+WAIT_S = 30.0  # how long a test waits for an event before it fails (never reached when passing)
 
 
 class FakeChecker:
-    """Answers `proved` unless the proof is `block` (waits for `release`) or `sorry`."""
+    """`proved` for a request in LEAN_PROVES, `incomplete` for a proof with `sorry`, else
+    `failed`.  An item whose id is in `hold` waits (in the fake Lean) until `release` is set;
+    `entered(id)` is set once an item has reached the fake Lean."""
 
     name = "embedded"
     lean_version = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, hold: Sequence[str] = ()) -> None:
+        self.hold = set(hold)
         self.release = threading.Event()
         self.seen: list[str] = []
         self.started: list[str] = []
         self.requests: list[CheckRequest] = []
         self.lock = threading.Lock()
+        self._entered: dict[str, threading.Event] = {}
+
+    def entered(self, item_id: str) -> threading.Event:
+        with self.lock:
+            return self._entered.setdefault(item_id, threading.Event())
+
+    def wait_entered(self, item_id: str) -> None:
+        if not self.entered(item_id).wait(WAIT_S):
+            raise AssertionError(f"item {item_id!r} never reached the checker")
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         out = []
@@ -31,11 +61,15 @@ class FakeChecker:
             with self.lock:
                 self.started.append(r.id)
                 self.requests.append(r)
-            if r.proof.strip() == "block":
-                self.release.wait(30)
+            self.entered(r.id).set()
+            if r.id in self.hold and not self.release.wait(WAIT_S):
+                raise AssertionError(f"held item {r.id!r} was never released")
             with self.lock:
                 self.seen.append(r.id)
-            v = Verdict.INCOMPLETE if "sorry" in r.proof else Verdict.PROVED
+            if r in LEAN_PROVES:
+                v = Verdict.PROVED
+            else:
+                v = Verdict.INCOMPLETE if "sorry" in r.proof else Verdict.FAILED
             out.append(CheckResult(v, time_s=0.001, backend=self.name))
         return out
 
@@ -50,7 +84,9 @@ def free_port() -> int:
 
 
 class InProcessServer:
-    """uvicorn in a thread over `checker`; `stop()` is what SIGTERM does."""
+    """uvicorn in a thread over `checker`; `stop()` is what SIGTERM does.  `wait_admitted(n)`
+    returns once exactly `n` items are admitted (running or queued): the server's dispatcher
+    reports every admission and release here."""
 
     def __init__(self, checker: Any, **config: Any) -> None:
         from prover.service.config import ServeConfig
@@ -59,13 +95,46 @@ class InProcessServer:
         self.config = ServeConfig(port=free_port(), **config)
         self.server = make_server(checker, self.config)
         self.url = f"http://127.0.0.1:{self.config.port}"
+        self._changed = threading.Condition()
+        self._observe(self.server.app.state.dispatcher)
+        ready = threading.Event()
+        startup = self.server.startup
+
+        async def startup_and_tell(*args: Any, **kwargs: Any) -> None:
+            try:
+                await startup(*args, **kwargs)
+            finally:  # started, or failed to (then `started` is false)
+                ready.set()
+
+        self.server.startup = startup_and_tell
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("in-process server did not start")
-            time.sleep(0.02)
+        if not ready.wait(WAIT_S) or not self.server.started:
+            raise RuntimeError("in-process server did not start")
+
+    def _observe(self, dispatcher: Any) -> None:
+        admit, release = dispatcher.admit, dispatcher._release
+
+        def admit_and_tell(n: int) -> bool:
+            ok = admit(n)
+            with self._changed:
+                self._changed.notify_all()
+            return bool(ok)
+
+        def release_and_tell(fut: Any) -> None:
+            release(fut)
+            with self._changed:
+                self._changed.notify_all()
+
+        dispatcher.admit, dispatcher._release = admit_and_tell, release_and_tell
+        self.dispatcher = dispatcher
+
+    def wait_admitted(self, n: int) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.dispatcher.admitted == n, WAIT_S):
+                raise AssertionError(
+                    f"the server never held {n} items (it holds {self.dispatcher.admitted})"
+                )
 
     def stop(self) -> None:
         import signal

@@ -1,7 +1,8 @@
 """PutnamBench, CombiBench and MOBench: loaders on the shipped files (counts, ids, variants,
 answer-comment stripping, the trusted-header `sorry`), metadata, version warnings, and the
 MOBench download from its pinned commit against a local HTTP server (sha256 mismatch included).
-No Lean."""
+No Lean: the fake checker proves only what real Lean proves (LEAN_PROVES, checked by
+tests/test_fakes_lean.py)."""
 
 from __future__ import annotations
 
@@ -15,18 +16,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import LeanProves
 
 from benchmarks import datasets
 from benchmarks.datasets import (
     REGISTRY,
+    Problem,
     answer_comment_lines,
     load_benchmark,
+    open_answers,
     version_warning,
 )
 from benchmarks.harness import run_eval
-from benchmarks.results import EvalConfig
+from benchmarks.results import EvalConfig, read_results
 from prover.errors import DataError, UsageError
-from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.types import CheckRequest, CheckResult
 from prover.policy.prompts import PromptBuilder, PromptConfig
 from search.base import Budget, SearchResult
 
@@ -101,6 +105,31 @@ def test_combibench_comments_are_not_answers(data_dir: Path) -> None:
     assert all(r.task().header == r.header for r in recs)  # CombiBench marks no answer comments
 
 
+# Core-Lean problems in PutnamBench's plain layout (the real ones need Mathlib): an answer slot
+# whose answer is in a comment the policy never sees; (header, statement, proof, answer)
+TOY_PUTNAM = {
+    "toy_a": (
+        "def double (n : Nat) : Nat := 2 * n\n\nabbrev toy_a_solution : Nat := sorry\n-- 6\n",
+        "theorem toy_a : double 3 = toy_a_solution := by\n",
+        "  decide\n",
+        "6",
+    ),
+    "toy_b": (
+        "abbrev toy_b_solution : Nat := sorry\n-- 2 + 8\n-- (any sum of 10)\n\n",
+        "theorem toy_b : toy_b_solution = 10 := by\n",
+        "  rfl\n",
+        "2 + 8",
+    ),
+}
+# the re-check and the polishing check of each claimed proof, under the original header
+LEAN_PROVES = LeanProves(
+    *(
+        CheckRequest(stmt, proof, header, header_trusted=True, answers=((f"{n}_solution", a),))
+        for n, (header, stmt, proof, a) in TOY_PUTNAM.items()
+    )
+)
+
+
 class _Recorder:
     name = "fake"
 
@@ -109,13 +138,15 @@ class _Recorder:
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         self.requests.extend(requests)
-        return [CheckResult(Verdict.PROVED) for _ in requests]
+        return [CheckResult(LEAN_PROVES.verdict(r)) for r in requests]
 
     def close(self) -> None:
         pass
 
 
 class _ClaimingSearch:
+    """Claims each toy problem's proof and answer without checking anything."""
+
     name = "fake"
 
     def __init__(self) -> None:
@@ -126,15 +157,21 @@ class _ClaimingSearch:
 
     def run(self, task, policy, checker, budget, seed=0, checkpoint_dir=None):  # noqa: ANN001
         self.headers.append(task.header)
-        return SearchResult(True, "  simp\n", samples_used=1, found_at=1)
+        _, _, proof, answer = TOY_PUTNAM[task.name.split("/")[-1]]
+        slot = task.answer_slots[0]
+        return SearchResult(True, proof, samples_used=1, found_at=1, answers=((slot, answer),))
 
 
-def test_harness_reverifies_the_original_header(data_dir: Path, tmp_path: Path) -> None:
+def test_harness_reverifies_the_original_header(tmp_path: Path) -> None:
     recs = [
-        r
-        for r in load_benchmark("putnambench", "test", data_dir, variant="plain")
-        if r.name in ("putnam_1962_a2", "putnam_1963_b1")
+        open_answers(
+            Problem(
+                f"putnambench/{n}", n, "test", stmt, header, has_answer_sorry=True, variant="plain"
+            )
+        )
+        for n, (header, stmt, _, _) in TOY_PUTNAM.items()
     ]
+    assert all(r.policy_header and "-- " not in r.policy_header for r in recs)
     checker, search = _Recorder(), _ClaimingSearch()
     run_eval(
         recs,
@@ -147,8 +184,11 @@ def test_harness_reverifies_the_original_header(data_dir: Path, tmp_path: Path) 
     )
     assert search.headers == [r.task().header for r in recs]  # the search saw the stripped one
     rechecks = [q for q in checker.requests if not q.id.endswith(":polish")]
+    polished = [q for q in checker.requests if q.id.endswith(":polish")]
     assert [q.header for q in rechecks] == [r.header for r in recs]  # Lean: the original
-    assert all("-- " in (q.header or "") for q in checker.requests)  # polishing too
+    assert [q.header for q in polished] == [r.header for r in recs]  # polishing too
+    results = read_results(tmp_path)
+    assert {k: v["outcome"] for k, v in results.items()} == {r.id: "proved" for r in recs}
 
 
 class _NoPolicy:

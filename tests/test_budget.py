@@ -198,3 +198,116 @@ def test_policy_without_tokenizer_counts_no_tokens(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["budget"]["tokens_in"] is None
     assert "| - | - |" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+# --- issue 24 ----------------------------------------------------------------------------------
+
+
+def test_statement_error_is_only_the_benchmarks_own() -> None:
+    from benchmarks.budget import Meter
+
+    meter = Meter("theorem broken : BAD := by\n")
+    lemma = CheckRequest("theorem gap_1 (h : BAD) : BAD := by", "\n  sorry")  # a lemma's request
+    meter.add_results([lemma], ScriptedChecker().check([lemma]))
+    assert meter.statement_error is None
+    own = CheckRequest("theorem broken : BAD := by\n", "  good\n")
+    meter.add_results([own], ScriptedChecker().check([own]))
+    assert meter.statement_error is not None and "'BAD'" in meter.statement_error
+
+
+class SkipChecker:
+    """Not Lean, and never `proved`: each `skip` line of a proof is a step to the next goal
+    `⊢ gK`; anything else fails there.  Every item costs 0.5 CPU-s and 0.25 wall-s."""
+
+    name = "skips"
+    lean_version = "0"
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        from prover.lean.types import TacticStep
+
+        out = []
+        for r in requests:
+            steps, offset, verdict, msgs = [], 0, Verdict.INCOMPLETE, []
+            for n, line in enumerate(r.proof.split("\n"), 1):
+                start, offset = offset, offset + len(line) + 1
+                if line.strip() in ("", "by", "sorry"):
+                    continue
+                if line.strip() != "skip":
+                    e = LeanMessage("error", n, 2, n, len(line), "unknown tactic")
+                    verdict, msgs = Verdict.FAILED, [e]
+                    break
+                goal = f"⊢ g{len(steps)}"
+                steps.append(
+                    TacticStep(line, start, start + len(line), goal, f"⊢ g{len(steps) + 1}")
+                )
+            out.append(
+                CheckResult(
+                    verdict,
+                    messages=msgs,
+                    first_error=msgs[0] if msgs else None,
+                    steps=steps if r.want_steps else None,
+                    initial_goals="⊢ g0",
+                    cpu_s=0.5,
+                    time_s=0.25,
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class SkipPolicy:
+    """One to three `skip` lines (or a bad line) per sample, from the task's own seed; 5 prompt
+    tokens and 2 per sample; raises KeyboardInterrupt at call `interrupt_at` (a Ctrl-C)."""
+
+    spec = "skips"
+
+    def __init__(self, interrupt_at: int | None = None) -> None:
+        self.calls, self.interrupt_at = 0, interrupt_at
+
+    def count_tokens(self, text: str) -> int:
+        return 5
+
+    def generate(self, tasks, params):
+        import random
+
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        out = []
+        for t in tasks:
+            rng = random.Random(f"{t.seed}:{t.prefix}")
+            lines = ["  skip"] * rng.randint(1, 3) + (["  oops"] if rng.random() < 0.3 else [])
+            lead = "" if t.prefix else "\n"
+            out.append([Completion(lead + "\n".join(lines), prompt="P", num_tokens=2)])
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_resumed_problem_keeps_the_budget_it_spent(tmp_path: Path) -> None:
+    import pytest
+
+    def run(out: Path, policy: SkipPolicy) -> dict:
+        run_eval(
+            [_problem("never")],
+            EvalConfig("skips", "rmaxts", Budget(1, 8)),
+            out,
+            checker=SkipChecker(),
+            policy=policy,
+            search=get_search("rmaxts", concurrency=2, checkpoint_every=2),
+            tree_dir=out / "trees",
+            stream=io.StringIO(),
+        )
+        return read_results(out)["t/never"]
+
+    whole = run(tmp_path / "whole", SkipPolicy())
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the third round: two rounds are kept
+        run(tmp_path / "resumed", SkipPolicy(interrupt_at=3))
+    resumed = run(tmp_path / "resumed", SkipPolicy())
+    assert whole["samples"] == resumed["samples"] == 8
+    assert whole["verifications"] == 9  # the `sorry` probe and 8 samples
+    keys = ("verifications", "cache_hits", "lean_cpu_s", "lean_wall_s", "tokens_in", "tokens_out")
+    assert {k: resumed[k] for k in keys} == {k: whole[k] for k in keys}

@@ -1,5 +1,7 @@
 """`CachedChecker` with a fake inner checker: hits/misses, uncacheable verdicts, what the key
-depends on, the on-disk cache, and the toolchain identity in the key."""
+depends on (every field Lean's verdict depends on: header trust and answers too), the on-disk
+cache, and the toolchain identity in the key.  The fake proves only what real Lean proves
+(LEAN_PROVES, checked by tests/test_fakes_lean.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from toy_lean import LeanProves
 
 from prover.lean.checker import LeanChecker, checker_digest
 from prover.lean.embedded import EmbeddedLauncher
@@ -17,9 +20,21 @@ from prover.lean.toolchain import EmbeddedToolchain, NativeToolchain, native_ide
 from prover.lean.types import CheckRequest, CheckResult, Verdict
 from prover.lean.wrappers import CachedChecker, toolchain_version
 
+REQ = CheckRequest(formal_statement="theorem t : 1 = 1 := by", proof="  rfl", header="")
+LEAN_PROVES = LeanProves(
+    REQ,
+    replace(REQ, header=None),
+    replace(REQ, header="import Std"),
+    replace(REQ, formal_statement="theorem t : 2 = 2 := by"),
+    replace(REQ, proof="  exact rfl"),
+    replace(REQ, allow_native_decide=True),
+    replace(REQ, header_trusted=True),
+)
+
 
 class FakeChecker:
-    """Verdict from the proof text: 'timeout' / 'error' / 'bad' / anything else -> proved."""
+    """Verdict from the proof text: 'timeout' / 'error'; else proved for a request in
+    LEAN_PROVES, failed for any other."""
 
     def __init__(self, name: str = "embedded", lean_version: str = "4.28.0-pre") -> None:
         self.name = name
@@ -29,10 +44,10 @@ class FakeChecker:
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         self.seen += [r.proof for r in requests]
-        verdicts = {"timeout": Verdict.TIMEOUT, "error": Verdict.ERROR, "bad": Verdict.FAILED}
+        verdicts = {"timeout": Verdict.TIMEOUT, "error": Verdict.ERROR}
         return [
             CheckResult(
-                verdicts.get(r.proof.strip(), Verdict.PROVED),
+                verdicts.get(r.proof.strip(), LEAN_PROVES.verdict(r)),
                 verified_prefix=r.proof,
                 backend=self.name,
                 lean_version=self.lean_version,
@@ -42,9 +57,6 @@ class FakeChecker:
 
     def close(self) -> None:
         self.closed = True
-
-
-REQ = CheckRequest(formal_statement="theorem t : 1 = 1 := by", proof="  rfl", header="")
 
 
 def test_hits_and_misses() -> None:
@@ -91,6 +103,8 @@ def test_timeout_and_error_are_not_cached(proof: str) -> None:
         {"proof": "  exact rfl"},
         {"allow_native_decide": True},
         {"want_steps": True},
+        {"header_trusted": True},
+        {"answers": (("x_solution", "1"),)},
     ],
 )
 def test_key_depends_on_each_request_field(change: dict[str, object]) -> None:
@@ -99,6 +113,28 @@ def test_key_depends_on_each_request_field(change: dict[str, object]) -> None:
     cache.check([REQ])
     cache.check([replace(REQ, **change)])  # type: ignore[arg-type]
     assert cache.misses == 2 and cache.hits == 0
+
+
+def test_key_depends_on_each_answer_and_the_header_trust(tmp_path: Path) -> None:
+    # Lean's verdict depends on them: an untrusted header may declare nothing, and an answer is
+    # judged with the proof; a verdict for one answer must never be served for another
+    header = "abbrev x_solution : Nat := sorry\n"
+    base = replace(REQ, header=header, header_trusted=True, answers=(("x_solution", "1"),))
+    variants = [
+        base,
+        replace(base, answers=(("x_solution", "2"),)),
+        replace(base, answers=(("x_solution", "1"), ("y_solution", "1"))),
+        replace(base, answers=()),
+        replace(base, header_trusted=False),
+    ]
+    db = tmp_path / "cache.sqlite"
+    with CachedChecker(FakeChecker(), path=db) as cache:
+        cache.check(variants)
+        assert (cache.hits, cache.misses) == (0, len(variants))
+    inner = FakeChecker()
+    with CachedChecker(inner, path=db) as cache:  # each is found again on disk, by its own key
+        cache.check(variants)
+        assert (cache.hits, cache.misses) == (len(variants), 0) and inner.seen == []
 
 
 def test_key_ignores_id_and_timeout() -> None:

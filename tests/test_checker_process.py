@@ -72,6 +72,7 @@ def _config(**kw: Any) -> CheckerConfig:
     kw.setdefault("restart_backoff_s", 0.01)
     kw.setdefault("max_backoff_s", 0.05)
     kw.setdefault("screen", False)
+    kw.setdefault("spare_processes", 0)  # the tests that count processes; spares: their own test
     return CheckerConfig(**kw)
 
 
@@ -139,7 +140,7 @@ def test_config_validation_messages(field: str, value: object, message: str) -> 
 
 def test_config_minimums_are_accepted() -> None:
     cfg = CheckerConfig(workers=1, heartbeats=1000, memory_mb=512, recycle_after=1)
-    assert cfg.screen and cfg.max_start_failures == 3
+    assert not cfg.screen and cfg.max_start_failures == 3  # Lean decides alone by default
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,10 +382,17 @@ def test_answers_reach_lean_and_answered_bases_are_remembered(state: Path) -> No
     with LeanChecker(FakeLauncher(state), _config()) as checker:
         assert all(r.verdict is Verdict.PROVED for r in checker.check(reqs))
         (proc,) = checker._live
-        assert list(proc.headers) == [(hdr, True, ans), (hdr, True, ())]
+        default = (FakeLauncher.default_header, True, ())  # built before it was ready
+        assert list(proc.headers) == [default, (hdr, True, ans), (hdr, True, ())]
     got = [(r["kind"], r.get("answers")) for r in _requests(state)]
     answers = [{"name": "x_solution", "term": "6"}]
-    assert got == [("header", None), ("check", answers), ("check", answers), ("check", [])]
+    assert got == [
+        ("header", None),  # the default header (prewarm)
+        ("header", None),
+        ("check", answers),
+        ("check", answers),
+        ("check", []),
+    ]
 
 
 def test_start_up_failures_below_the_limit_are_retried(state: Path) -> None:
@@ -418,7 +426,8 @@ def test_start_up_retries_back_off_exponentially(
 
 def test_never_ready_is_an_infra_error(state: Path) -> None:
     launcher = FakeLauncher(state, FAKE_NO_READY="1")
-    checker = LeanChecker(launcher, _config(startup_s=0.5, max_start_failures=1))
+    # long enough for the fake to record its pid under load (0.5 s raced its own spawn)
+    checker = LeanChecker(launcher, _config(startup_s=3.0, max_start_failures=1))
     try:
         with pytest.raises(LeanInfraError, match="took too long to start"):
             checker.wait_ready()
@@ -542,7 +551,7 @@ def test_header_cache_is_least_recently_used_like_the_checkers(state: Path) -> N
     with LeanChecker(FakeLauncher(state), _config()) as checker:
         assert all(r.verdict is Verdict.PROVED for r in checker.check(reqs))
     loaded = [r["header"] for r in _requests(state) if r["kind"] == "header"]
-    assert loaded == [*headers, headers[1]]
+    assert loaded == [FakeLauncher.default_header, *headers, headers[1]]  # default: prewarm
 
 
 def test_a_new_process_gets_the_header_again(state: Path) -> None:
@@ -725,18 +734,22 @@ def test_a_spare_process_takes_the_next_item_after_a_kill(state: Path) -> None:
     ready before the kill: a kill costs the item's limit, not a process start."""
     reqs = [_req("rfl"), _req("hang", timeout_s=0.5), _req("simp")]
     with LeanChecker(FakeLauncher(state), _config(spare_processes=1)) as checker:
-        deadline = time.monotonic() + 60
-        while checker._idle.qsize() < 2:  # both processes ready
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        checker.wait_warm()  # the worker and the spare are both ready
+        assert checker._idle.qsize() == 2
         ready_before = set(checker.pids())
         res = checker.check(reqs)
         stats = dict(checker.stats)
     assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.TIMEOUT, Verdict.PROVED]
     assert res[1].refusal == "limit"
     assert stats["restarts"] == 1
-    by_proof = {r["proof"].strip(): r["pid"] for r in _requests(state) if r["kind"] == "check"}
-    assert by_proof["simp"] in ready_before and by_proof["simp"] != by_proof["hang"]
+    log = _requests(state)
+    by_proof = {r["proof"].strip(): r["pid"] for r in log if r["kind"] == "check"}
+    taker = by_proof["simp"]
+    assert taker in ready_before and taker != by_proof["hang"]
+    # every process built its header's base before it was ready (prewarm): the item after
+    # the kill did not wait for one
+    assert [r["kind"] for r in log][:2] == ["header", "header"]
+    assert [r["kind"] for r in log if r["pid"] == taker][1:] == ["check"]
 
 
 def test_native_evaluation_runs_in_a_process_of_its_own(state: Path) -> None:

@@ -90,6 +90,8 @@ def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path) -> None:
         "--data-dir",
         str(data_dir),
         "--quiet",
+        "--spare-processes",  # nothing here is killed by a limit: no spare to start on 2 cores
+        "0",
     ]
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True

@@ -195,7 +195,7 @@ def test_verl_rows(records_dir: Path, tmp_path: Path, capsys) -> None:
             "prompt": [{"role": "user", "content": prompt}],
             "ability": "theorem_proving",
             "reward_model": {"style": "rule", "ground_truth": json.dumps(truth)},
-            "extra_info": {"index": index, "problem_id": pid},
+            "extra_info": {"index": index, "problem_id": pid, "refusals": []},
         }
 
     # one row per distinct (problem, prompt), whatever the samples' verdicts

@@ -668,3 +668,53 @@ def test_mixture_splits_a_search_budget_by_run(search: str, fake_vllm: _FakeVLLM
     assert {run: mode for run, mode in seen} == {0: "non-cot", 1: "cot", 2: "non-cot", 3: "cot"}
     modes = [mode for _, mode in seen]
     assert modes.count("cot") == modes.count("non-cot")  # half of the samples in each mode
+
+
+# ------------------------------------------------------------------------------------------------
+# per-item Lean limits (--timeout, --heartbeats, --spare-processes)
+
+
+def test_eval_limits_reach_the_checker_and_are_part_of_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The limits reach the run's own Lean processes; the verdict-deciding ones are recorded in
+    config.json (a resumed run with another limit is refused), the spare processes are not."""
+    made: list[dict[str, Any]] = []
+
+    def make_checker(backend: str = "auto", **options: Any) -> Any:
+        made.append(options)
+        raise _Stop  # before a policy or Lean starts
+
+    monkeypatch.setattr("prover.lean.make_checker", make_checker)
+    out = tmp_path / "out"
+    argv = ["eval", "--benchmark", str(_benchmark(tmp_path)), "--split", "valid", "--out", str(out)]
+    argv += ["--policy", "automation", "--search", "sample", "--budget", "1x1"]
+    limits = ["--timeout", "7", "--heartbeats", "5000"]
+    with pytest.raises(_Stop):
+        main([*argv, *limits, "--spare-processes", "2"])
+    assert made == [{"timeout_s": 7.0, "heartbeats": 5000, "spare_processes": 2}]
+    config = json.loads((out / "config.json").read_text())
+    assert config["extra"]["checker_limits"] == {"timeout_s": 7.0, "heartbeats": 5000}
+    with pytest.raises(_Stop):  # another number of spares: the same configuration
+        main([*argv, *limits, "--spare-processes", "0"])
+    assert main([*argv, "--timeout", "8", "--heartbeats", "5000"]) == 2  # another limit
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--spare-processes", "-1"], "--spare-processes: spare_processes must be >= 0"),
+        (["--heartbeats", "10"], "--heartbeats: heartbeats=10 is too small"),
+        (["--timeout", "0"], "--timeout: timeout_s must be a positive number of seconds"),
+        (
+            ["--checker", "http://127.0.0.1:9", "--heartbeats", "5000"],
+            "--heartbeats is the server's setting",
+        ),
+    ],
+)
+def test_bad_limits_exit_2_naming_them(
+    argv: list[str], message: str, captured: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["prove", "--statement", STATEMENT, *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert "policy" not in captured

@@ -1,5 +1,6 @@
 """`prover verify` CLI logic with a fake checker (no Lean): input validation, output order,
-streaming per chunk, resume after a kill, exit codes, header trust."""
+streaming per chunk, resume after a kill, exit codes, header trust.  The fake proves only what
+real Lean proves (LEAN_PROVES, checked by tests/test_fakes_lean.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from toy_lean import LeanProves
 
 from prover.cli import main
 from prover.lean.types import CheckRequest, CheckResult, Verdict
 
+STMT = "theorem one : 1 = 1 := by"
+DEF_HEADER = "def f : Nat := 1\n"
+ANSWER_HEADER = "abbrev g_solution : Nat := sorry\n"
+LEAN_PROVES = LeanProves(
+    CheckRequest(STMT, "  rfl"),
+    CheckRequest(STMT, "  rfl", header_trusted=True),
+    CheckRequest(STMT, "  rfl", DEF_HEADER, header_trusted=True),
+    CheckRequest(STMT, "  rfl", ANSWER_HEADER, header_trusted=True, answers=(("g_solution", "6"),)),
+)
+
 
 class FakeChecker:
-    """'sorry' in a proof -> incomplete, 'bad' -> failed, anything else -> proved."""
+    """A request in LEAN_PROVES -> proved, 'sorry' in a proof -> incomplete, anything else ->
+    failed (real Lean's verdict may differ, e.g. `error` for an untrusted header that declares a
+    `def`, but it is never `proved`)."""
 
     def __init__(self, name: str, out: Path | None) -> None:
         self.name = name
@@ -33,12 +47,12 @@ class FakeChecker:
             self.lines_before_call.append(len(self.out.read_text().splitlines()))
         results = []
         for r in requests:
-            if "sorry" in r.proof:
-                results.append(CheckResult(Verdict.INCOMPLETE))
-            elif "bad" in r.proof:
-                results.append(CheckResult(Verdict.FAILED))
-            else:
+            if r in LEAN_PROVES:
                 results.append(CheckResult(Verdict.PROVED))
+            elif "sorry" in r.proof:
+                results.append(CheckResult(Verdict.INCOMPLETE))
+            else:
+                results.append(CheckResult(Verdict.FAILED))
         return results
 
     def close(self) -> None:
@@ -66,8 +80,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeFactory:
 
 
 def _line(id: str, proof: Any = "  rfl", **extra: Any) -> str:
-    stmt = f"theorem {id} : 1 = 1 := by"
-    obj = {"id": id, "header": None, "formal_statement": stmt, "proof": proof}
+    obj = {"id": id, "header": None, "formal_statement": STMT, "proof": proof}
     obj.update(extra)
     return json.dumps(obj)
 
@@ -184,21 +197,25 @@ def test_default_chunk_is_small(tmp_path: Path, fake: FakeFactory, backend: str)
     assert [len(c) for c in fake.made[0].calls] == [16, 4]
 
 
-@pytest.mark.parametrize(("flag", "trusted"), [([], False), (["--trusted-header"], True)])
+@pytest.mark.parametrize(
+    ("flag", "trusted", "code"), [([], False, 1), (["--trusted-header"], True, 0)]
+)
 def test_input_headers_are_untrusted_unless_flagged(
-    tmp_path: Path, fake: FakeFactory, flag: list[str], trusted: bool
+    tmp_path: Path, fake: FakeFactory, flag: list[str], trusted: bool, code: int
 ) -> None:
-    header = "def f : Nat := 1\n"
-    src = _write(tmp_path / "in.jsonl", [_line("h", header=header), _line("d")])
-    assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), *flag]) == 0
+    # Lean refuses an untrusted header that declares a `def` (verdict `error`): exit 1
+    src = _write(tmp_path / "in.jsonl", [_line("h", header=DEF_HEADER), _line("d")])
+    out = tmp_path / "o.jsonl"
+    assert main(["verify", str(src), "--out", str(out), *flag]) == code
     by_id = {r.id: r for r in fake.made[0].requests}
-    assert by_id["h"].header == header and by_id["h"].header_trusted is trusted
+    assert by_id["h"].header == DEF_HEADER and by_id["h"].header_trusted is trusted
+    verdicts = {json.loads(x)["id"]: json.loads(x)["verdict"] for x in out.read_text().splitlines()}
+    assert verdicts["d"] == "proved" and (verdicts["h"] == "proved") is trusted
     assert by_id["d"].header is None  # the backend default: trusted by the checker regardless
 
 
 def test_input_answers_reach_the_checker(tmp_path: Path, fake: FakeFactory) -> None:
-    header = "abbrev g_solution : Nat := sorry\n"
-    line = _line("g", header=header, answers={"g_solution": "6"})
+    line = _line("g", header=ANSWER_HEADER, answers={"g_solution": "6"})
     src = _write(tmp_path / "in.jsonl", [line, _line("d")])
     assert main(["verify", str(src), "--trusted-header", "--out", str(tmp_path / "o.jsonl")]) == 0
     by_id = {r.id: r for r in fake.made[0].requests}

@@ -81,9 +81,9 @@ def test_a_proof_cannot_read_host_files(embedded_checker, tmp_path: Path):
     assert "no such file" in (res.reason or "").lower() or "not found" in (res.reason or "")
 
 
-def test_verify_no_screen_sends_everything_to_lean(tmp_path: Path, shared_checker):
-    """`prover verify --no-screen`: the Python screen is off (the checker is built with
-    screen=False) and Lean alone refuses what the screen would have."""
+def test_verify_sends_everything_to_lean_by_default(tmp_path: Path, shared_checker):
+    """`prover verify` (the Python screen off by default; `--screen` switches it on): Lean
+    alone refuses what the screen would have, with its category."""
     from prover.cli import main
 
     inp = tmp_path / "in.jsonl"
@@ -91,10 +91,13 @@ def test_verify_no_screen_sends_everything_to_lean(tmp_path: Path, shared_checke
     row["proof"] = "  simp (config := unsafeBaseIO (pure {}))\n"
     inp.write_text(json.dumps(row) + "\n")
     out = tmp_path / "out.jsonl"
-    assert main(["verify", str(inp), "--out", str(out), "--no-screen"]) == 1
-    assert shared_checker.calls[-1].get("screen") is False
+    assert main(["verify", str(inp), "--out", str(out)]) == 1
+    assert "screen" not in shared_checker.calls[-1]  # the default: CheckerConfig.screen False
     (got,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert got["verdict"] == "rejected" and got["refusal"] == "code_evaluation", got
+    out.unlink()
+    assert main(["verify", str(inp), "--out", str(out), "--screen"]) == 1
+    assert shared_checker.calls[-1].get("screen") is True
 
 
 def test_serve_has_a_no_screen_option():
@@ -104,5 +107,5 @@ def test_serve_has_a_no_screen_option():
 
     p = argparse.ArgumentParser()
     add_serve_options(p)
-    assert build_serve(p.parse_args(["--no-screen"])).screen is False
-    assert build_serve(p.parse_args([])).screen is True
+    assert build_serve(p.parse_args(["--screen"])).screen is True
+    assert build_serve(p.parse_args([])).screen is False

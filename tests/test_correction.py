@@ -78,7 +78,8 @@ def test_feedback_positions_are_shifted_to_the_full_code() -> None:
     text = feedback_text("goedel", "import Mathlib\n\n", stmt, "\n  rfla", res)
     assert "  <error>rfla</error>\n" in text
     gs = feedback_text("goal-state", "", stmt, "\n  rfla", res)
-    assert "Line 2, column 2: unknown tactic" in gs
+    # the statement's newline and the proof's: Lean checked `...:= by\n\n  rfla`
+    assert "Line 3, column 2: unknown tactic" in gs
 
 
 def test_prompts_of_correction_rounds() -> None:
@@ -241,3 +242,78 @@ def test_prove_failure_prints_a_verified_partial_and_the_real_reason(
     (res,) = shared_checker.check([CheckRequest(stmt, out["proof"])])
     assert res.verdict is Verdict.INCOMPLETE
     assert all(m.text.startswith("unsolved goals") for m in res.messages if m.severity == "error")
+
+
+# --- issue 24, item 1: the annotated code is the code Lean checked -----------------------------
+
+
+def test_error_on_the_proofs_first_line_keeps_the_statement_line() -> None:
+    # the proof continues the statement's line: Lean's columns on proof line 1 count from the
+    # proof's start, so the mark must land on the proof's text, not on `theorem`
+    stmt = "theorem t (x : Nat) : x = x := by"
+    err = LeanMessage("error", 1, 1, 1, 6, "unknown tactic")
+    res = CheckResult(Verdict.FAILED, messages=[err], first_error=err)
+    text = feedback_text("goedel", "", stmt, " rfla x", res)
+    assert "theorem t (x : Nat) : x = x := by <error>rfla </error>x\n" in text
+    gs = feedback_text("goal-state", "", stmt, " rfla x", res)
+    assert "Line 1, column 34: unknown tactic" in gs  # the column in the code shown
+
+
+def test_statement_ending_with_a_newline_is_shown_as_lean_checked_it() -> None:
+    # Lean checks statement + proof as given: `...:= by\n` then `  rfla`
+    stmt = "theorem t (a : Nat) : a = a := by\n"
+    err = LeanMessage("error", 1, 2, 1, 6, "unknown tactic")
+    res = CheckResult(Verdict.FAILED, messages=[err], first_error=err)
+    text = feedback_text("goedel", "import Mathlib\n", stmt, "  rfla", res)
+    assert "theorem t (a : Nat) : a = a := by\n  <error>rfla</error>\n" in text
+    assert ":= by  rfla" not in text
+
+
+def test_message_without_an_end_position_marks_to_the_end_of_its_line() -> None:
+    # the checker reports a message without an end position with its end at its start;
+    # Goedel's get_error_str marks such an error (endPos None) to the end of the line
+    err = LeanMessage("error", 6, 2, 6, 2, "unexpected token")
+    got = goedel_error_str(CODE, [err], 8)
+    assert "  <error>rfla</error>\n" in got and "<error></error>" not in got
+
+
+def test_correction_history_keeps_the_models_raw_output() -> None:
+    from prover.lean.types import CheckRequest
+    from prover.policy.base import Completion
+    from search.correction import Attempt, run_chain
+
+    raw = "Plan: rewrite.\n```lean4\ntheorem t : 1 = 1 := by\n  rfla\n```"
+
+    class Chat:  # a V2 policy: the completion's text is the proof extracted from `raw`
+        spec = "chat"
+
+        def __init__(self) -> None:
+            self.tasks: list[ProofTask] = []
+
+        def generate(self, tasks, params):
+            self.tasks += tasks
+            return [[Completion(text="\n  rflb", raw="Plan 2.\n```lean4\n  rflb\n```")]]
+
+        def close(self) -> None:
+            pass
+
+    class Fails:  # Lean's verdict on both attempts (an unknown tactic): never proved here
+        name = "fails"
+
+        def check(self, reqs: list[CheckRequest]) -> list[CheckResult]:
+            e = LeanMessage("error", 2, 2, 2, 6, "unknown tactic")
+            return [CheckResult(Verdict.FAILED, messages=[e], first_error=e) for _ in reqs]
+
+        def close(self) -> None:
+            pass
+
+    task = ProofTask("theorem t : 1 = 1 := by", header="", name="t")
+    (failed,) = Fails().check([task.request("\n  rfla", "t:0")])
+    first = Attempt(Completion(text="\n  rfla", prompt="P", raw=raw), "\n  rfla", failed)
+    pol = Chat()
+    out = run_chain(
+        task, first, pol, Fails(), Correction(fix_rounds=2), lambda r: SamplingParams(n=1), 1, 2, ""
+    )
+    assert out.proof is None and out.used == 2
+    answers = [c[0] for c in pol.tasks[-1].corrections]
+    assert answers == [raw, "Plan 2.\n```lean4\n  rflb\n```"]  # as the model wrote them

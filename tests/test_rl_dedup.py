@@ -1,6 +1,8 @@
 """A timeout / error verdict is not final: it is not deduplicated or marked done, a later record
 for the same (statement, proof) replaces it when loading, and it is never a DPO `rejected` or an
-error-fix `failed_proof`.  Two processes can append to one records.jsonl (flock).  No Lean."""
+error-fix `failed_proof`.  Two processes can append to one records.jsonl (flock).  No Lean: the
+fake checker proves only what real Lean proves (LEAN_PROVES, checked by
+tests/test_fakes_lean.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import json
 import multiprocessing
 from collections.abc import Sequence
 from pathlib import Path
+
+from toy_lean import LeanProves
 
 from benchmarks.datasets import Problem
 from prover.lean.types import CheckRequest, CheckResult, Verdict
@@ -17,6 +21,7 @@ from prover.rl.export import build_rows
 from prover.rl.records import FeedbackRecord, FeedbackWriter, load_records, read_records
 
 STMT = "theorem t (a b : Nat) : a + b = b + a := by\n"
+LEAN_PROVES = LeanProves(CheckRequest(STMT, "  omega\n", header_trusted=True))
 
 
 def _rec(proof: str, verdict: str, idx: int = 0) -> FeedbackRecord:
@@ -43,7 +48,8 @@ def test_transient_verdicts_are_not_final(tmp_path: Path):
 
 
 class FlakyChecker:
-    """Times out on the first check of each proof, then answers: `omega` proves."""
+    """Times out on the first check of each proof, then answers: a request in LEAN_PROVES
+    (`omega`) is proved, any other fails."""
 
     name = "fake"
 
@@ -57,8 +63,7 @@ class FlakyChecker:
                 self.seen.add(r.proof)
                 out.append(CheckResult(Verdict.TIMEOUT, reason="wall-clock limit"))
             else:
-                ok = r.proof.strip() == "omega"
-                out.append(CheckResult(Verdict.PROVED if ok else Verdict.FAILED))
+                out.append(CheckResult(LEAN_PROVES.verdict(r)))
         return out
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """Feedback records: crash-safe append + resume without duplicates, exports load with `datasets`
 with the documented columns, parquet round-trip, RecordingChecker and LeanReward with a fake
-checker (no Lean)."""
+checker (no Lean) that proves only what real Lean proves (LEAN_PROVES, checked by
+tests/test_fakes_lean.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import LeanProves
 
 from benchmarks.datasets import Problem
 from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
@@ -26,10 +28,18 @@ from prover.rl.reward import LeanReward
 
 STMT = "theorem t (a b : Nat) : a + b = b + a := by\n"
 GOOD = "  omega\n"
+LEAN_PROVES = LeanProves(
+    CheckRequest(STMT, GOOD),
+    *(
+        CheckRequest(STMT.replace("t ", n), GOOD, header_trusted=True)
+        for n in ("t ", "t0 ", "t1 ", "t2 ")
+    ),
+)
 
 
 class FakeChecker:
-    """`omega` proves, `sorry` is incomplete, anything else fails with an error at line 1."""
+    """A request in LEAN_PROVES (`omega`) is proved, `sorry` is incomplete, anything else fails
+    with an error at line 1."""
 
     name = "fake"
 
@@ -40,7 +50,7 @@ class FakeChecker:
         self.calls += 1
         out = []
         for r in requests:
-            if r.proof.strip() == "omega":
+            if r in LEAN_PROVES:
                 steps = [TacticStep("omega", 2, 7, "a b : Nat\n⊢ a + b = b + a", "no goals")]
                 out.append(
                     CheckResult(
@@ -276,7 +286,7 @@ def test_answers_are_recorded_and_part_of_the_identity(tmp_path: Path):
 
     def req(answer: str | None) -> CheckRequest:
         answers = (("t_solution", answer),) if answer is not None else ()
-        return CheckRequest(STMT, "  rfl\n", "abbrev t_solution : Nat := sorry\n", answers=answers)
+        return CheckRequest(STMT, GOOD, "abbrev t_solution : Nat := sorry\n", answers=answers)
 
     with FeedbackWriter(tmp_path) as w:
         ok, ctx = CheckResult(Verdict.PROVED), RequestContext(problem_id="p")
@@ -295,5 +305,5 @@ def test_answers_are_recorded_and_part_of_the_identity(tmp_path: Path):
     # the problem's slots (from its header), whatever answers a record was checked with
     assert json.loads(ground_truth(recs[0]))["answer_slots"] == ["t_solution"]
     assert json.loads(ground_truth(recs[2]))["answer_slots"] == ["t_solution"]
-    plain = FeedbackRecord("q", STMT, "  rfl\n", "proved", header="def d : Nat := 1\n")
+    plain = FeedbackRecord("q", STMT, GOOD, "proved", header="def d : Nat := 1\n")
     assert "answer_slots" not in json.loads(ground_truth(plain))

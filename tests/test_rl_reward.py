@@ -1,7 +1,8 @@
 """LeanReward called exactly as TRL's GRPOTrainer calls a reward function (keyword arguments only,
 every extra dataset column as a keyword list, plus `completion_ids` and `trainer_state`), for
 standard and conversational data; a null or empty header reaches the checker as None (the
-backend's default header).  A fake checker, no Lean."""
+backend's default header).  A fake checker, no Lean: it proves only what real Lean proves
+(LEAN_PROVES, checked by tests/test_fakes_lean.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import LeanProves
 
 from prover.lean.types import CheckRequest, CheckResult, Verdict
 from prover.rl.records import FeedbackWriter, read_records
 from prover.rl.reward import LeanReward, proof_of
 
 STMT = "theorem t (a b : Nat) : a + b = b + a := by\n"
+ANSWER_HEADER = "abbrev t_solution : Nat := sorry\n"
+LEAN_PROVES = LeanProves(
+    # `omega` as the reward sends it: a continuation, a chat block's text after the statement
+    CheckRequest(STMT, "  omega\n", header_trusted=True),
+    CheckRequest(STMT, "\n  omega\n", header_trusted=True),
+    *(
+        CheckRequest(STMT, p, ANSWER_HEADER, header_trusted=True, answers=(("t_solution", a),))
+        for p, a in (("  omega\n\n", "6"), ("  omega\n\n", "2 * 3"), ("\n  omega\n", "6"))
+    ),
+)
 
 
 class Capture:
-    """`omega` proves; remembers every request."""
+    """Proves the requests in LEAN_PROVES (`omega`), fails the others; remembers every request."""
 
     name = "fake"
 
@@ -27,10 +39,7 @@ class Capture:
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         self.requests += requests
-        return [
-            CheckResult(Verdict.PROVED if r.proof.strip() == "omega" else Verdict.FAILED)
-            for r in requests
-        ]
+        return [CheckResult(LEAN_PROVES.verdict(r)) for r in requests]
 
     def close(self) -> None:
         pass
@@ -137,7 +146,8 @@ def test_reference_answers_column_pays_only_the_reference():
 
 class Refusing:
     """Answers with the verdict and refusal category named in the proof (unit test of the
-    reward's arithmetic; the categories themselves come from Lean: tests/test_checker_lean.py)."""
+    reward's arithmetic; the categories themselves come from Lean: tests/test_checker_lean.py);
+    a request in LEAN_PROVES is proved."""
 
     name = "fake"
 
@@ -145,7 +155,7 @@ class Refusing:
         out = []
         for r in reqs:
             word = r.proof.strip()
-            if word == "omega":
+            if r in LEAN_PROVES:
                 out.append(CheckResult(Verdict.PROVED))
             else:
                 out.append(CheckResult(Verdict.REJECTED, refusal=word))
@@ -157,10 +167,10 @@ class Refusing:
 
 def test_penalties_per_refusal_category():
     reward = LeanReward(Refusing(), penalties={"code_evaluation": -1.0, "sorry": -0.25})
-    stmt = "theorem t : True := by\n"
+    stmt = STMT
     got = reward(
         None,
-        ["omega", "code_evaluation", "sorry", "set_option"],
+        ["  omega\n", "code_evaluation", "sorry", "set_option"],
         formal_statement=[stmt] * 4,
     )
     assert got == [1.0, -1.0, -0.25, 0.0]

@@ -1,7 +1,8 @@
 """Searches attach a context to every verification they make (problem id, prompt, completion,
 prefix, sampling, sample index, kind), so `prove --record` / `eval --record` records are usable
 training data; exports keep only whole-proof samples by default.  A toy checker and policy, no
-Lean: `step` moves to a new goal, `done` proves, anything else is an error."""
+Lean (tests/toy_lean.py): `skip` moves to a new toy goal, `trivial` proves `True` (as in real
+Lean), anything else is an error."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def _task() -> ProofTask:
 def test_sampling_search_contexts():
     spy = Spy()
     res = get_search("sample", batch_size=2, sampling=Sampling(temperature=0.5)).run(
-        _task(), CyclePolicy(["\n  bad", "\n  done"]), spy, Budget(1, 4)
+        _task(), CyclePolicy(["\n  bad", "\n  trivial"]), spy, Budget(1, 4)
     )
     assert res.solved
     ctxs = [c for _, c in spy.seen]
@@ -98,7 +99,7 @@ def test_sampling_search_contexts():
 
 def test_rmaxts_contexts():
     spy = Spy()
-    policy = CyclePolicy(["\n  step", "\n  bad", "\n  done"])
+    policy = CyclePolicy(["\n  skip", "\n  bad", "\n  trivial"])
     res = get_search("rmaxts", concurrency=2).run(_task(), policy, spy, Budget(1, 8))
     assert res.solved
     kinds = [c.kind for _, c in spy.seen if c is not None]
@@ -115,19 +116,19 @@ def test_rmaxts_contexts():
 def test_bfs_contexts_are_tactics():
     spy = Spy()
     res = get_search("bfs", candidates=1).run(
-        _task(), CyclePolicy(["step", "done"]), spy, Budget(1, 4)
+        _task(), CyclePolicy(["skip", "trivial"]), spy, Budget(1, 4)
     )
     assert res.solved
     ctxs = [c for _, c in spy.seen if c is not None]
     assert [c.kind for c in ctxs] == ["tactic", "tactic", "final"]
-    assert ctxs[1].prefix.strip() == "step" and ctxs[1].completion == "done"
+    assert ctxs[1].prefix.strip() == "skip" and ctxs[1].completion == "trivial"
 
 
 def test_recorded_search_exports_only_samples(tmp_path: Path):
     with FeedbackWriter(tmp_path) as w:
         rc = RecordingChecker(ToyChecker(), w, RequestContext(policy="toy", source="prove"))
         get_search("rmaxts", concurrency=2).run(
-            _task(), CyclePolicy(["\n  step", "\n  bad", "\n  done"]), rc, Budget(1, 8)
+            _task(), CyclePolicy(["\n  skip", "\n  bad", "\n  trivial"]), rc, Budget(1, 8)
         )
     recs = load_records(tmp_path)
     assert {r.kind for r in recs} == {"precheck", "sample"}  # the final re-check is a duplicate
@@ -141,7 +142,7 @@ def test_recorded_search_exports_only_samples(tmp_path: Path):
 
 
 def test_old_records_without_kind_are_samples(tmp_path: Path):
-    rec = FeedbackRecord(problem_id="p", formal_statement=STMT, proof="  done", verdict="proved")
+    rec = FeedbackRecord(problem_id="p", formal_statement=STMT, proof="  trivial", verdict="proved")
     old = {k: v for k, v in rec.to_json().items() if k not in ("kind", "prefix")}
     (tmp_path / "records.jsonl").write_text(json.dumps(old) + "\n", encoding="utf-8")
     (back,) = load_records(tmp_path)

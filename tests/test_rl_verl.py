@@ -9,34 +9,37 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import LeanProves
 
-from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.types import CheckRequest, CheckResult
 from prover.rl import verl_reward
 from prover.rl.export import export
 from prover.rl.records import FeedbackRecord, FeedbackWriter
 
 STMT = "theorem t (a b : Nat) : a + b = b + a := by\n"
+HEADER = "open Nat\n"  # a dataset's (trusted) header
+ANSWER_HEADER = "abbrev t_solution : Nat := sorry\n"
 
-
-# What real Lean proves for STMT among the proofs this file scores: `omega`, optionally after a
-# `show` that restates the goal, with every tactic at the block's indentation.  `intro` fails
-# (the goal `a + b = b + a` has no binders) and a tactic indented less than the first one ends
-# the `by` block, so Lean rejects e.g. "  intro\nomega".
-LEAN_PROVES = {("omega",), ("show a + b = b + a", "omega")}
-
-
-def lean_would_prove(proof: str) -> bool:
-    lines = [ln for ln in proof.split("\n") if ln.strip()]
-    indents = {len(ln) - len(ln.lstrip(" ")) for ln in lines}
-    return len(indents) == 1 and tuple(ln.strip() for ln in lines) in LEAN_PROVES
+# What real Lean proves among the requests this file scores: `omega`, optionally after a `show`
+# that restates the goal, with every tactic at the block's indentation (tests/test_fakes_lean.py
+# checks each).  `intro` fails (the goal `a + b = b + a` has no binders) and a tactic indented
+# less than the first one ends the `by` block, so Lean rejects e.g. "  show ...\nomega".
+LEAN_PROVES = LeanProves(
+    CheckRequest(STMT, "  omega\n", header_trusted=True),
+    CheckRequest(STMT, "\n  omega\n", header_trusted=True),
+    CheckRequest(STMT, "  show a + b = b + a\n  omega", HEADER, header_trusted=True),
+    CheckRequest(
+        STMT, "  omega\n\n", ANSWER_HEADER, header_trusted=True, answers=(("t_solution", "6"),)
+    ),
+)
 
 
 class Counting:
     """A fake checker that records its batches.  It stays a fake because this file tests the
     verl adapter (one check per call, one shared checker, ground-truth parsing, proof extraction),
     not Lean, and must run without a Lean install; `tests/test_rl_reward_lean.py` scores proofs
-    with real Lean.  Its verdicts agree with real Lean on every input here: proved iff
-    `lean_would_prove` (a whitelist of the proofs Lean accepts for STMT), else failed."""
+    with real Lean.  It proves exactly the requests in LEAN_PROVES, each proved by real Lean;
+    everything else fails."""
 
     name = "fake"
 
@@ -46,10 +49,7 @@ class Counting:
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         assert all(r.formal_statement == STMT for r in requests)
         self.batches.append(list(requests))
-        return [
-            CheckResult(Verdict.PROVED if lean_would_prove(r.proof) else Verdict.FAILED)
-            for r in requests
-        ]
+        return [CheckResult(LEAN_PROVES.verdict(r)) for r in requests]
 
     def close(self) -> None:
         pass
@@ -93,7 +93,7 @@ def _records(tmp_path: Path) -> Path:
                     "proofnet/valid/3",
                     "  rfl",
                     "failed",
-                    "import Mathlib\n",
+                    HEADER,
                     prefix="  show a + b = b + a\n",
                 ),
                 rec("minif2f/t", "  sorry", "incomplete", None, kind="precheck"),
@@ -119,9 +119,9 @@ def test_verl_export_columns(tmp_path: Path):
         "header": None,
         "prefix": "",
     }
-    assert row["extra_info"] == {"index": 0, "problem_id": "minif2f/t"}
+    assert row["extra_info"] == {"index": 0, "problem_id": "minif2f/t", "refusals": []}
     gt = json.loads(ds[1]["reward_model"]["ground_truth"])
-    assert gt["header"] == "import Mathlib\n" and gt["prefix"] == "  show a + b = b + a\n"
+    assert gt["header"] == HEADER and gt["prefix"] == "  show a + b = b + a\n"
 
 
 def test_compute_score_one_check_per_call_shared_checker(tmp_path: Path, made: list[Counting]):
@@ -142,13 +142,13 @@ def test_compute_score_one_check_per_call_shared_checker(tmp_path: Path, made: l
     assert [len(b) for b in batches] == [1] * 6
     assert batches[0][0].header is None and batches[0][0].id == "minif2f/t"
     assert batches[3][0].proof == "  show a + b = b + a\n  omega"
-    assert batches[3][0].header == "import Mathlib\n" and batches[3][0].header_trusted
+    assert batches[3][0].header == HEADER and batches[3][0].header_trusted
     assert batches[4][0].proof == "  show a + b = b + a\nomega"
     assert batches[5][0].proof == "  intro\n  omega"
     with pytest.raises(ValueError, match="ground_truth"):
         score("lean4", "omega", "42")
     # a plain-variant row: the response writes the answer, which goes to Lean with the proof
-    plain = {"formal_statement": STMT, "header": "abbrev t_solution : Nat := sorry\n"}
+    plain = {"formal_statement": STMT, "header": ANSWER_HEADER}
     plain["answer_slots"] = ["t_solution"]
     score("lean4", "  omega\n\nabbrev t_solution : Nat := 6\n", plain)
     (last,) = made[0].batches[-1]

@@ -65,3 +65,24 @@ def test_rmaxts_options_refused_for_other_searches() -> None:
         build_search(_args("--search", "sample", "--ucb1", "--tree-dir", "t"))
     with pytest.raises(UsageError, match="--concurrency: concurrency must be >= 1"):
         build_search(_args("--concurrency", "0"))
+
+
+def test_subgoal_cache_is_part_of_the_recorded_configuration(tmp_path) -> None:
+    from benchmarks.report import render_report
+    from benchmarks.results import EvalConfig
+    from search.base import Budget
+
+    sketch = ("--search", "decompose", "--sketch-policy", "replay:s.jsonl")
+    off = build_search(_args(*sketch))
+    assert off.search.config.cache_dir() is None  # no cache unless asked for
+    assert "subgoal_cache" not in off.options
+    assert "subgoal_cache" not in build_search(_args(*sketch, "--subgoal-cache", "off")).options
+    on = build_search(_args(*sketch, "--subgoal-cache", str(tmp_path)))
+    assert on.options["subgoal_cache"] == str(tmp_path)  # recorded: results may depend on it
+    config = EvalConfig("automation", "decompose", Budget(1, 4), search_options=on.options)
+    assert config.to_json()["extra"]["search_options"]["subgoal_cache"] == str(tmp_path)
+    summary = {
+        "config": config.to_json(), "wilson95": [0.0, 1.0], "problems": 0, "solved": 0,
+        "pass_rate": 0.0, "samples_total": 0, "wall_s_total": 0.0, "budget": {},
+    }  # fmt: skip
+    assert str(tmp_path) in render_report(summary, [])

@@ -111,3 +111,55 @@ def test_rmaxts_cuts_inside_a_have_block_and_resumes_there(checker):
     assert inside in policy.prefixes  # a node whose prefix ends inside the block was expanded
     assert res.proof.startswith(inside + "    · exact hq")
     assert _fresh_check(checker, res.proof).verdict is Verdict.PROVED
+
+
+HEAVY = (
+    "theorem hb_prefix (a b : Nat) (h : a < b) : "
+    "a + 1 ≤ b ∧ ∀ x y z w : Nat, (x + y + z + w) ^ 6 = (w + z + y + x) ^ 6 := by"
+)
+# three steps Lean elaborates, then a `simp` that runs out of heartbeats (limit 1000)
+HEAVY_PROOF = (
+    "\n  have h1 : a + 1 ≤ b := by omega\n  refine ⟨h1, ?_⟩\n  intro x y z w\n"
+    "  simp only [Nat.pow_succ, Nat.pow_zero, Nat.mul_add, Nat.add_mul, Nat.one_mul]"
+)
+
+
+def test_a_heartbeat_timeout_keeps_the_steps_lean_elaborated_before_it(checker):
+    """Lean's heartbeat limit aborts the proof in its last step; the steps before it were
+    elaborated (with their states), and as in DeepSeek-Prover-V1.5's reference they become
+    tree nodes.  A view of the session checker (same process) runs the items with
+    maxHeartbeats 1000."""
+    import copy
+    import dataclasses
+
+    from search.rmaxts import RMaxTS
+
+    view = copy.copy(checker)
+    view.config = dataclasses.replace(checker.config, heartbeats=1000)
+    seen = []
+
+    class Recording:
+        name = view.name
+
+        def check(self, reqs):
+            out = view.check(reqs)
+            seen.extend(out)
+            return out
+
+    class Heavy:
+        spec = "heavy"
+
+        def generate(self, tasks, params):
+            return [[Completion(text=HEAVY_PROOF)] for _ in tasks]
+
+        def close(self) -> None:
+            pass
+
+    res = RMaxTS(concurrency=1).run(
+        ProofTask(formal_statement=HEAVY, name="hb_prefix"), Heavy(), Recording(), Budget(1, 1)
+    )
+    probe, sample = seen
+    assert sample.verdict is Verdict.TIMEOUT and sample.steps, sample
+    assert "maximum number of heartbeats (1000)" in sample.first_error.text  # Lean's own limit
+    assert not res.solved and res.stats["nodes"] == 4 and res.stats["max_depth"] == 3
+    assert res.best_partial == HEAVY_PROOF[: HEAVY_PROOF.index("  simp")]

@@ -1,8 +1,8 @@
 """Re-verification of a found proof, in every search: it reaches the checker under the result
 cache (never a cache hit), a proof that fails it is not reported, and in RMaxTS it leaves no
 "no goals" node behind; an exception while RMaxTS absorbs a round leaves no virtual loss pending.
-A toy checker and scripted policies, no Lean: `step` moves the goal `⊢ g0 -> ⊢ g1 -> ...`, `done`
-proves, `sorry` is incomplete, anything else is an error."""
+A toy checker and scripted policies, no Lean (tests/toy_lean.py): `skip` moves the goal
+`⊢ g0 -> ⊢ g1 -> ...`, `trivial` proves `True`, `sorry` is incomplete, anything else is an error."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from search.base import Budget
 from search.tree import SearchTree, load_tree
 
 STMT = "theorem toy : True := by"
-DONE = "\n  done"
+DONE = "\n  trivial"
 
 
 class ToyChecker:
@@ -162,7 +162,7 @@ def test_reverification_is_still_recorded_past_the_cache() -> None:
 
 
 class RootThenStep:
-    """At the root: `done` the first time, then `step`; below the root: `done`."""
+    """At the root: `trivial` the first time, then `skip`; below the root: `trivial`."""
 
     spec = "toy"
 
@@ -175,9 +175,9 @@ class RootThenStep:
         for t in tasks:
             self.tasks.append(t)
             if t.prefix:
-                text = "  done"
+                text = "  trivial"
             else:
-                text = DONE if self.root_calls == 0 else "\n  step"
+                text = DONE if self.root_calls == 0 else "\n  skip"
                 self.root_calls += 1
             out.append([Completion(text, "p")])
         return out
@@ -192,8 +192,8 @@ def test_rmaxts_failed_reverification_leaves_no_solved_node(tmp_path: Path) -> N
     res = get_search("rmaxts", concurrency=1).run(
         _task(), policy, checker, Budget(1, 16), checkpoint_dir=tmp_path
     )
-    # the search went on and found the real proof through the `step` node
-    assert res.solved and res.proof == "\n  step\n  done" and res.found_at == 3
+    # the search went on and found the real proof through the `skip` node
+    assert res.solved and res.proof == "\n  skip\n  trivial" and res.found_at == 3
     assert [r.proof for r in checker.finals()] == [DONE.rstrip(), res.proof]
     assert all(t.goals != "no goals" for t in policy.tasks)  # never expanded a "solved" node
     (ckpt,) = tmp_path.glob("rmaxts-*.run0.json")
@@ -229,7 +229,7 @@ def test_rmaxts_exception_while_absorbing_leaves_no_virtual_loss(monkeypatch) ->
     tasks = [ProofTask(formal_statement=STMT, name=n) for n in ("a", "b")]
     with pytest.raises(RuntimeError, match="truncate bug"):
         get_search("rmaxts", concurrency=3).run_many(  # type: ignore[attr-defined]
-            tasks, Always("\n  step"), ToyChecker(), Budget(1, 8)
+            tasks, Always("\n  skip"), ToyChecker(), Budget(1, 8)
         )
     assert len(trees) == 2 and calls == 2
     for tree in trees:  # the failing problem's jobs, and the other problem's never absorbed

@@ -42,7 +42,7 @@ def server():
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("PROVER_API_KEY", None)
     cmd = [sys.executable, "-m", "prover.cli", "serve", "--port", str(port), "--workers", "1"]
-    cmd += ["--backend", "embedded", "--timeout-s", "90"]
+    cmd += ["--backend", "embedded", "--timeout-s", "90", "--spare-processes", "0"]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -320,3 +320,25 @@ def test_captured_non_ascii_error_column_is_in_code_points():
             "x : Nat\nh₀ : x ∈ [1, 2]\nh₁ : x ∈ [1, 2] ∧ x ≥ 0\n⊢ x ∈ [1, 2] ∧ x ≥ 0",
         )
     ]
+
+
+def test_heartbeat_timeout_keeps_the_verified_prefix_before_it():
+    # as real Lean reports it (tests/test_search_lean.py): the limit aborts the whole tactic
+    # block and is reported at the statement's `by` (line 1, column -2); the step that ran out
+    # is the last one started, its after-state is its before-state; the steps before it were
+    # elaborated and, as in the reference, become nodes (a wall-clock kill has no steps)
+    proof = "\n  constructor\n  exact hp\n  simp_all"
+    steps = [
+        step(proof, "constructor", ROOT, TWO),
+        step(proof, "exact hp", TWO, RIGHT),
+        step(proof, "simp_all", RIGHT, RIGHT),
+    ]
+    hb = LeanMessage("error", 1, -2, 1, 0, "(deterministic) timeout at `whnf`, maximum number")
+    res = CheckResult(Verdict.TIMEOUT, messages=[hb], first_error=hb, steps=steps)
+    segs = truncate_and_resume(proof, res, ROOT)
+    assert [(s.prefix, s.goals) for s in segs] == [
+        ("\n  constructor\n", TWO),
+        ("\n  constructor\n  exact hp\n", RIGHT),
+    ]
+    killed = CheckResult(Verdict.TIMEOUT, reason="wall-clock limit")
+    assert truncate_and_resume(proof, killed, ROOT) == []

@@ -44,7 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch-problems", type=int, default=8, help="problems per sampling + verification round"
     )
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
-    p.add_argument("--timeout", type=float, default=60.0, help="per-proof wall-clock seconds")
     p.add_argument("--no-steps", action="store_true", help="do not record tactic states")
     from prover.rl.collect import COLLECT_SAMPLING
 
@@ -64,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--samples-per-problem must be >= 1")
     if args.batch_problems < 1:
         raise UsageError("--batch-problems must be >= 1")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive seconds")
+    from prover.commands.serve import checker_options
+
+    limits = checker_options(args)
+    timeout_s = limits.get("timeout_s")
     sampling = options.build_sampling(args, COLLECT_SAMPLING)
     policy_options = options.build_policy(args).options
     options.check_mixture_samples(args, args.samples_per_problem)
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             sampling=sampling,
             seed=args.seed,
             problems_per_batch=args.batch_problems,
-            timeout_s=args.timeout,
+            timeout_s=timeout_s,
             want_steps=not args.no_steps,
         )
     except ValueError as exc:
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     ray = options.build_ray(args)
     if ray is not None and args.checker:
         raise UsageError("--ray: the checkers are Ray actors; --checker does not apply")
+    if ray is not None and set(limits) - {"timeout_s"}:
+        raise UsageError("--ray: --heartbeats and --spare-processes apply to local Lean processes")
     problems = load_problems(args.benchmark, args.split, args.limit, args.data_dir)
     if ray is not None:  # the policy is built in the tasks, Lean runs in the checker actors
         return _run_on_ray(args, problems, config, policy_options, ray)
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from prover.service import open_checker
 
-        checker = open_checker(args.checker, args.backend, timeout_s=args.timeout)
+        checker = open_checker(args.checker, args.backend, **limits)
         try:
             with FeedbackWriter(args.out) as writer:
                 summary = collect(

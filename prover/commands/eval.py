@@ -72,6 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="one line per problem, no progress bar")
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
     p.add_argument("--record", type=Path, help="record every verification (RL feedback) here")
+    p.add_argument(
+        "--no-polish",
+        dest="polish",
+        action="store_false",
+        help="do not make readable versions of solved proofs (polishing costs at most 2 Lean "
+        "verifications per solved proof, metered apart from the search's budget)",
+    )
     add_run_options(p)
     from prover.commands.serve import add_checker_option
 
@@ -154,23 +161,31 @@ def run(args: argparse.Namespace) -> int:
         records = records[: args.limit]
     if not records:
         raise UsageError("no problems selected")
+    from prover.commands.serve import checker_options
+
+    limits = checker_options(args)
+    if ray is not None and limits:
+        raise UsageError(
+            "--ray: the checkers are Ray actors with their own limits; --timeout, --heartbeats "
+            "and --spare-processes apply to local Lean processes"
+        )
     checker = None
     if args.checker:  # a running `prover serve`
         from prover.service import open_checker
 
-        checker = open_checker(args.checker)
+        checker = open_checker(args.checker, **limits)
     if args.record:
         from prover.lean.wrappers import RecordingChecker, RequestContext
         from prover.rl.records import FeedbackWriter
         from prover.service import open_checker
 
         checker = RecordingChecker(
-            checker or open_checker(None, args.backend),
+            checker or open_checker(None, args.backend, **limits),
             FeedbackWriter(args.record),
             RequestContext(policy=args.policy, source=f"eval:{benchmark}/{args.split}"),
         )
     try:
-        summary = _run(args, benchmark, records, checker, opts, ray, answers_sha)
+        summary = _run(args, benchmark, records, checker, opts, ray, answers_sha, limits)
     finally:
         if checker is not None:
             checker.close()
@@ -218,6 +233,7 @@ def _run(
     opts: RunOptions,
     ray: Any = None,
     answers_sha: str = "",
+    limits: dict[str, Any] | None = None,
 ) -> dict:
     from benchmarks.harness import run_eval
     from benchmarks.results import EvalConfig
@@ -235,6 +251,8 @@ def _run(
         search_options=opts.search.options,
         policy_options=opts.policy.options,
         answers_sha256=answers_sha,
+        checker_options=limits or {},  # the harness's own Lean processes use them
+        polish=args.polish,
     )
     return run_eval(
         records,

@@ -73,6 +73,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     from prover.commands.serve import add_checker_option
 
     add_checker_option(p)
+    p.add_argument(
+        "--no-polish",
+        dest="polish",
+        action="store_false",
+        help="print solved proofs as found (polishing: the winning `first | ...` alternatives "
+        "and no-op steps read from one elaboration, then one re-check)",
+    )
     p.set_defaults(func=run)
 
 
@@ -171,10 +178,11 @@ def run(args: argparse.Namespace) -> int:
     ]
 
     t0 = time.monotonic()
+    from prover.commands.serve import checker_options
     from prover.service import open_checker
 
     # the checker's processes start now, in the background, while the policy loads
-    checker = open_checker(args.checker, args.backend)
+    checker = open_checker(args.checker, args.backend, **checker_options(args))
     print(
         f"-- starting the {checker.name} Lean checker (a persistent process; the first start "
         "takes tens of seconds on the embedded backend) ...",
@@ -232,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
 
             if solved:  # the readable version (re-verified; the original if anything fails)
                 proof = res.proof
-                polished = polish(checker, task, proof)
+                polished = polish(checker, task, proof) if args.polish else proof
             else:  # a partial proof Lean accepts, and the real reason
                 proof, why = verified_partial(checker, task, res.best_partial, res.samples_used)
                 if not res.solved:  # a claimed proof that failed re-verification says so

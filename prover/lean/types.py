@@ -68,6 +68,9 @@ REFUSAL_CATEGORIES = frozenset(
         "limit",
     }
 )
+# CheckResult.limit: the limit that stopped an item (Lean's heartbeats or recursion depth; the
+# driver's wall clock or resident-memory cap, which kill the process)
+LIMITS = ("heartbeats", "rec_depth", "wall_clock", "memory")
 
 
 class LeanInfraError(RuntimeError):
@@ -192,6 +195,9 @@ class CheckResult:
     # categories": sorry, declared_axiom, native_decide, set_option, code_evaluation, ...);
     # None for proved/failed/unsolved-goals verdicts
     refusal: str | None = None
+    # which limit stopped the item (LIMITS): Lean's own ("heartbeats", "rec_depth") or the
+    # driver's, which killed the process ("wall_clock", "memory"); "" when none did
+    limit: str = ""
 
     @property
     def proved(self) -> bool:
@@ -212,6 +218,8 @@ class CheckResult:
             out["reason"] = self.reason
         if self.refusal:
             out["refusal"] = self.refusal
+        if self.limit:
+            out["limit"] = self.limit
         if self.steps is not None:
             out["steps"] = [s.to_json() for s in self.steps]
             out["initial_goals"] = self.initial_goals
@@ -227,6 +235,7 @@ class CheckResult:
             time_s=d.get("time_s", 0.0),
             reason=d.get("reason"),
             refusal=d.get("refusal"),
+            limit=d.get("limit", ""),
             steps=[TacticStep.from_json(s) for s in d["steps"]] if "steps" in d else None,
             initial_goals=d.get("initial_goals", ""),
         )

@@ -21,10 +21,10 @@ class ProofTask:
     `formal_statement` ends with `:= by` (or `:=`); `prefix` is an already verified proof prefix
     (text that follows the statement, possibly empty); `goals` is Lean's pretty-printed goal
     state after `prefix` (empty if unknown).  `comment` is the exact `/- tactic state: ... -/`
-    comment a search stored with the prefix (truncate-and-resume indents it like the proof's
-    top-level tactics); when empty, prompts build it from `goals`.  `seed` is this task's own
-    sampling seed, set by searches that send many identical prompts in one call; it overrides
-    `SamplingParams.seed` (see `task_seeds`).  `run` is the independent attempt the task belongs
+    comment a search stored with the prefix (truncate-and-resume indents it like the step the
+    prefix ends with: top-level after a top-level step, a block's inside it); when empty, prompts
+    build it from `goals`.  `seed` is this task's own sampling seed, set by searches that send
+    many identical prompts in one call; it overrides `SamplingParams.seed` (see `task_seeds`).  `run` is the independent attempt the task belongs
     to (a search's run index, `collect`'s sample index; None: unknown); a `mixture` prompt
     (`prover.policy.prompts`) prompts even runs non-CoT and odd runs CoT.  `corrections` are the
     earlier failed attempts of a self-correction chain with Lean's feedback on each.
@@ -186,7 +186,9 @@ def merge_answers(fixed: Answers, own: Answers) -> Answers:
 @dataclass(frozen=True)
 class Completion:
     """One sampled continuation.  `text` is what follows `task.prefix` in the proof (already cut
-    at the closing code fence); `prompt` is the exact prompt text that produced it (for RL logs)."""
+    at the closing code fence); `prompt` is the exact prompt text that produced it (for RL logs);
+    `raw` is the model's generated text before the proof was taken out of it (a V2 answer's
+    reasoning and code block), None when it is `text` itself."""
 
     text: str
     prompt: str = ""
@@ -194,6 +196,12 @@ class Completion:
     meta: dict = field(default_factory=dict)
     # the answers the completion writes for `ProofTask.answer_slots` (`answer_definitions`)
     answers: Answers = ()
+    raw: str | None = None
+
+    @property
+    def output(self) -> str:
+        """What the model wrote (`raw`, else `text`): a self-correction chain's assistant turn."""
+        return self.text if self.raw is None else self.raw
 
 
 class Policy(Protocol):

@@ -23,7 +23,11 @@ goal-state  Kimina-style: the failed proof, Lean's first errors with their line 
             checker's steps), with the same turn structure.
 
 Error positions from the checker are relative to the proof text; the annotated code is the full
-Lean code (header, statement and proof), as Goedel's compiler reports positions in it.
+Lean code as Lean checked it (header, then the statement and the proof exactly as given, so a proof
+that continues the statement's last line stays on it), as Goedel's compiler reports positions in
+it.  The assistant turns of the history are the model's raw outputs (`Completion.raw`: the
+reasoning and the code block, before the proof is extracted), as Goedel keeps
+`prev_round_llm_raw_output`.
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ class Correction:
 def goedel_error_str(code: str, errors: Sequence[LeanMessage], max_errors: int | None) -> str:
     """Goedel-Prover-V2's `get_error_str` (src/utils.py), line for line.  `code` is the Lean
     code the positions refer to (1-based lines, 0-based columns); `max_errors=None` shows every
-    error untruncated (Goedel's `error_thres=False`)."""
+    error untruncated (Goedel's `error_thres=False`).  A message whose end is its start is one
+    without an end position (the checker reports Lean's missing `endPos` so), which Goedel marks
+    to the end of its line."""
     thres = max_errors is not None
     err_str = ""
     code_lines = code.split("\n")
@@ -115,7 +121,7 @@ def goedel_error_str(code: str, errors: Sequence[LeanMessage], max_errors: int |
         start_col = error.column
         end_line = error.end_line - 1
         end_col = error.end_column
-        if end_line < start_line or (end_line == start_line and end_col < start_col):
+        if end_line < start_line or (end_line == start_line and end_col <= start_col):
             end_line, end_col = start_line, len(code_lines[start_line])  # no end position
         err_str += f"\nError {i + 1}:\n"
         err_str += "\nCorresponding Code:\n```lean4\n"
@@ -163,19 +169,26 @@ def goedel_error_str(code: str, errors: Sequence[LeanMessage], max_errors: int |
     return err_str
 
 
-def _shift(m: LeanMessage, lines: int) -> LeanMessage:
-    """A proof-relative message moved to positions in code that has `lines` lines before the
-    proof's first line (the proof's first line continues the statement's last line)."""
-    return LeanMessage(
-        m.severity, m.line + lines, m.column, m.end_line + lines, m.end_column, m.text
-    )
+def _shift(m: LeanMessage, lines: int, column: int) -> LeanMessage:
+    """A proof-relative message moved to its position in the full code: `lines` lines come
+    before the proof's first line, whose first `column` code points are the statement's (Lean
+    counts columns on the proof's first line from the proof's start, elsewhere from the line's
+    start)."""
+    col = m.column + (column if m.line == 1 else 0)
+    end_col = m.end_column + (column if m.end_line == 1 else 0)
+    return LeanMessage(m.severity, m.line + lines, col, m.end_line + lines, end_col, m.text)
 
 
-def full_code(header: str, statement: str, proof: str) -> tuple[str, int]:
-    """(the Lean code Goedel annotates, lines before the proof's first line).  The statement's
-    trailing newline is kept only when the proof starts on a new line."""
-    head = header + statement.rstrip("\n")
-    return head + proof, head.count("\n")
+def full_code(header: str, statement: str, proof: str) -> tuple[str, int, int]:
+    """(the Lean code Goedel annotates, lines before the proof's first line, code points of the
+    statement on that line).  The statement and the proof are kept exactly as Lean checked them
+    (`statement + proof`: a statement's trailing newline stays, and a proof that does not start
+    with one continues the statement's last line); the header, a separate input to the checker,
+    ends with a newline."""
+    if header and not header.endswith("\n"):
+        header += "\n"
+    head = header + statement
+    return head + proof, head.count("\n"), len(head) - (head.rfind("\n") + 1)
 
 
 def errors_of(result: CheckResult) -> list[LeanMessage]:
@@ -194,11 +207,14 @@ def feedback_text(
     max_errors: int = GOEDEL_MAX_ERRORS,
 ) -> str:
     """The error report of one failed attempt in `fmt` (goedel / goal-state)."""
-    code, before = full_code(header, statement, proof)
-    errors = [_shift(m, before) for m in errors_of(result)]
-    if not errors:
+    code, before, column = full_code(header, statement, proof)
+    errors = [_shift(m, before, column) for m in errors_of(result)]
+    if not errors:  # no message to place: the reason, at the proof's first non-blank line
         reason = result.reason or f"the proof is {result.verdict.value}"
-        errors = [LeanMessage("error", before + 1, 0, before + 1, 0, reason)]
+        rows = proof.split("\n")
+        k = next((i for i, x in enumerate(rows) if x.strip()), 0)
+        at = len(rows[k]) - len(rows[k].lstrip()) + (column if k == 0 else 0)
+        errors = [LeanMessage("error", before + k + 1, at, before + k + 1, at, reason)]
     if fmt == "goedel":
         return goedel_error_str(code, errors, max_errors)
     lines = [f"```lean4\n{code}\n```", ""]

@@ -218,6 +218,7 @@ class HFPolicy:
                 results[i].append(
                     Completion(
                         text=self.prompts.postprocess(raw, tasks[i], built[i]),
+                        raw=raw,
                         answers=self.prompts.answers(raw, tasks[i]),
                         prompt=built[i].text,
                         num_tokens=num_tokens,

@@ -238,6 +238,7 @@ class OpenAIPolicy:
         return [
             Completion(
                 text=self.prompts.postprocess(text, task, built),
+                raw=text,
                 answers=self.prompts.answers(text, task),
                 prompt=built.text,
                 num_tokens=total if len(texts) == 1 else 0,

@@ -141,6 +141,7 @@ class VLLMPolicy:
                 [
                     Completion(
                         text=self.prompts.postprocess(o.text, task, b),
+                        raw=o.text,
                         answers=self.prompts.answers(o.text, task),
                         prompt=b.text,
                         num_tokens=len(o.token_ids),

@@ -76,7 +76,7 @@ class CollectConfig:
     sampling: Sampling = COLLECT_SAMPLING
     seed: int = 0
     problems_per_batch: int = 8  # problems per policy+checker round
-    timeout_s: float | None = 60.0
+    timeout_s: float | None = None  # per-item wall-clock limit; None: the checker's own
     want_steps: bool = True
 
     def __post_init__(self) -> None:

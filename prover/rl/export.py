@@ -10,10 +10,12 @@ Formats and their columns (every row except verl's also has `problem_id`, `forma
 `header` (null: the checker's default header) and `prefix` (the verified proof prefix the
 completion continues; "" for a whole proof): the columns `LeanReward` reads):
 
-grpo      {prompt, completion, reward}: every selected record; reward is 1.0 only for verdict
-          `proved` under the default axiom policy (no sorry, no native_decide), else 0.0.  For
-          TRL's GRPOTrainer: `prompt` is the dataset prompt, the other columns reach the reward
-          function as keyword lists.
+grpo      {prompt, completion, reward, refusal}: every selected record; reward is 1.0 only for
+          verdict `proved` under the default axiom policy (no sorry, no native_decide), else
+          0.0; `refusal` is the record's refusal category (set by Lean: `sorry`,
+          `native_decide`, `code_evaluation`, ...; README "Refusal categories"), null when Lean
+          refused nothing (proved, failed, unsolved goals).  For TRL's GRPOTrainer: `prompt` is
+          the dataset prompt, the other columns reach the reward function as keyword lists.
 sft       {prompt, completion}: verified (proved) samples only, one row per distinct proof.
 dpo       {prompt, chosen, rejected}: for each prompt with both a proved and a failed sample,
           pairs (proved completion, failed completion); at most `max_pairs_per_prompt` pairs.
@@ -28,7 +30,8 @@ verl      {data_source, prompt, ability, reward_model, extra_info}: verl's RLHFD
           `reward_model` {"style": "rule", "ground_truth": JSON {formal_statement, header,
           prefix, answer_slots (plain variant only)}} (what
           `prover.rl.verl_reward.compute_score` verifies against), `extra_info`
-          {index, problem_id}.
+          {index, problem_id, refusals}: `refusals` lists the refusal categories of the
+          recorded samples of that (problem, prompt), one per refused sample ([] when none).
 multiturn {messages, reward}: one chat trajectory per self-correction record (kind
           `correction`, selected by default for this format): the first prompt as a user turn,
           each answer as an assistant turn, Lean's feedback on it as a user turn, ending with the
@@ -55,7 +58,7 @@ from prover.rl.records import FeedbackRecord, load_records, rows_to_parquet
 FORMATS = ("grpo", "sft", "dpo", "error-fix", "verl", "multiturn")
 DEFAULT_KINDS = ("sample",)
 COLUMNS = {
-    "grpo": ("prompt", "completion", "reward"),
+    "grpo": ("prompt", "completion", "reward", "refusal"),
     "sft": ("prompt", "completion"),
     "dpo": ("prompt", "chosen", "rejected"),
     "error-fix": ("prompt", "failed_proof", "error", "corrected_proof"),
@@ -164,6 +167,7 @@ def build_rows(
                     "prompt": _prompt(r),
                     "completion": _completion(r),
                     "reward": r.reward,
+                    "refusal": r.refusal,
                     **_common(r),
                 }
             )
@@ -208,6 +212,11 @@ def build_rows(
                     }
                 )
     else:
+        refused: dict[tuple[str, str], list[str]] = {}
+        for r in recs:
+            cats = refused.setdefault((r.problem_id, _prompt(r)), [])
+            if r.refusal:
+                cats.append(r.refusal)
         prompts: set[tuple[str, str]] = set()
         for r in recs:
             prompt = _prompt(r)
@@ -220,7 +229,11 @@ def build_rows(
                     "prompt": [{"role": "user", "content": prompt}],
                     "ability": "theorem_proving",
                     "reward_model": {"style": "rule", "ground_truth": ground_truth(r)},
-                    "extra_info": {"index": len(rows), "problem_id": r.problem_id},
+                    "extra_info": {
+                        "index": len(rows),
+                        "problem_id": r.problem_id,
+                        "refusals": refused[(r.problem_id, prompt)],
+                    },
                 }
             )
     return rows
@@ -258,7 +271,7 @@ def features(fmt: str) -> Any:
                 "prompt": [{"role": text, "content": text}],
                 "ability": text,
                 "reward_model": {"style": text, "ground_truth": text},
-                "extra_info": {"index": Value("int64"), "problem_id": text},
+                "extra_info": {"index": Value("int64"), "problem_id": text, "refusals": [text]},
             }
         )
     if fmt == "multiturn":

@@ -24,6 +24,13 @@ the completion's answers are those, word for word (whitespace aside).  Conversat
 completions (lists of {"role", "content"} messages, as GRPOTrainer passes them for a
 conversational dataset) use the last message's content.  Pass a FeedbackWriter to record every
 verification.
+
+Refusals (README "Refusal categories", set by Lean): `penalties` gives a refused completion the
+reward of its category (default 0.0).  When the trainer passes TRL's logging hooks (GRPOTrainer
+does: `log_extra`, `log_metric`), each call adds the column `lean_refusal` (the category of
+each completion, "" when none) to TRL's completions table and logs the metric
+`lean_refusal/<category>` (the fraction of the batch refused with it) for every category, so
+the training logs show the rate of each category per step.
 """
 
 from __future__ import annotations
@@ -99,6 +106,18 @@ def _column(kwargs: dict[str, Any], name: str, n: int, required: bool) -> list[A
     if len(col) != n:
         raise ValueError(f"LeanReward: column {name!r} has {len(col)} values for {n} completions")
     return col
+
+
+def _log_refusals(results: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    """Hand the refusal categories to TRL's logging hooks, when the caller passed them."""
+    from prover.lean.types import REFUSAL_CATEGORIES
+
+    log_extra, log_metric = kwargs.get("log_extra"), kwargs.get("log_metric")
+    if callable(log_extra):
+        log_extra("lean_refusal", [r.refusal or "" for r in results])
+    if callable(log_metric):
+        for cat in sorted(REFUSAL_CATEGORIES):
+            log_metric(f"lean_refusal/{cat}", sum(r.refusal == cat for r in results) / len(results))
 
 
 class LeanReward:
@@ -194,6 +213,7 @@ class LeanReward:
                 )
             ]
             self.writer.write(recs)
+        _log_refusals(results, kwargs)
         refs = _column(kwargs, "reference_answers", len(reqs), required=False)
         return [
             1.0

@@ -21,15 +21,25 @@ workers, e.g. installed with `pip install -e .`)::
 
 `backend` (auto | embedded | native, or http://HOST:PORT of a running `prover serve`) and `timeout_s` (per proof) only take effect on the call that
 creates the checker.
+
+Refusals (README "Refusal categories", set by Lean): `penalties` gives a refused response the
+score of its category (as `LeanReward(penalties=...)`; default 0.0), and `refusals=True` makes
+`compute_score` return verl's dict form, `{"score": s, "refusal_<category>": 1.0 or 0.0 for
+every category}`: verl keeps the extra keys per response (`reward_extra_info`) and averages
+them in its validation metrics, i.e. the rate of each category::
+
+    +custom_reward_function.reward_kwargs.refusals=true
+    +custom_reward_function.reward_kwargs.penalties.code_evaluation=-1.0
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from typing import Any
 
-from prover.lean.types import Checker, CheckRequest, Verdict
+from prover.lean.types import REFUSAL_CATEGORIES, Checker, CheckRequest, Verdict
 from prover.rl.reward import answers_of, proof_of
 
 _lock = threading.Lock()
@@ -80,9 +90,19 @@ def compute_score(
     *,
     backend: str = "auto",
     timeout_s: float | None = None,
-) -> float:
+    penalties: Mapping[str, float] | None = None,
+    refusals: bool = False,
+) -> float | dict[str, float]:
     """1.0 iff `solution_str` proves the ground truth's statement (`data_source` and
-    `extra_info` are not needed: the ground truth says everything)."""
+    `extra_info` are not needed: the ground truth says everything); a refused response gets
+    `penalties[category]` (default 0.0).  `refusals`: return `{"score", "refusal_<category>"
+    for every category}` (the module docstring)."""
+    unknown = sorted(set(penalties or {}) - REFUSAL_CATEGORIES)
+    if unknown:
+        raise ValueError(
+            f"compute_score penalties: unknown refusal categories {unknown}; "
+            f"known: {sorted(REFUSAL_CATEGORIES)}"
+        )
     statement, header, prefix, slots = parse_ground_truth(ground_truth)
     request = CheckRequest(
         formal_statement=statement,
@@ -94,4 +114,11 @@ def compute_score(
         timeout_s=timeout_s,
     )
     (result,) = _shared_checker(backend, timeout_s).check([request])
-    return 1.0 if result.verdict is Verdict.PROVED else 0.0
+    if result.verdict is Verdict.PROVED:
+        score = 1.0
+    else:
+        score = float((penalties or {}).get(result.refusal or "", 0.0))
+    if not refusals:
+        return score
+    cats = {f"refusal_{c}": float(c == result.refusal) for c in sorted(REFUSAL_CATEGORIES)}
+    return {"score": score, **cats}

@@ -1,19 +1,41 @@
 """`HTTPChecker`: the `Checker` of a running `prover serve` (`--checker http://HOST:PORT`).
 
 It posts items to `/v1/verify` in chunks of the server's `max_items`; a 429/503 is retried after
-the server's `Retry-After` (up to `patience_s`).  Lean outcomes come back as `CheckResult`s;
+the server's `Retry-After` (up to `patience_s`); any other status, a 504 included (the server
+gave up on the request and cancelled its items), is a `LeanInfraError`.  Lean outcomes come back as `CheckResult`s;
 a server that cannot be reached, a refused key or a server-side infrastructure failure is a
 `LeanInfraError`.  `name`, `lean_version` and `identity()` are the server's, so cache keys and a
 run's recorded backend are those of the Lean that decided."""
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from prover.lean.types import CheckRequest, CheckResult, LeanInfraError
+
+
+def retry_after_s(value: str | None, default: float = 1.0) -> float:
+    """Seconds to wait before retrying, from a `Retry-After` header: delay seconds or an HTTP
+    date (RFC 9110; a proxy in front of the server may send either), never negative; `default`
+    when the header is absent or unreadable."""
+    if not value or not value.strip():
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class HTTPChecker:
@@ -69,7 +91,7 @@ class HTTPChecker:
             except httpx.HTTPError as exc:
                 raise LeanInfraError(f"prover serve at {self.url}: {exc}") from exc
             if resp.status_code in (429, 503) and time.monotonic() < deadline:
-                time.sleep(float(resp.headers.get("retry-after", "1") or 1))
+                time.sleep(retry_after_s(resp.headers.get("retry-after")))
                 continue
             if resp.status_code != 200:
                 raise LeanInfraError(

@@ -44,7 +44,22 @@ class ServeConfig:
         default=4 << 20, metadata={"help": "request body size limit in bytes; larger: 413"}
     )
     timeout_s: float = field(
-        default=60.0, metadata={"help": "per-item wall-clock limit in Lean (verdict `timeout`)"}
+        default=60.0,
+        metadata={
+            "help": "per-item wall-clock limit (verdict `timeout`, limit `wall_clock`; the "
+            "process is killed and a warm spare takes the next item)"
+        },
+    )
+    heartbeats: int = field(
+        default=200_000,
+        metadata={"help": "Lean's maxHeartbeats per item (verdict `timeout`, limit `heartbeats`)"},
+    )
+    spare_processes: int = field(
+        default=1,
+        metadata={
+            "help": "warm Lean processes beside the --workers ones: one takes the next item at "
+            "once when a process is killed at its limit (each ~3 GB resident, embedded)"
+        },
     )
     request_timeout_s: float = field(
         default=600.0,
@@ -60,10 +75,11 @@ class ServeConfig:
         },
     )
     screen: bool = field(
-        default=True,
+        default=False,
         metadata={
-            "help": "the Python text screen before Lean (a convenience; --no-screen sends every "
-            "item to Lean, whose verdicts do not depend on the screen)"
+            "help": "run the Python text screen before Lean (off by default: Lean decides every "
+            "item and gives each refusal its category; the screen refuses obvious attacks "
+            "early, with reasons of its own and no category)"
         },
     )
     retry_after_s: int = field(
@@ -85,6 +101,12 @@ class ServeConfig:
         for name in ("workers", "max_items", "max_body_bytes", "retry_after_s"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.spare_processes < 0:
+            raise ValueError(f"spare_processes must be >= 0, got {self.spare_processes}")
+        if self.heartbeats < 1000:
+            raise ValueError(
+                f"heartbeats must be >= 1000 (Lean's default: 200000), got {self.heartbeats}"
+            )
         if self.max_queue < 0:
             raise ValueError(f"max_queue must be >= 0, got {self.max_queue}")
         for name in ("timeout_s", "request_timeout_s", "graceful_s"):

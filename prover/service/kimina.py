@@ -16,6 +16,11 @@ client's own analysis (`ReplResponse.analyze`) reads by our mapping:
     some item incomplete, none worse        -> its goals in `sorries`, unsolved-goal errors
                                                shown as warnings             -> `sorry`
     any item failed/rejected/timeout/error  -> an error message saying why   -> `lean_error`
+
+Beyond the REPL's fields, a response whose items Lean refused carries `refusals`: the refusal
+category of each refused item (README "Refusal categories": `sorry`, `native_decide`,
+`code_evaluation`, ...), in the snippet's order (absent when none was refused); the error
+message of a refused item names its category too.  Clients that do not know the key ignore it.
 """
 
 from __future__ import annotations
@@ -127,6 +132,7 @@ def snippet_response(items: list[SnippetItem], results: list[CheckResult]) -> di
     """The REPL-style command response of one snippet from its items' verdicts."""
     messages: list[dict[str, Any]] = []
     sorries: list[dict[str, Any]] = []
+    refusals = [res.refusal for res in results if res.refusal]
     for item, res in zip(items, results, strict=True):
         name = item.request.formal_statement.split(":", 1)[0].strip()
         if res.verdict is Verdict.PROVED:
@@ -145,6 +151,8 @@ def snippet_response(items: list[SnippetItem], results: list[CheckResult]) -> di
         else:
             messages += [_message(item, m) for m in res.messages]
             why = res.reason or (res.first_error.text if res.first_error else "")
+            if res.refusal:
+                why = f"[refusal {res.refusal}] {why}".rstrip()
             messages.append(
                 {
                     "severity": "error",
@@ -156,6 +164,8 @@ def snippet_response(items: list[SnippetItem], results: list[CheckResult]) -> di
     out: dict[str, Any] = {"env": 0, "messages": messages}
     if sorries:
         out["sorries"] = sorries
+    if refusals:
+        out["refusals"] = refusals
     return out
 
 

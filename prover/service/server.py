@@ -54,6 +54,8 @@ def serve(config: ServeConfig) -> int:
         cache=False,
         workers=config.workers,
         timeout_s=config.timeout_s,
+        heartbeats=config.heartbeats,
+        spare_processes=config.spare_processes,
         screen=config.screen,
     )
     try:
