@@ -348,6 +348,9 @@ class RaySession:
         factory = self.factory
         if isinstance(factory, functools.partial) and factory.func is make_bare_checker:
             opts.setdefault("workers", cpus)
+            # a spare would start (and hold ~3 GB) outside the CPUs and memory Ray reserved
+            # for the actor; the actors are the cluster's pool
+            opts.setdefault("spare_processes", 0)
             factory = functools.partial(make_bare_checker, self.backend, opts)
         remote = ray.remote(_CheckerActor)
         job = ray.get_runtime_context().get_job_id()

@@ -10,6 +10,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from toy_lean import LeanProves
+
 from benchmarks.datasets import Problem
 from benchmarks.harness import run_eval
 from benchmarks.report import compare_runs, solved_at
@@ -20,10 +22,15 @@ from search import get_search
 from search.base import Budget
 
 MODULO = "proved modulo header declaration(s) proved by sorry: part1"
+GOOD = "  trivial\n"
+# the one proof the scripted checker says `proved` for (real Lean proves it: tests/test_fakes_lean.py)
+LEAN_PROVES = LeanProves(
+    CheckRequest("theorem third : True := by\n", GOOD.rstrip(), header_trusted=True),
+)
 
 
 class ScriptedChecker:
-    """Not Lean: `good` proves, `uses_part1` is proved modulo a header sorry, a statement
+    """Not Lean: a request in LEAN_PROVES proves, `uses_part1` is proved modulo a header sorry, a statement
     containing `BAD` does not elaborate; each item costs 0.5 CPU-s and 0.25 wall-s, except cache
     hits (a repeated sample; re-checks always reach "Lean")."""
 
@@ -50,7 +57,7 @@ class ScriptedChecker:
                 )
             elif "uses_part1" in r.proof:
                 res = CheckResult(Verdict.REJECTED, reason=MODULO, cpu_s=cpu_s, time_s=time_s)
-            elif "good" in r.proof:
+            elif r in LEAN_PROVES:
                 res = CheckResult(Verdict.PROVED, cpu_s=cpu_s, time_s=time_s)
             else:
                 res = CheckResult(Verdict.FAILED, cpu_s=cpu_s, time_s=time_s)
@@ -110,10 +117,10 @@ def _run(out: Path, script: dict[str, list[str]], problems: list[Problem], budge
 
 
 SCRIPT = {
-    "third": ["  nope\n", "  nope\n", "  good\n"],
+    "third": ["  nope\n", "  nope\n", GOOD],
     "never": ["  nope\n"],
     "modulo": ["  nope\n", "  exact uses_part1\n"],
-    "broken": ["  good\n"],
+    "broken": [GOOD],
 }
 PROBLEMS = [
     _problem("third"),
@@ -168,7 +175,7 @@ def test_budget_columns_outcomes_and_curves(tmp_path: Path) -> None:
 
 
 def test_compare_runs_at_equal_budget(tmp_path: Path) -> None:
-    fast = {"third": ["  good\n"], "never": ["  nope\n"]}
+    fast = {"third": [GOOD], "never": ["  nope\n"]}
     probs = [_problem("third"), _problem("never")]
     _run(tmp_path / "big", SCRIPT, probs, "1x8")  # solves `third` at sample 3
     _run(tmp_path / "small", fast, probs, "1x2")  # solves it at sample 1
@@ -210,7 +217,7 @@ def test_statement_error_is_only_the_benchmarks_own() -> None:
     lemma = CheckRequest("theorem gap_1 (h : BAD) : BAD := by", "\n  sorry")  # a lemma's request
     meter.add_results([lemma], ScriptedChecker().check([lemma]))
     assert meter.statement_error is None
-    own = CheckRequest("theorem broken : BAD := by\n", "  good\n")
+    own = CheckRequest("theorem broken : BAD := by\n", GOOD)
     meter.add_results([own], ScriptedChecker().check([own]))
     assert meter.statement_error is not None and "'BAD'" in meter.statement_error
 

@@ -1,5 +1,6 @@
-"""Evaluation harness without Lean: a scripted search and a fake checker that never says a proof
-is proved unless the proof is literally the marked-good text (it does not run Lean)."""
+"""Evaluation harness without Lean: a scripted search and a fake checker (it does not run Lean)
+that says `proved` only for the requests of LEAN_PROVES, each of which real Lean proves
+(tests/test_fakes_lean.py checks them)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,30 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from toy_lean import LeanProves
 
 from benchmarks.datasets import Problem
 from benchmarks.harness import run_eval
 from benchmarks.report import compare_runs, render_report, wilson_interval
 from benchmarks.results import EvalConfig, read_results, results_store
 from prover.errors import UsageError
-from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.types import CheckRequest, CheckResult
 from search.base import Budget, SearchResult
 
-GOOD = "  exact trivial_fake\n"
+GOOD = "  trivial\n"
+# the GOOD proof of each problem the fake search solves, as the harness re-verifies (and
+# polishes) it: under the problem's header (none in `_recs`, "" in `_row`), trusted
+LEAN_PROVES = LeanProves(
+    *(
+        CheckRequest(f"theorem {name} : True := by\n", GOOD, header, header_trusted=True)
+        for name in ("ok1", "ok2", "ok3", "ok_extra")
+        for header in (None, "")
+    )
+)
 
 
 class FakeChecker:
-    """Accepts only the GOOD proof text; everything else `failed`.  Not Lean."""
+    """`proved` for a request in LEAN_PROVES; everything else `failed`.  Not Lean."""
 
     name = "fake"
 
@@ -35,10 +46,7 @@ class FakeChecker:
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         with self.lock:
             self.calls.extend(requests)
-        return [
-            CheckResult(Verdict.PROVED if r.proof == GOOD else Verdict.FAILED, time_s=0.01)
-            for r in requests
-        ]
+        return [CheckResult(LEAN_PROVES.verdict(r), time_s=0.01) for r in requests]
 
     def close(self) -> None:
         pass

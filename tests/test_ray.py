@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import toy_lean
 
 from benchmarks.datasets import Problem
-from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.types import CheckRequest, CheckResult
 from prover.policy.base import Completion, ProofTask, SamplingParams
 
 
@@ -32,6 +33,7 @@ def cluster() -> Iterator[Any]:
 
     # the fakes below travel by value: Ray's workers need not import this test module
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.cloudpickle.register_pickle_by_value(toy_lean)  # the fake checker's LEAN_PROVES
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
@@ -40,17 +42,25 @@ def cluster() -> Iterator[Any]:
 # ----------------------------------------------------------------------------- fakes
 
 
+GOOD = "  exact rfl"
+# what the fake checker says `proved` for: GOOD for each problem of `problems` (real Lean proves
+# each: tests/test_fakes_lean.py)
+LEAN_PROVES = toy_lean.LeanProves(
+    *(
+        CheckRequest(f"theorem p{i} : {i} = {i} := by\n", GOOD, header_trusted=True)
+        for i in range(5)
+    )
+)
+
+
 class FakeChecker:
-    """`proof == "ok"` is proved, anything else fails; no Lean."""
+    """`proved` for a request in LEAN_PROVES, anything else fails; no Lean."""
 
     name = "fake"
     lean_version = "0"
 
     def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
-        return [
-            CheckResult(Verdict.PROVED if r.proof.strip() == "ok" else Verdict.FAILED, time_s=0.01)
-            for r in requests
-        ]
+        return [CheckResult(LEAN_PROVES.verdict(r), time_s=0.01) for r in requests]
 
     def close(self) -> None:
         pass
@@ -76,7 +86,7 @@ class FakePolicy:
             if name == self.victim and self.marker is not None and not self.marker.exists():
                 self.marker.write_text(str(os.getpid()))
                 os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-task
-            text = "ok" if name in self.solvable else "no"
+            text = GOOD if name in self.solvable else "no"
             out.append([Completion(text=text, prompt=f"prompt {t.name}") for _ in range(params.n)])
         return out
 
@@ -269,7 +279,7 @@ def test_ray_vllm_policy_actor_wiring(
         stream=open(os.devnull, "w"),  # noqa: SIM115
         ray=RayConfig(task_cpus=0.5),
     )
-    assert summary["problems"] == 3 and summary["solved"] == 0  # "rfl" is not "ok"
+    assert summary["problems"] == 3 and summary["solved"] == 0  # "rfl" is not GOOD
     engines = log.read_text().splitlines()
     assert len(engines) == 1  # one engine, in the actor, for every task
     lines = _lines(tmp_path / "out")

@@ -1,10 +1,11 @@
 """RMaxTS search loop, checkpoint/resume, export and drawing, plus the two baselines, driven by a
-scripted policy and a *fake* checker over a toy tactic language (nothing here involves Lean; no
-result below means Lean proved anything).
+scripted policy and a *fake* checker over a toy tactic language (no Lean runs here).
 
-Toy language: the state is an integer s (goal string "⊢ s = <s>"), each proof line is a tactic
-`add k` (k in 1..3) moving s to s + k; `sorry` stops with an incomplete verdict; any other line is
-an error.  The toy "proves" the statement when s reaches its target.
+Toy language: under HEADER, `reach t` says 0 reaches t in steps `add k` (k in 1..3); the fake's
+state is an integer s (goal string "⊢ s = <s>"), each proof line `add k` moves s to s + k;
+`sorry` stops with an incomplete verdict; any other line is an error.  When s reaches the target
+the fake says `proved` only for a request listed in LEAN_PROVES (real Lean proves each:
+tests/test_fakes_lean.py), and `failed` otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from toy_lean import LeanProves
 
 from prover.cli import main as cli_main
 from prover.lean.types import CheckRequest, CheckResult, LeanMessage, TacticStep, Verdict
@@ -30,6 +32,50 @@ from search.rmaxts import RMaxTS
 from search.tree import SearchTree, load_tree, read_json
 
 STATEMENT = "theorem toy_{target} : reach {target} := by"
+# real Lean for the toy: `add k` applies `Reach.step` (goal `Reach t s` becomes `Reach t (s + k)`)
+# and closes the goal when s + k is t
+HEADER = """inductive Reach : Nat → Nat → Prop
+  | done (t : Nat) : Reach t t
+  | step (t s k : Nat) : Reach t (s + k) → Reach t s
+abbrev reach (t : Nat) : Prop := Reach t 0
+macro "add " k:num : tactic => `(tactic| (apply Reach.step _ _ $k; try exact Reach.done _))
+"""
+
+
+def _proves(target: int, *steps: str) -> list[CheckRequest]:
+    """The requests of the proofs `add a`, `add b`, ... of `reach target` (one string of the
+    numbers a, b, ... per proof), one tactic per line, as the searches send them."""
+    statement = STATEMENT.format(target=target)
+    return [
+        CheckRequest(
+            statement, "".join(f"\n  add {k}" for k in ks.split()), HEADER, header_trusted=True
+        )
+        for ks in steps
+    ]
+
+
+# the proofs the searches below find (their seeds fix them), as they reach the checker
+LEAN_PROVES = LeanProves(
+    *_proves(3, "1 2", "2 1", "3"),
+    *_proves(4, "1 3", "2 1 1", "2 2", "3 1"),
+    *_proves(5, "1 3 1", "2 3", "3 2"),
+    *_proves(
+        7,
+        "1 2 1 3",
+        "1 3 1 1 1",
+        "1 3 3",
+        "2 1 1 2 1",
+        "2 1 2 2",
+        "2 2 1 1 1",
+        "2 2 3",
+        "2 3 1 1",
+        "2 3 2",
+        "3 1 1 2",
+        "3 1 3",
+        "3 2 2",
+    ),
+    *_proves(9, "1 2 2 1 3", "1 2 2 3 1", "2 3 1 3", "2 3 2 2", "3 3 1 2", "3 3 3"),
+)
 
 
 def goal(s: int) -> str:
@@ -79,10 +125,14 @@ class FakeChecker:
             after = "no goals" if s == target else goal(s)
             steps.append(TacticStep(line, start, start + len(line), before, after))
             if s == target:
-                verdict = Verdict.PROVED
                 if req.proof[start + len(line) :].strip():  # tactics after no goals
                     verdict = Verdict.FAILED
                     messages.append(LeanMessage("error", i + 2, 2, i + 2, 3, "no goals to prove"))
+                elif req in LEAN_PROVES:
+                    verdict = Verdict.PROVED
+                else:  # a proof this module does not list: not claimed proved
+                    verdict = Verdict.FAILED
+                    messages.append(LeanMessage("error", i + 1, 0, i + 1, 1, "not in LEAN_PROVES"))
                 break
         if verdict is Verdict.INCOMPLETE and "sorry" not in req.proof:
             messages.append(
@@ -144,7 +194,7 @@ class ScriptedPolicy:
 
 
 def _task(target: str | int = "never", name: str = "toy") -> ProofTask:
-    return ProofTask(formal_statement=STATEMENT.format(target=target), name=name)
+    return ProofTask(formal_statement=STATEMENT.format(target=target), header=HEADER, name=name)
 
 
 def _ckpt(d: Path, run: int = 0) -> dict:

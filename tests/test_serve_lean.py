@@ -45,7 +45,9 @@ def server():
     cmd += ["--backend", "embedded", "--timeout-s", "90", "--spare-processes", "0"]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # /health answers once the server listens (Lean starts behind it); the bound is only a
+    # backstop against a hang, far above any start under load
+    deadline = time.monotonic() + 600
     while True:
         try:
             if httpx.get(url + "/health").status_code == 200:

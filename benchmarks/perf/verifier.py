@@ -127,10 +127,8 @@ def running(launcher: Launcher, config: CheckerConfig, n: int, latency_n: int) -
         t0 = time.monotonic()
         checker.wait_ready()
         ready = time.monotonic() - t0
-        # every process ready (wait_ready waits for one): the idle queue holds all of them
-        deadline = time.monotonic() + config.startup_s
-        while checker._idle.qsize() < config.workers and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # every process ready, spares included (a spare still starting would share the CPU)
+        checker.wait_warm()
         # first check of the default header in each process builds its base state: not timed
         checker.check(_requests(2 * config.workers, "w"))
         lat: list[float] = []
@@ -151,6 +149,8 @@ def running(launcher: Launcher, config: CheckerConfig, n: int, latency_n: int) -
         "latency_max_s": max(lat),
         "latency_ok": lat_ok,
         "throughput_s": dt,
+        # Lean CPU per proof (the checker process group's user + system time, from /proc)
+        "cpu_per_proof_s": sum(r.cpu_s for r in results) / max(len(results), 1),
         "proved": sum(r.verdict is Verdict.PROVED for r in results),
         "verdicts": sorted({r.verdict.value for r in results}),
         "peaks_mb": peaks,
@@ -268,6 +268,11 @@ def main() -> None:
         f"  throughput: {args.n} short proofs in {r['throughput_s']:.2f} s = {rate:.1f} proofs/s "
         f"({r['proved']} proved; verdicts {r['verdicts']})  target >= {THROUGHPUT_TARGET:.0f} "
         f"proofs/s: {_met(rate >= THROUGHPUT_TARGET)}"
+    )
+    print(
+        f"  Lean CPU per short proof (throughput batch): {1000 * r['cpu_per_proof_s']:.0f} ms "
+        "(the community REPL, v4.28.0 in this embedded Lean, measured 61 ms: no statement "
+        "match, kernel replay or axiom audit)"
     )
     if args.skip_cli:
         return
