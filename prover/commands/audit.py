@@ -61,19 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from prover.commands.eval import load_records
+    from prover.commands.eval import check_data_args, load_records, select_records
 
-    if args.benchmark not in BENCHMARKS and not args.benchmark.endswith(".jsonl"):
-        raise UsageError(
-            f"unknown benchmark {args.benchmark!r}; choose one of {', '.join(BENCHMARKS)} "
-            "or give a PATH.jsonl"
-        )
-    if args.benchmark in BENCHMARKS and args.split not in ("valid", "test"):
-        raise UsageError(f"unknown split {args.split!r}; choose valid or test")
-    if args.workers < 1:
-        raise UsageError("--workers must be >= 1")
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be >= 1")
+    check_data_args(args)
     if getattr(args, "tree_dir", None) is not None:
         raise UsageError("--tree-dir does not apply to `prover audit`")
     opts = resolve_run(args)
@@ -83,16 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.variant is not None and args.benchmark not in BENCHMARKS:
         raise UsageError("--variant applies to a named benchmark, not a PATH.jsonl")
     benchmark, records = load_records(args.benchmark, args.split, args.data_dir, args.variant)
-    if args.names:
-        wanted = set(args.names)
-        records = [r for r in records if r.name in wanted or r.id in wanted]
-        missing = wanted - {r.name for r in records} - {r.id for r in records}
-        if missing:
-            raise UsageError(f"not in {args.benchmark}/{args.split}: {', '.join(sorted(missing))}")
-    if args.limit is not None:
-        records = records[: args.limit]
-    if not records:
-        raise UsageError("no statements selected")
+    records = select_records(args, records, "statements")
 
     from benchmarks.audit import run_audit
     from benchmarks.results import EvalConfig

@@ -120,7 +120,8 @@ def _warn_versions(benchmark: str, backend: str) -> None:
         print(warning, file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
+def check_data_args(args: argparse.Namespace) -> None:
+    """UsageError for a bad --benchmark, --split, --workers or --limit (eval and audit)."""
     if args.benchmark not in BENCHMARKS and not args.benchmark.endswith(".jsonl"):
         raise UsageError(
             f"unknown benchmark {args.benchmark!r}; choose one of {', '.join(BENCHMARKS)} "
@@ -132,6 +133,25 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be >= 1")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be >= 1")
+
+
+def select_records(args: argparse.Namespace, records: list[Problem], what: str) -> list[Problem]:
+    """`records` narrowed by --names (UsageError naming the missing ones), then --limit."""
+    if args.names:
+        wanted = set(args.names)
+        records = [r for r in records if r.name in wanted or r.id in wanted]
+        missing = wanted - {r.name for r in records} - {r.id for r in records}
+        if missing:
+            raise UsageError(f"not in {args.benchmark}/{args.split}: {', '.join(sorted(missing))}")
+    if args.limit is not None:
+        records = records[: args.limit]
+    if not records:
+        raise UsageError(f"no {what} selected")
+    return records
+
+
+def run(args: argparse.Namespace) -> int:
+    check_data_args(args)
     # the budget, policy spec, search and policy options (UsageError for a bad one)
     opts = resolve_run(args)
     from prover.commands.options import build_ray
@@ -151,16 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
         records = with_answers(records, args.answers)
         answers_sha = sha256_file(args.answers)
-    if args.names:
-        wanted = set(args.names)
-        records = [r for r in records if r.name in wanted or r.id in wanted]
-        missing = wanted - {r.name for r in records} - {r.id for r in records}
-        if missing:
-            raise UsageError(f"not in {args.benchmark}/{args.split}: {', '.join(sorted(missing))}")
-    if args.limit is not None:
-        records = records[: args.limit]
-    if not records:
-        raise UsageError("no problems selected")
+    records = select_records(args, records, "problems")
     from prover.commands.serve import checker_options
 
     limits = checker_options(args)
