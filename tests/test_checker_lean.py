@@ -476,9 +476,9 @@ def test_nested_steps_inside_have(mixed):
     assert "case left" in first.goals_after
 
 
-def test_runaway_crash_and_memory_kill_cost_only_their_item(embedded_checker):
-    """Items that kill their process (on the session checker, with a warm spare started for
-    this test: a kill costs the item's limit, not a start).
+def test_runaway_crash_and_memory_kill_cost_only_their_item():
+    """Items that kill their process (on a checker of its own with a warm spare, so the kills
+    and caps cannot touch the session checker: a kill costs the item's limit, not a start).
 
     Runaway: `decide +kernel` on 160 x 160 products runs in the kernel, where the heartbeat
     limit does not reach (measured, idle machine: 27 s and `proved` under a 60 s limit; 80 x 80:
@@ -489,9 +489,17 @@ def test_runaway_crash_and_memory_kill_cost_only_their_item(embedded_checker):
     memory (~3 GB) and one item's header imports the whole `Lean` library, which grows its
     process by ~235 MB (measured), past the cap.  Each item gets its verdict with the limit that
     stopped it, its process is gone, and the items after it get their verdicts."""
+    from prover.lean.checker import CheckerConfig
+    from prover.lean.embedded import EmbeddedChecker
+
+    config = CheckerConfig(workers=1, spare_processes=1, timeout_s=120)
+    with EmbeddedChecker(config) as checker:
+        _kills_cost_only_their_item(checker)
+
+
+def _kills_cost_only_their_item(checker) -> None:
     from prover.lean.checker import CheckerProcess, rss_mb
 
-    checker = embedded_checker
     limit_s = 3.0
     runaway = CheckRequest(
         "theorem t_runaway : (List.range 160).all fun a => (List.range 160).all fun b => "
@@ -508,8 +516,6 @@ def test_runaway_crash_and_memory_kill_cost_only_their_item(embedded_checker):
     bad = CheckRequest(S_ADD, "  rfl\n")
 
     # [honest, runaway, honest] as one batch; when each verdict came, seen by the pool
-    if len(checker.pids()) < 2:  # the session checker has no spare: one more process
-        checker._spawn_async()
     checker.wait_warm()  # the worker and the spare are ready
     before, restarts = set(checker.pids()), checker.stats["restarts"]
     assert len(before) == 2
