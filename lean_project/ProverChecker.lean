@@ -120,6 +120,10 @@ def takeL {α} : Nat → List α → List α
   | _, [] => []
   | n + 1, x :: xs => x :: takeL n xs
 
+def lenL {α} : List α → Nat
+  | [] => 0
+  | _ :: xs => lenL xs + 1
+
 def mapIO {α β} (f : α → IO β) : List α → IO (List β)
   | [] => pure []
   | x :: xs => do
@@ -554,8 +558,32 @@ def joinMsgs (msgs : MessageLog) : IO String := do
   let ms ← mapIO (fun (m : Message) => m.toString) msgs.toList
   return String.intercalate "; " ms
 
+/-- Import sets whose environment a process keeps for every later header with the same imports.
+An import is never freed (its module data stays in memory for the life of the process), so
+importing `Init` again for each new header grew the embedded process by ~150 MB a header until
+its 4 GB WebAssembly memory ran out (the process hung after ~24 headers); kept, a new header
+costs its own commands only.  Beyond this many import sets the process imports without keeping
+(the driver's memory cap and restart are the backstop). -/
+def importedCacheSize : Nat := 4
+
+/-- The environment of `imports`, imported once per process (see `importedCacheSize`). -/
+def importedEnv (imported : IO.Ref (List (String × Environment))) (imports : Array Import) :
+    IO (Except String Environment) := do
+  let key := String.intercalate "," (mapL (fun (i : Import) =>
+    i.module.toString ++ (if i.importAll then " all" else "") ++
+      (if i.isExported then "" else " private") ++ (if i.isMeta then " meta" else "")) imports.toList)
+  match first? (fun (e : String × Environment) => e.1 == key) (← imported.get) with
+  | some e => return .ok e.2
+  | none =>
+    let env ← try importModules imports {} (loadExts := true)
+      catch e => return .error (toString e)
+    let kept ← imported.get
+    if lenL kept < importedCacheSize then imported.set ((key, env) :: kept)
+    return .ok env
+
 /-- Elaborate a header into a base state, or say why it cannot be used. -/
-def mkBase (fileEnv : Environment) (header : String) (trusted : Bool) :
+def mkBase (fileEnv : Environment) (imported : IO.Ref (List (String × Environment)))
+    (header : String) (trusted : Bool) :
     IO (Except String (Command.State × Option (Command.State × Parser.ModuleParserState))) := do
   let input := mkInput header
   let (hdr, ps, msgs) ← Parser.parseHeader input
@@ -574,8 +602,9 @@ def mkBase (fileEnv : Environment) (header : String) (trusted : Bool) :
           | none => pre fuel ps'
     if let some why := pre 10000 ps then return .error why
   let imports := headerToImports ⟨hdr⟩
-  let env ← try importModules imports {} (loadExts := true)
-    catch e => return .error ("header imports cannot be loaded: " ++ toString e)
+  let env ← match ← importedEnv imported imports with
+    | .ok env => pure env
+    | .error e => return .error ("header imports cannot be loaded: " ++ e)
   let opts := ({} : Options).setBool `Elab.async false
   -- one header command at a time: parse, judge (untrusted), then elaborate it
   let rec go (fuel : Nat) (s : Command.State) (ps : Parser.ModuleParserState)
@@ -1079,7 +1108,8 @@ def outcomeJson (nonce : String) (o : Outcome) (ms : Nat) (wantSteps : Bool) : J
 (`HEADER_CACHE_SIZE` in prover/lean/checker.py) to know when a header must be imported. -/
 def baseCacheSize : Nat := 8
 
-def lookupBase (fileEnv : Environment) (cache : IO.Ref (List Base)) (header : String)
+def lookupBase (fileEnv : Environment) (imported : IO.Ref (List (String × Environment)))
+    (cache : IO.Ref (List Base)) (header : String)
     (trusted : Bool) (max : Nat) : IO (Except String Base) := do
   let key := baseKey header trusted []
   let bs ← cache.get
@@ -1088,7 +1118,7 @@ def lookupBase (fileEnv : Environment) (cache : IO.Ref (List Base)) (header : St
     cache.set (b :: keep (fun (x : Base) => x.key != key) bs)
     return .ok b
   | none =>
-    match ← mkBase fileEnv header trusted with
+    match ← mkBase fileEnv imported header trusted with
     | .error e => return .error e
     | .ok (st, resume) =>
       let b : Base := { key, state := st, resume }
@@ -1115,9 +1145,10 @@ def lookupAnswered (cache : IO.Ref (List Base)) (ref : Base) (r : Req) (max : Na
       cache.set (takeL max (b :: (← cache.get)))
       return .ok b
 
-def checkReq (fileEnv : Environment) (cache : IO.Ref (List Base))
+def checkReq (fileEnv : Environment) (imported : IO.Ref (List (String × Environment)))
+    (cache : IO.Ref (List Base))
     (stmtCache : IO.Ref (List (String × ConstantInfo))) (r : Req) : IO Outcome := do
-  match ← lookupBase fileEnv cache r.header r.trusted baseCacheSize with
+  match ← lookupBase fileEnv imported cache r.header r.trusted baseCacheSize with
   | .error e => return { verdict := "error", reason := "header: " ++ e,
                          refusal := if e.startsWith "untrusted header: " then "untrusted_header" else "" }
   | .ok ref =>
@@ -1126,7 +1157,8 @@ def checkReq (fileEnv : Environment) (cache : IO.Ref (List Base))
     | .error o => return o
     | .ok b => checkItem ref.state b.state b.answerConsts stmtCache r
 
-def handle (fileEnv : Environment) (cache : IO.Ref (List Base))
+def handle (fileEnv : Environment) (imported : IO.Ref (List (String × Environment)))
+    (cache : IO.Ref (List Base))
     (stmtCache : IO.Ref (List (String × ConstantInfo))) (line : String) : IO Json := do
   match parseReq line with
   | .error e => return Json.mkObj [("nonce", ""), ("verdict", "error"),
@@ -1136,26 +1168,27 @@ def handle (fileEnv : Environment) (cache : IO.Ref (List Base))
     if r.kind == "ping" then
       return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "pong")]
     if r.kind == "header" then
-      match ← lookupBase fileEnv cache r.header r.trusted baseCacheSize with
+      match ← lookupBase fileEnv imported cache r.header r.trusted baseCacheSize with
       | .ok _ => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "ok"),
           ("time_ms", toJson ((← IO.monoMsNow) - t0))]
       | .error e => return Json.mkObj [("nonce", toJson r.nonce), ("verdict", "error"),
           ("reason", toJson e),
           ("refusal", toJson (if e.startsWith "untrusted header: " then "untrusted_header" else ""))]
-    let o ← try checkReq fileEnv cache stmtCache r
+    let o ← try checkReq fileEnv imported cache stmtCache r
       catch e => pure { verdict := "error", reason := "checker exception: " ++ toString e }
     return outcomeJson r.nonce o ((← IO.monoMsNow) - t0) r.wantSteps
 
-partial def loop (fileEnv : Environment) (inp out : IO.FS.Handle) (cache : IO.Ref (List Base))
+partial def loop (fileEnv : Environment) (imported : IO.Ref (List (String × Environment)))
+    (inp out : IO.FS.Handle) (cache : IO.Ref (List Base))
     (stmtCache : IO.Ref (List (String × ConstantInfo))) : IO Unit := do
   let line ← inp.getLine
   if line.isEmpty then return  -- end of input: the driver closed the pipe
   let line := line.trimAscii.toString
   if !line.isEmpty then
-    let reply ← handle fileEnv cache stmtCache line
+    let reply ← handle fileEnv imported cache stmtCache line
     out.putStrLn reply.compress
     out.flush
-  loop fileEnv inp out cache stmtCache
+  loop fileEnv imported inp out cache stmtCache
 
 
 /-- Lock the process down before the first item (embedded; see `prover/lean/patch_leanjs.py`):
@@ -1180,4 +1213,4 @@ open ProverChecker in
   let locked ← lockdown
   out.putStrLn (Json.mkObj [("ready", true), ("lockdown", locked)]).compress
   out.flush
-  loop (← getEnv) inp out cache (← IO.mkRef [])
+  loop (← getEnv) (← IO.mkRef []) inp out cache (← IO.mkRef [])

@@ -10,6 +10,7 @@ so these tests share one process (the session fixture) and only the lifecycle te
 from __future__ import annotations
 
 import os
+import secrets
 import time
 
 import pytest
@@ -227,6 +228,38 @@ def test_trusted_header_definitions_and_sorry_lemma(embedded_checker):
     assert r_ok.verdict is Verdict.PROVED, r_ok
     assert r_bad.verdict is Verdict.REJECTED and "cheat" in (r_bad.reason or ""), r_bad
     assert r_untrusted.verdict is Verdict.ERROR and "untrusted header" in (r_untrusted.reason or "")
+
+
+def test_new_headers_reuse_the_imported_environment(embedded_checker):
+    """Every header imports `Init`; a process imports it once and keeps it.  Before, each new
+    header imported `Init` again (~5 s and ~100-150 MB that is never freed): the process grew
+    by that much per header until its 4 GB WebAssembly memory ran out and a header request hung
+    (seen after ~24 headers in one process, and in full suite runs)."""
+    from prover.lean.checker import rss_mb
+
+    tag = secrets.token_hex(4)
+    reqs = [
+        CheckRequest(
+            f"theorem t_h{i} : double_{tag}_{i} 3 = 6 := by\n",
+            "  decide\n",
+            header=f"def double_{tag}_{i} (n : Nat) : Nat := 2 * n\n",
+            header_trusted=True,
+        )
+        for i in range(10)
+    ]
+    checker = embedded_checker.with_screen(False)
+    (first,) = checker.check(reqs[:1])  # Init is imported by now (if it was not before)
+    assert first.verdict is Verdict.PROVED, first
+    with embedded_checker._lock:
+        (proc,) = embedded_checker._live
+    before, restarts = rss_mb(proc.pid), embedded_checker.stats["restarts"]
+    got = checker.check(reqs[1:])
+    assert [r.verdict for r in got] == [Verdict.PROVED] * 9, got
+    assert embedded_checker.stats["restarts"] == restarts
+    with embedded_checker._lock:
+        assert [p.pid for p in embedded_checker._live] == [proc.pid]
+    # nine new headers: a few MB each for their own commands, not an import of Init each
+    assert rss_mb(proc.pid) - before < 300, (before, rss_mb(proc.pid))
 
 
 ANSWER_HEADER = """def double (n : Nat) : Nat := 2 * n

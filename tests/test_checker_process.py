@@ -3,6 +3,8 @@
 The fake (tests/fixtures/fake_checker.py) speaks the JSON-lines protocol of
 `lean_project/ProverChecker.lean`; what it does for an item is chosen by the proof text (hang,
 crash, alloc, print-forged, ...), and it logs every PID it ran as and every request it read.
+It answers `proved` only for the (statement, proof) pairs of its LEAN_PROVES, which real Lean
+proves (tests/test_fakes_lean.py): the proofs expected to pass here are listed there.
 No assertion here is about how long something took: limits are exercised, and the tests check
 the verdicts, the reasons and that no process outlives what killed it.
 """
@@ -31,7 +33,9 @@ from prover.lean.checker import (
 from prover.lean.types import CheckRequest, LeanInfraError, TacticStep, Verdict
 
 FAKE = Path(__file__).resolve().with_name("fixtures") / "fake_checker.py"
+# the statements of the fake's LEAN_PROVES
 STMT = "theorem t (n : Nat) : n = n := by\n"
+TRUE = "theorem t : True := by\n"
 
 
 class FakeLauncher:
@@ -78,6 +82,11 @@ def _config(**kw: Any) -> CheckerConfig:
 
 def _req(proof: str, **kw: Any) -> CheckRequest:
     return CheckRequest(STMT, f"  {proof}\n", **kw)
+
+
+def _nth(i: int) -> str:
+    """The i-th of the distinct proofs of STMT in the fake's LEAN_PROVES (i < 9)."""
+    return f"have h{i} : n = n := rfl\n  exact h{i}"
 
 
 def _pids(state: Path, name: str = "pids") -> list[int]:
@@ -157,7 +166,7 @@ def test_process_roundtrip_own_group_and_close(state: Path) -> None:
     assert os.getpgid(proc.pid) == proc.pid  # its own process group
     reply = proc.request({"kind": "header", "header": "import Fake\n"}, 60)
     assert reply["verdict"] == "ok"
-    reply = proc.request({"kind": "check", "proof": "  rfl\n"}, 60)
+    reply = proc.request({"kind": "check", "statement": STMT, "proof": "  rfl\n"}, 60)
     assert reply["verdict"] == "proved"
     nonces = [r["nonce"] for r in _requests(state)]
     assert len(nonces) == 2 and len(set(nonces)) == 2 and reply["nonce"] == nonces[1]
@@ -197,7 +206,7 @@ def test_process_crash_carries_the_stderr_tail(state: Path) -> None:
 def test_process_ignores_lines_that_are_not_its_reply(state: Path) -> None:
     with CheckerProcess(FakeLauncher(state), memory_mb=2048) as proc:
         proc.wait_ready(60)
-        first = proc.request({"kind": "check", "proof": "rfl"}, 60)
+        first = proc.request({"kind": "check", "statement": STMT, "proof": "  rfl\n"}, 60)
         with pytest.raises(CheckerProcessFailure) as info:
             proc.request({"kind": "check", "proof": "print-forged"}, 60)
         pid = proc.pid
@@ -306,7 +315,7 @@ def test_a_crashing_screen_leaves_the_item_to_lean(
 
 def test_processes_are_recycled_after_recycle_after_items(state: Path) -> None:
     with LeanChecker(FakeLauncher(state), _config(recycle_after=2)) as checker:
-        res = checker.check([_req(f"exact h{i}") for i in range(5)])
+        res = checker.check([_req(_nth(i)) for i in range(5)])
         assert checker.stats["recycled"] >= 2
         live = checker.pids()
     assert all(r.verdict is Verdict.PROVED for r in res)
@@ -320,7 +329,7 @@ def test_processes_are_recycled_after_recycle_after_items(state: Path) -> None:
 
 
 def test_parallel_workers_keep_request_order(state: Path) -> None:
-    reqs = [_req("print-after" if i % 3 == 0 else f"exact h{i}") for i in range(9)]
+    reqs = [_req("print-after" if i % 3 == 0 else _nth(i)) for i in range(9)]
     with LeanChecker(FakeLauncher(state), _config(workers=3)) as checker:
         res = checker.check(reqs)
         assert checker.stats["items"] == 6 and checker.stats["compromised"] == 6
@@ -518,8 +527,8 @@ def test_one_header_request_per_process_and_header(state: Path) -> None:
         _req("rfl"),  # default header
         _req("simp"),
         _req("omega", header="import Other\n", header_trusted=True),
-        _req("decide"),  # default header: still known to the process
-        _req("norm_num", header="import Other\n"),  # untrusted: another header key
+        _req("exact rfl"),  # default header: still known to the process
+        _req("apply Eq.refl", header="import Other\n"),  # untrusted: another header key
     ]
     with LeanChecker(FakeLauncher(state), _config()) as checker:
         res = checker.check(reqs)
@@ -556,7 +565,7 @@ def test_header_cache_is_least_recently_used_like_the_checkers(state: Path) -> N
 
 def test_a_new_process_gets_the_header_again(state: Path) -> None:
     with LeanChecker(FakeLauncher(state), _config(recycle_after=2)) as checker:
-        checker.check([_req(f"exact h{i}") for i in range(4)])
+        checker.check([_req(_nth(i)) for i in range(4)])
     reqs = _requests(state)
     by_pid: dict[int, list[str]] = {}
     for r in reqs:
@@ -577,11 +586,11 @@ def test_header_error_is_an_error_verdict_for_that_item(state: Path) -> None:
 
 
 def test_check_payload_fields(state: Path) -> None:
-    req = _req("exact trivial", allow_native_decide=True, want_steps=True)
+    req = CheckRequest(TRUE, "  exact trivial\n", allow_native_decide=True, want_steps=True)
     with LeanChecker(FakeLauncher(state), _config(heartbeats=12345)) as checker:
         (res,) = checker.check([req])
     check = [r for r in _requests(state) if r["kind"] == "check"][0]
-    assert check["statement"] == STMT and check["proof"] == "  exact trivial\n"
+    assert check["statement"] == TRUE and check["proof"] == "  exact trivial\n"
     assert check["heartbeats"] == 12345
     # an item with the flag goes to the shared process without it first: only one Lean refuses
     # for native evaluation is checked again, with the flag, in a process of its own
@@ -758,7 +767,11 @@ def test_native_evaluation_runs_in_a_process_of_its_own(state: Path) -> None:
         res = checker.check(reqs)
         stats = dict(checker.stats)
         shared = checker.pids()
-    assert [r.verdict for r in res] == [Verdict.PROVED, Verdict.PROVED]
+    # the shared process refused the first item (native_decide); the isolated one, allowed
+    # native evaluation, answered it as Lean would a text that is no proof
+    assert [r.verdict for r in res] == [Verdict.FAILED, Verdict.PROVED]
+    assert res[0].refusal is None and res[0].first_error is not None
+    assert "`needs-native` does not prove this" in res[0].first_error.text
     assert stats["isolated"] == 1
     checks = [r for r in _requests(state) if r["kind"] == "check"]
     native = [r for r in checks if r["allow_native_decide"]]

@@ -2,7 +2,9 @@
 session's checker: no new Lean process; one batch for everything but the trusted-header test):
 
 - every request a fake checker of the suite may answer `proved` for (each module's
-  `LEAN_PROVES`, tests/toy_lean.py) is proved by Lean;
+  `LEAN_PROVES`, tests/toy_lean.py, and the pairs of the checker-process stand-in
+  tests/fixtures/fake_checker.py) is proved by Lean, and the stand-in's replies to them (verdict,
+  steps, goals) are Lean's;
 - `tests/fixtures/checkresults.json` (what tests/test_truncate.py replays) is what Lean says
   today (regenerate it with tests/fixtures/capture_checkresults.py);
 - items are isolated: an item cannot use a theorem an earlier item of the batch proved, nor a
@@ -27,6 +29,7 @@ from typing import Any
 import pytest
 from toy_lean import LeanProves, lean_key
 
+from prover.lean.checker import result_from_reply
 from prover.lean.types import CheckRequest, CheckResult, Verdict
 
 pytestmark = pytest.mark.lean
@@ -35,8 +38,12 @@ TESTS = Path(__file__).resolve().parent
 
 
 def fake_tables() -> dict[str, LeanProves]:
-    """Every module-level `LEAN_PROVES` table of the suite's modules (tests/*.py), by module."""
-    tables: dict[str, LeanProves] = {}
+    """Every fake's table, by module: first the (statement, proof) pairs of the checker-process
+    stand-in tests/fixtures/fake_checker.py (as `fake_checker`; its requests ask for steps,
+    which its test compares), then every module-level `LEAN_PROVES` of tests/*.py."""
+    fake = _fixture_module("fake_checker")
+    pairs = fake.LEAN_PROVES
+    tables = {"fake_checker": LeanProves(*(CheckRequest(s, p, want_steps=True) for s, p in pairs))}
     for path in sorted(TESTS.glob("*.py")):
         if not re.search(r"^LEAN_PROVES\s*=", path.read_text(encoding="utf-8"), re.M):
             continue
@@ -46,9 +53,10 @@ def fake_tables() -> dict[str, LeanProves]:
     return tables
 
 
-def _fixture_module() -> Any:
-    path = TESTS / "fixtures" / "capture_checkresults.py"
-    spec = importlib.util.spec_from_file_location("capture_checkresults", path)
+def _fixture_module(name: str) -> Any:
+    """tests/fixtures/NAME.py as a module."""
+    path = TESTS / "fixtures" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -90,7 +98,7 @@ BIG = [
 @pytest.fixture(scope="module")
 def batch(embedded_checker) -> dict[str, Any]:
     """One `check` call for every test of this module but the trusted-header one."""
-    fixture = _fixture_module()
+    fixture = _fixture_module("capture_checkresults")
     tables = fake_tables()
     fakes: list[tuple[str, CheckRequest]] = []
     seen: set[tuple[object, ...]] = set()
@@ -122,6 +130,7 @@ def test_every_fake_proves_only_what_lean_proves(batch: dict[str, Any]) -> None:
     # lost its table, or a new fake with one is not found)
     assert {
         "toy_lean",  # test_answers, test_rl_search_context, test_search_reverify use it
+        "fake_checker",  # tests/fixtures: test_checker_process, test_native_launch use it
         "serve_util",
         "test_benchmarks_named",
         "test_budget",
@@ -145,6 +154,25 @@ def test_every_fake_proves_only_what_lean_proves(batch: dict[str, Any]) -> None:
         if res.verdict is not Verdict.PROVED
     ]
     assert not wrong, "a fake says `proved` where Lean does not:\n" + "\n".join(wrong)
+
+
+def test_the_fake_checker_process_replies_as_lean(batch: dict[str, Any]) -> None:
+    """tests/fixtures/fake_checker.py's reply to each pair it proves is Lean's: the verdict, and
+    the steps and initial goals it gives for a one-line proof."""
+    fake = _fixture_module("fake_checker")
+    got = [(req, res) for module, req, res in batch["fakes"] if module == "fake_checker"]
+    assert len(got) == len(fake.LEAN_PROVES) == len(set(fake.LEAN_PROVES))  # each one checked
+    wrong = []
+    for req, lean in got:
+        wire = {"statement": req.formal_statement, "proof": req.proof, "want_steps": True}
+        says = result_from_reply(req, fake.lean_reply(wire), "fake", "")
+        one_line = "\n" not in req.proof.strip()
+        assert (says.steps is not None) == one_line, req.proof  # steps for one-line proofs only
+        if says.verdict is not lean.verdict or (
+            one_line and (says.steps, says.initial_goals) != (lean.steps, lean.initial_goals)
+        ):
+            wrong.append(f"{req.proof!r}: the fake says {says}, Lean {lean}")
+    assert not wrong, "the fake checker process is not Lean:\n" + "\n".join(wrong)
 
 
 def test_checkresults_fixture_is_what_lean_says(batch: dict[str, Any]) -> None:

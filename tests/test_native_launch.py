@@ -1,6 +1,8 @@
 """The native backend's launch path, without Lean: a fake built Lake project (lean-toolchain, a
 Mathlib build directory) and a fake `lake` on PATH that runs the fake checker
-(tests/fixtures/fake_checker.py) in place of `lake env lean ProverChecker.lean`."""
+(tests/fixtures/fake_checker.py) in place of `lake env lean ProverChecker.lean`.  The fake proves
+only the (statement, proof) pairs of its LEAN_PROVES, which real Lean proves
+(tests/test_fakes_lean.py): STMT and the proofs expected to pass here are listed there."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from prover.lean.types import CheckRequest, Verdict
 from prover.lean.wrappers import CachedChecker
 
 FAKE = Path(__file__).resolve().with_name("fixtures") / "fake_checker.py"
-STMT = "theorem t (x : ℕ) : x = x := by\n"
+STMT = "theorem t (n : Nat) : n = n := by\n"
 
 
 class Project:

@@ -737,9 +737,15 @@ class LeanChecker:
             "crash": "crash",
             "compromised": "the checker process printed output that was not its reply",
         }
+        reason = f"{what[exc.kind]} ({proc.stage}): {str(exc).splitlines()[0]}"
+        if exc.kind == "crash":
+            # a crash's last stderr line says why (e.g. Lean's "INTERNAL PANIC: out of memory")
+            last = [x.strip() for x in exc.stderr_tail.splitlines() if x.strip()]
+            if last:
+                reason += f"; stderr: {last[-1][:300]}"
         return CheckResult(
             verdict,
-            reason=f"{what[exc.kind]} ({proc.stage}): {str(exc).splitlines()[0]}",
+            reason=reason,
             refusal="limit"
             if exc.kind in ("timeout", "memory")
             else ("code_evaluation" if exc.kind == "compromised" else None),
