@@ -66,7 +66,7 @@ def test_eval_rmaxts_two_workers_with_tree_checkpoints(
     ]
     assert main(argv) == 0
     assert "solved 4/4" in capsys.readouterr().err
-    assert shared_checker.calls == [{"backend": "auto"}]
+    assert shared_checker.calls == [{"backend": "auto", "heartbeats": 20_000}]  # a search default
 
     results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in results) == sorted(f"bench/{n}" for n in PROBLEMS)
@@ -91,7 +91,10 @@ def test_eval_rmaxts_two_workers_with_tree_checkpoints(
     assert summary["problems"] == 4 and summary["solved"] == 4
     cfg = summary["config"]
     assert cfg["workers"] == 2
-    assert cfg["extra"] == {"search_options": {"checkpoint_every": 2}}
+    assert cfg["extra"] == {
+        "search_options": {"checkpoint_every": 2},
+        "checker_limits": {"heartbeats": 20_000},  # a search on embedded Lean: the default
+    }
     assert cfg["search"] == "rmaxts" and cfg["budget"] == "1x4" and cfg["policy"] == "automation"
     assert cfg["split"] == "valid" and cfg["benchmark"] == str(bench.resolve())
     assert json.loads((out / "config.json").read_text()) == cfg

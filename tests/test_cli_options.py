@@ -352,9 +352,9 @@ def test_eval_records_only_options_that_differ(captured: dict[str, Any], tmp_pat
     argv = ["eval", "--benchmark", str(_benchmark(tmp_path)), "--split", "valid", "--out", str(out)]
     with pytest.raises(_Stop):  # --concurrency 32 and --top-p 0.95 are the defaults
         main([*argv, "--concurrency", "32", "--top-p", "0.95", "--checkpoint-every", "2"])
-    assert json.loads((out / "config.json").read_text())["extra"] == {
-        "search_options": {"checkpoint_every": 2}
-    }
+    extra = json.loads((out / "config.json").read_text())["extra"]
+    extra.pop("checker_limits", None)  # the backend's default heartbeats: see below
+    assert extra == {"search_options": {"checkpoint_every": 2}}
     with pytest.raises(_Stop):  # a resumed run with the same effective options is accepted
         main([*argv, "--checkpoint-every", "2"])
     assert main([*argv, "--checkpoint-every", "3"]) == 2  # another configuration: refused
@@ -445,6 +445,7 @@ def test_preset_sets_the_paper_setting_and_explicit_options_win(
     _, _, kwargs = captured["policy"]
     assert kwargs == {"prompt": {"mode": "mixture"}}
     config = json.loads((out / "config.json").read_text())
+    config["extra"].pop("checker_limits", None)  # the backend's default heartbeats
     assert (config["search"], config["budget"]) == ("rmaxts", "2x8")  # --budget beat 32x6400
     assert config["extra"] == {
         "search_options": {"sampling": {"temperature": 0.7}},
@@ -698,6 +699,47 @@ def test_eval_limits_reach_the_checker_and_are_part_of_the_run(
     with pytest.raises(_Stop):  # another number of spares: the same configuration
         main([*argv, *limits, "--spare-processes", "0"])
     assert main([*argv, "--timeout", "8", "--heartbeats", "5000"]) == 2  # another limit
+
+
+@pytest.mark.parametrize(
+    ("command", "backend", "expected"),
+    [
+        ("eval", "embedded", {"heartbeats": 20_000}),  # a search on embedded: grind's stall
+        ("eval", "native", {}),  # Lean's own default
+        ("verify", "embedded", {}),  # verifying is not searching: Lean's own default
+    ],
+)
+def test_search_heartbeats_default_on_embedded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str, backend: str, expected: dict
+) -> None:
+    """Without `--heartbeats`, a searching command on embedded Lean stops items at 20000
+    heartbeats (recorded in the run's configuration); verify and native keep Lean's 200000."""
+    made: list[dict[str, Any]] = []
+
+    def make_checker(backend: str = "auto", **options: Any) -> Any:
+        made.append(options)
+        raise _Stop
+
+    monkeypatch.setattr("prover.lean.make_checker", make_checker)
+    monkeypatch.setattr("prover.lean.resolve_backend", lambda b="auto": backend)
+    out = tmp_path / "out"
+    if command == "eval":
+        argv = ["eval", "--benchmark", str(_benchmark(tmp_path)), "--split", "valid"]
+        argv += ["--out", str(out), "--policy", "automation", "--search", "sample"]
+    else:
+        proof = tmp_path / "p.jsonl"
+        row = {"id": "t", "formal_statement": STATEMENT, "proof": "\n  omega\n"}
+        proof.write_text(json.dumps(row) + "\n", encoding="utf-8")
+        argv = ["verify", str(proof)]
+    try:
+        code = main(argv)
+    except _Stop:
+        code = None
+    assert code is None, code
+    assert made == [expected]
+    if command == "eval":
+        config = json.loads((out / "config.json").read_text())
+        assert config["extra"].get("checker_limits", {}) == expected
 
 
 @pytest.mark.parametrize(

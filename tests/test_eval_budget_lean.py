@@ -53,7 +53,8 @@ def test_offline_eval_minif2f_core_budget_columns(
     assert all(1 <= r["polish_verifications"] <= 2 for r in solved), solved
     assert all(r["polish_verifications"] == 0 for r in rows.values() if not r["solved"])
     assert summary["polish"]["verifications"] == sum(r["polish_verifications"] for r in solved)
-    assert shared_checker.calls == [{"backend": "embedded"}]  # no limits given: the defaults
+    # no limits given: the defaults (a search on embedded Lean: SEARCH_HEARTBEATS_EMBEDDED)
+    assert shared_checker.calls == [{"backend": "embedded", "heartbeats": 20_000}]
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "Polish (readable versions of the solved proofs; not in the search budget" in md
     assert "| verifications | tokens in | tokens out | Lean CPU s | wall s |" in md

@@ -344,7 +344,7 @@ def test_eval_cli_on_a_jsonl_file(
     from prover.cli import main
 
     data = _jsonl(tmp_path / "mine.jsonl", [_row("ok1"), _row("hard"), _row("ok2", "test")])
-    monkeypatch.setattr("prover.lean.make_checker", lambda backend: FakeChecker())
+    monkeypatch.setattr("prover.lean.make_checker", lambda backend, **_: FakeChecker())
     monkeypatch.setattr("prover.lean.resolve_backend", lambda backend: "embedded")
     monkeypatch.setattr("prover.policy.load_policy", lambda spec, lean_backend: NoPolicy())
     monkeypatch.setattr("search.get_search", lambda name: FakeSearch())

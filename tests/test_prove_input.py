@@ -141,7 +141,9 @@ def test_found_proof_is_rechecked_past_cache_and_recorder(
     stale = CheckRequest(STATEMENT, proof, header_trusted=True)
     _poison(db, stale)  # the on-disk cache says `proved`
     honest = HonestChecker()
-    monkeypatch.setattr("prover.lean.make_checker", lambda backend: CachedChecker(honest, path=db))
+    monkeypatch.setattr(
+        "prover.lean.make_checker", lambda backend, **_: CachedChecker(honest, path=db)
+    )
     monkeypatch.setattr("prover.policy.load_policy", lambda spec, lean_backend: NoPolicy())
     monkeypatch.setattr("search.get_search", lambda name: ClaimingSearch(proof))
     argv = ["prove", "--statement", STATEMENT, "--record", str(tmp_path / "rec"), "--json"]
@@ -188,7 +190,7 @@ def test_the_statement_reaches_lean_once(
     elaborated once: the second probe is answered by the result cache."""
 
     honest = HonestChecker()
-    monkeypatch.setattr("prover.lean.make_checker", lambda backend: CachedChecker(honest))
+    monkeypatch.setattr("prover.lean.make_checker", lambda backend, **_: CachedChecker(honest))
     monkeypatch.setattr("prover.policy.load_policy", lambda spec, **kw: OneProofPolicy())
     argv = ["prove", "--statement", STATEMENT, "--budget", "1x2", "--concurrency", "1", "--json"]
     assert main(argv) == 0

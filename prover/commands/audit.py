@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_options(p)
     from prover.commands.serve import add_checker_option
 
-    add_checker_option(p)
+    add_checker_option(p, search=True)
     p.set_defaults(func=run)
 
 
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     opts = resolve_run(args)
     from prover.commands.serve import checker_options
 
-    limits = checker_options(args)
+    limits = checker_options(args, search=True)
     if args.variant is not None and args.benchmark not in BENCHMARKS:
         raise UsageError("--variant applies to a named benchmark, not a PATH.jsonl")
     benchmark, records = load_records(args.benchmark, args.split, args.data_dir, args.variant)

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     options.add_policy_options(p)
     from prover.commands.serve import add_checker_option
 
-    add_checker_option(p)
+    add_checker_option(p, search=True)
     options.add_ray_options(p)
     p.set_defaults(func=run)
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch-problems must be >= 1")
     from prover.commands.serve import checker_options
 
-    limits = checker_options(args)
+    limits = checker_options(args, search=True)
     timeout_s = limits.get("timeout_s")
     sampling = options.build_sampling(args, COLLECT_SAMPLING)
     policy_options = options.build_policy(args).options

@@ -82,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_options(p)
     from prover.commands.serve import add_checker_option
 
-    add_checker_option(p)
+    add_checker_option(p, search=True)
     from prover.commands.options import add_ray_options
 
     add_ray_options(p)
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     records = select_records(args, records, "problems")
     from prover.commands.serve import checker_options
 
-    limits = checker_options(args)
+    limits = checker_options(args, search=True)
     if ray is not None and limits:
         raise UsageError(
             "--ray: the checkers are Ray actors with their own limits; --timeout, --heartbeats "

@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_options(p)
     from prover.commands.serve import add_checker_option
 
-    add_checker_option(p)
+    add_checker_option(p, search=True)
     p.add_argument(
         "--no-polish",
         dest="polish",
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     from prover.service import open_checker
 
     # the checker's processes start now, in the background, while the policy loads
-    checker = open_checker(args.checker, args.backend, **checker_options(args))
+    checker = open_checker(args.checker, args.backend, **checker_options(args, search=True))
     print(
         f"-- starting the {checker.name} Lean checker (a persistent process; the first start "
         "takes tens of seconds on the embedded backend) ...",
