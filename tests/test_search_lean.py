@@ -163,3 +163,51 @@ def test_a_heartbeat_timeout_keeps_the_steps_lean_elaborated_before_it(checker):
     assert "maximum number of heartbeats (1000)" in sample.first_error.text  # Lean's own limit
     assert not res.solved and res.stats["nodes"] == 4 and res.stats["max_depth"] == 3
     assert res.best_partial == HEAVY_PROOF[: HEAVY_PROOF.index("  simp")]
+
+
+class RoundPolicy:
+    """One round of whole proofs (RMaxTS's root samples): the first is a proof, the second
+    a runaway (a `have` by `decide +kernel` over 160 x 160 products: ~27 s of kernel time,
+    measured, where heartbeats do not reach), the rest cheap failures."""
+
+    spec = "scripted-round"
+    RUNAWAY = (
+        "\n  have : (List.range 160).all fun a => (List.range 160).all fun b => a * b < 25600 :="
+        "\n    by decide +kernel\n  exact ⟨hp, hq⟩"
+    )
+
+    def generate(self, tasks, params):
+        proofs = ["\n  exact ⟨hp, hq⟩", self.RUNAWAY, "\n  exact ⟨hq, hp⟩", "\n  rfl"]
+        return [[Completion(text=proofs[j % 4]) for j in range(params.n)] for _ in tasks]
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_round_stops_at_its_first_proof_before_the_runaway(checker):
+    """A round [proved, runaway, ...]: once the first sample is proved, the samples after it
+    are never sent to Lean (the runaway costs nothing), and the accounting says so."""
+    sent: list[str] = []
+
+    class Recording:  # what reaches Lean (one worker: the search sends one item at a time)
+        name = "recording"
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def check(self, requests):
+            sent.extend(r.proof for r in requests)
+            return self.inner.check(requests)
+
+        def __getattr__(self, attr):
+            return getattr(self.inner, attr)
+
+    stmt = "theorem t_round (p q : Prop) (hp : p) (hq : q) : p ∧ q := by"
+    task = ProofTask(formal_statement=stmt, name="t_round")
+    search = get_search("rmaxts", concurrency=4)
+    res = search.run(task, RoundPolicy(), Recording(checker), Budget(1, 8))
+    assert res.solved and res.found_at == 1, res
+    assert RoundPolicy.RUNAWAY not in sent, sent
+    assert "\n  exact ⟨hq, hp⟩" not in sent and "\n  rfl" not in sent
+    (again,) = checker.check([CheckRequest(stmt, res.proof, want_steps=False)])
+    assert again.verdict is Verdict.PROVED
