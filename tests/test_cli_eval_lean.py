@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,8 +64,39 @@ def test_prove_bad_input_exit_2() -> None:
     assert r.returncode == 2 and "RUNSxSAMPLES" in r.stderr
 
 
+class _Holding:
+    """The session's checker behind the kill/resume run's server: the first request of the
+    problem `hold` waits (in a server thread) until `release` is set, so the run is killed
+    between problems however fast the others are checked; `held` is set once it waits."""
+
+    def __init__(self, inner: Any, hold: str) -> None:
+        self.inner, self.hold = inner, f"theorem {hold} "
+        self.name, self.lean_version = inner.name, inner.lean_version
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def identity(self) -> str:
+        return str(self.inner.identity())
+
+    def check(self, requests: Any) -> Any:
+        if any(self.hold in r.formal_statement for r in requests) and not self.held.is_set():
+            self.held.set()
+            assert self.release.wait(600), "the held request was never released"
+        return self.inner.check(requests)
+
+    def close(self) -> None:  # the session's checker outlives the server
+        pass
+
+
 @pytest.mark.lean
-def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path) -> None:
+def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path, embedded_checker) -> None:
+    """A run killed with SIGKILL between problems keeps what it wrote, byte for byte, and the
+    rerun does only the rest.  Lean is the session's process behind a `prover serve` in this
+    test process (`--checker URL`), so the two runs start no Lean of their own; the server holds
+    the fourth problem's first request until the run is dead."""
+    from serve_util import InProcessServer
+
+    holding = _Holding(embedded_checker, PICKED[3])
+    server = InProcessServer(holding, workers=1, timeout_s=120.0)
     out = tmp_path / "eval"
     cmd = [
         sys.executable,
@@ -90,26 +122,32 @@ def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path) -> None:
         "--data-dir",
         str(data_dir),
         "--quiet",
-        "--spare-processes",  # nothing here is killed by a limit: no spare to start on 2 cores
-        "0",
+        "--checker",
+        server.url,
     ]
+    try:
+        _kill_and_resume(cmd, out, holding)
+    finally:
+        holding.release.set()
+        server.stop()
+
+
+def _kill_and_resume(cmd: list[str], out: Path, holding: _Holding) -> None:
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 400
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if results.exists() and results.read_bytes().count(b"\n") >= 1:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be killed: " + (
-            proc.stderr.read().decode() if proc.stderr else ""
+        # the fourth problem's first request is held: the first three are written by then
+        assert holding.held.wait(400), "the run never reached the fourth problem: " + (
+            proc.stderr.read().decode() if proc.poll() is not None and proc.stderr else ""
         )
+        assert proc.poll() is None
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: Lean workers included
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole group
         proc.wait()
+    holding.release.set()  # the rerun's requests go through
     before = results.read_bytes() if results.exists() else b""
     before = before[: before.rfind(b"\n") + 1]  # complete lines (a torn one is dropped)
     first = before.count(b"\n")
