@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from toy_lean import LeanProves
@@ -141,3 +141,38 @@ class InProcessServer:
 
         self.server.handle_exit(signal.SIGTERM, None)
         self.thread.join(30)
+
+
+class HoldingChecker:
+    """A real checker behind a test's server that holds one request: every request id is
+    recorded in arrival order; the first request for which `hold(request)` is true waits (in
+    the server's worker thread) until `release` is set, with `held` set once it waits.  A test
+    kills the client while it waits, so the kill lands at a known point however fast the rest
+    is checked."""
+
+    def __init__(self, inner: Any, hold: Callable[[CheckRequest], bool]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.lean_version = inner.lean_version
+        self.hold = hold
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.ids: list[str] = []
+        self.lock = threading.Lock()
+
+    def identity(self) -> str:
+        return str(self.inner.identity())
+
+    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
+        for r in requests:
+            with self.lock:
+                self.ids.append(r.id)
+                wait = self.hold(r) and not self.held.is_set()
+                if wait:
+                    self.held.set()
+            if wait and not self.release.wait(WAIT_S * 20):
+                raise AssertionError(f"held request {r.id!r} was never released")
+        return list(self.inner.check(requests))
+
+    def close(self) -> None:  # the session's checker outlives the server
+        pass

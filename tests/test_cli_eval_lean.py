@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
+from serve_util import HoldingChecker, InProcessServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,38 +63,14 @@ def test_prove_bad_input_exit_2() -> None:
     assert r.returncode == 2 and "RUNSxSAMPLES" in r.stderr
 
 
-class _Holding:
-    """The session's checker behind the kill/resume run's server: the first request of the
-    problem `hold` waits (in a server thread) until `release` is set, so the run is killed
-    between problems however fast the others are checked; `held` is set once it waits."""
-
-    def __init__(self, inner: Any, hold: str) -> None:
-        self.inner, self.hold = inner, f"theorem {hold} "
-        self.name, self.lean_version = inner.name, inner.lean_version
-        self.held, self.release = threading.Event(), threading.Event()
-
-    def identity(self) -> str:
-        return str(self.inner.identity())
-
-    def check(self, requests: Any) -> Any:
-        if any(self.hold in r.formal_statement for r in requests) and not self.held.is_set():
-            self.held.set()
-            assert self.release.wait(600), "the held request was never released"
-        return self.inner.check(requests)
-
-    def close(self) -> None:  # the session's checker outlives the server
-        pass
-
-
 @pytest.mark.lean
 def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path, embedded_checker) -> None:
     """A run killed with SIGKILL between problems keeps what it wrote, byte for byte, and the
     rerun does only the rest.  Lean is the session's process behind a `prover serve` in this
     test process (`--checker URL`), so the two runs start no Lean of their own; the server holds
     the fourth problem's first request until the run is dead."""
-    from serve_util import InProcessServer
-
-    holding = _Holding(embedded_checker, PICKED[3])
+    hold = f"theorem {PICKED[3]} "
+    holding = HoldingChecker(embedded_checker, lambda r: hold in r.formal_statement)
     server = InProcessServer(holding, workers=1, timeout_s=120.0)
     out = tmp_path / "eval"
     cmd = [
@@ -132,7 +107,7 @@ def test_eval_kill_and_resume(tmp_path: Path, data_dir: Path, embedded_checker) 
         server.stop()
 
 
-def _kill_and_resume(cmd: list[str], out: Path, holding: _Holding) -> None:
+def _kill_and_resume(cmd: list[str], out: Path, holding: HoldingChecker) -> None:
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )

@@ -17,7 +17,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,9 +24,9 @@ from typing import Any
 
 import pytest
 from procs import pid_gone
-from serve_util import WAIT_S, InProcessServer
+from serve_util import WAIT_S, HoldingChecker, InProcessServer
 
-from prover.lean.types import CheckRequest, CheckResult, Verdict
+from prover.lean.types import CheckRequest, Verdict
 from search.tree import read_json
 
 pytestmark = pytest.mark.lean
@@ -40,39 +39,6 @@ NAME = "demo_sq_mod_four"
 STATEMENT = f"theorem {NAME} : ∀ a : Int, a ^ 2 % 4 = 0 ∨ a ^ 2 % 4 = 1 := by"
 HOLD = 6  # the sample whose verification the server holds until the child is killed
 SAMPLE_ID = re.compile(rf"^{NAME}:(\d+)$")  # an RMaxTS sample's request id (`NAME:index`)
-
-
-class HoldingChecker:
-    """The session checker behind the test's server.  Every request id is recorded in arrival
-    order; the first request with id `hold_id` waits (in the server's worker thread) until
-    `release` is set, with `held` set once it waits."""
-
-    def __init__(self, inner: Any, hold_id: str) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.lean_version = inner.lean_version
-        self.hold_id = hold_id
-        self.held = threading.Event()
-        self.release = threading.Event()
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
-
-    def identity(self) -> str:
-        return str(self.inner.identity())
-
-    def check(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
-        for r in requests:
-            with self.lock:
-                self.ids.append(r.id)
-                hold = r.id == self.hold_id and not self.held.is_set()
-                if hold:
-                    self.held.set()
-            if hold and not self.release.wait(WAIT_S * 10):
-                raise AssertionError(f"held request {r.id!r} was never released")
-        return list(self.inner.check(requests))
-
-    def close(self) -> None:
-        pass
 
 
 def _samples(ids: Sequence[str]) -> list[int]:
@@ -88,7 +54,7 @@ def _checkpoint(trees: Path) -> dict[str, Any] | None:
 
 
 def test_rmaxts_tree_dir_survives_sigkill_and_resumes(tmp_path: Path, embedded_checker) -> None:
-    checker = HoldingChecker(embedded_checker, f"{NAME}:{HOLD}")
+    checker = HoldingChecker(embedded_checker, lambda r: r.id == f"{NAME}:{HOLD}")
     server = InProcessServer(checker, workers=1, timeout_s=60.0)
     trees = tmp_path / "trees"
     cmd = [sys.executable, "-m", "prover.cli", "prove", "--statement", STATEMENT]
